@@ -1,0 +1,92 @@
+"""Auth endpoints of PROTOCOL.md ("Identity and authentication")."""
+
+from __future__ import annotations
+
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.utils.decorators import method_decorator
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import user_object, user_search
+from accounts.services import user_register
+
+
+class UserOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    displayName = serializers.CharField()
+
+
+@method_decorator(ensure_csrf_cookie, name="dispatch")
+class CsrfApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={204: None})
+    def get(self, request):
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RegisterApi(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+        displayName = serializers.CharField(max_length=80, required=False, allow_blank=True)
+
+    @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_register(
+            username=data.validated_data["username"],
+            password=data.validated_data["password"],
+            display_name=data.validated_data.get("displayName", ""),
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        return Response(user_object(user), status=status.HTTP_201_CREATED)
+
+
+class LoginApi(APIView):
+    permission_classes = [AllowAny]
+
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={200: UserOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
+        if user is None or getattr(user, "is_ai", False):
+            raise serializers.ValidationError({"non_field_errors": ["Invalid username or password."]})
+        login(request, user)
+        return Response(user_object(user))
+
+
+class LogoutApi(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request):
+        logout(request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MeApi(APIView):
+    @extend_schema(responses={200: UserOutputSerializer})
+    def get(self, request):
+        return Response(user_object(request.user))
+
+
+class UserSearchApi(APIView):
+    @extend_schema(responses={200: UserOutputSerializer(many=True)})
+    def get(self, request):
+        text = request.query_params.get("search", "")[:150]
+        return Response([user_object(u) for u in user_search(text=text)])

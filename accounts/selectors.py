@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from accounts.models import User
+
+
+def user_search(*, text: str, limit: int = 20) -> QuerySet[User]:
+    qs = User.objects.filter(is_active=True, is_ai=False)
+    text = text.strip()
+    if text:
+        qs = qs.filter(Q(username__icontains=text) | Q(display_name__icontains=text))
+    return qs.order_by("username")[:limit]
+
+
+def user_object(user: User) -> dict:
+    return {"id": user.id, "username": user.username, "displayName": user.shown_name}

@@ -1,0 +1,49 @@
+"""The one way events leave the server: to a channel-layer group.
+
+Services call `broadcast_on_commit` so nobody hears of a write that then rolls
+back (Zulip's send_event_on_commit). Consumers forward `chat.event` messages
+to their socket; `skip_channel` lets the sender's own connection get the event
+as a direct answer (with its requestId) instead of a second copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+logger = logging.getLogger(__name__)
+
+EVENT_TYPE = "chat.event"
+
+
+def channel_group(channel_id: int) -> str:
+    return f"chat.channel.{int(channel_id)}"
+
+
+def user_group(user_id: int) -> str:
+    return f"chat.user.{int(user_id)}"
+
+
+def envelope(payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> dict[str, Any]:
+    return {"type": EVENT_TYPE, "payload": payload, "skip_channel": skip_channel, "skip_user": skip_user}
+
+
+def broadcast_on_commit(group: str, payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> None:
+    message = envelope(payload, skip_channel=skip_channel, skip_user=skip_user)
+
+    def send() -> None:
+        try:
+            async_to_sync(get_channel_layer().group_send)(group, message)
+        except Exception:  # the write is committed; a lost broadcast is healed by catch-up
+            logger.exception("broadcast to %s failed", group)
+
+    transaction.on_commit(send)
+
+
+async def abroadcast(group: str, payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> None:
+    """For ephemeral events (typing, presence) that have no transaction."""
+    await get_channel_layer().group_send(group, envelope(payload, skip_channel=skip_channel, skip_user=skip_user))

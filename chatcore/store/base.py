@@ -1,0 +1,122 @@
+"""The one message store interface, used by workspace chat and MessagePal.
+
+A stream is a string key: `ch:{channelId}` for a workspace channel,
+`conv_{a}_{b}` for a MessagePal conversation. Backends (sql, cassandra,
+mongodb) implement `MessageStore`; services are the only callers.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+MESSAGE_TYPES = ("text", "file", "image", "announcement", "assignment")
+MAX_PAGE = 500
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (unreachable, timeout...)."""
+
+
+@dataclass
+class StoredMessage:
+    id: int
+    stream: str
+    author_id: int
+    content: str
+    created_at: datetime
+    message_type: str = "text"
+    file_url: str | None = None
+    reply_to: int | None = None
+    mentions: list[int] = field(default_factory=list)
+    edited_at: datetime | None = None
+    is_pinned: bool = False
+    pinned_by: int | None = None
+    is_ai: bool = False
+    client_id: str | None = None
+    grade: str | None = None
+    feedback: str | None = None
+    graded_by: int | None = None
+    hidden: bool = False
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    stream: str
+    author_id: int
+    content: str
+    message_type: str = "text"
+    file_url: str | None = None
+    reply_to: int | None = None
+    mentions: Sequence[int] = ()
+    is_ai: bool = False
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadPointer:
+    user_id: int
+    message_id: int
+    read_at: datetime
+
+
+class MessageStore(abc.ABC):
+    name: str = "?"
+
+    @abc.abstractmethod
+    def append(self, new: NewMessage) -> tuple[StoredMessage, bool]:
+        """Store a message; with a client_id already stored for this author and
+        stream, store nothing and return (the stored one, False)."""
+
+    @abc.abstractmethod
+    def find_by_client_id(self, stream: str, author_id: int, client_id: str) -> StoredMessage | None: ...
+
+    @abc.abstractmethod
+    def get(self, stream: str, message_id: int) -> StoredMessage | None:
+        """A visible (not hidden, not deleted) message of that stream."""
+
+    @abc.abstractmethod
+    def page(self, stream: str, *, before: int | None = None, after: int | None = None, limit: int = 50) -> tuple[list[StoredMessage], bool]:
+        """Visible messages oldest first, and whether more lie beyond the page.
+
+        With `after`: the first `limit` messages with a larger id. Otherwise the
+        last `limit` messages with an id below `before` (if given)."""
+
+    @abc.abstractmethod
+    def last_id(self, stream: str) -> int | None: ...
+
+    @abc.abstractmethod
+    def count_after(self, stream: str, after_id: int | None, *, exclude_author: int | None = None, cap: int = 1000) -> int: ...
+
+    @abc.abstractmethod
+    def set_read_pointer(self, stream: str, user_id: int, message_id: int) -> bool:
+        """Move the pointer forward (never back); True if it moved."""
+
+    @abc.abstractmethod
+    def read_pointers(self, stream: str) -> dict[int, ReadPointer]: ...
+
+    @abc.abstractmethod
+    def set_pinned(self, stream: str, message_id: int, *, pinned: bool, by: int | None) -> StoredMessage | None: ...
+
+    @abc.abstractmethod
+    def pinned(self, stream: str) -> list[StoredMessage]: ...
+
+    @abc.abstractmethod
+    def set_grade(self, stream: str, message_id: int, *, grade: str, feedback: str | None, by: int) -> StoredMessage | None: ...
+
+    @abc.abstractmethod
+    def update_content(self, stream: str, message_id: int, *, content: str, edited: bool) -> StoredMessage | None: ...
+
+    @abc.abstractmethod
+    def set_hidden(self, stream: str, message_id: int, hidden: bool) -> bool: ...
+
+    @abc.abstractmethod
+    def delete(self, stream: str, message_id: int) -> bool: ...
+
+    def ping(self) -> None:
+        """Raise StoreError when the backend does not answer."""
+
+    def ensure_schema(self) -> None:
+        """Create tables/indexes; `migrate` calls it."""

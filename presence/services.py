@@ -1,0 +1,80 @@
+"""Who is online in a channel, counted per user across all their connections.
+
+A user is online in a channel while at least one of their connections has
+joined it. With REDIS_URL the connections are kept in Redis (one sorted set
+per (channel, user), scored by expiry, refreshed by the consumer's heartbeat)
+so every process sees the same count and a crashed process's entries expire.
+Without it, one in-process dict does the same for one process.
+"""
+
+from __future__ import annotations
+
+import time
+
+from chatcore.redis import async_client
+
+# A connection entry lives this long unless refreshed; consumers refresh every
+# PRESENCE_TTL / 3 seconds.
+PRESENCE_TTL = 60.0
+
+_JOIN = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 5)
+return {added, redis.call('ZCARD', KEYS[1])}
+"""
+_LEAVE = """
+local now = tonumber(ARGV[1])
+local removed = redis.call('ZREM', KEYS[1], ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return {removed, redis.call('ZCARD', KEYS[1])}
+"""
+
+_local: dict[tuple[int, int], set[str]] = {}
+
+
+def _key(channel_id: int, user_id: int) -> str:
+    return f"presence:{int(channel_id)}:{int(user_id)}"
+
+
+async def connection_join(*, channel_id: int, user_id: int, connection: str) -> bool:
+    """Record a connection in the channel; True if it is the user's first."""
+    client = async_client()
+    if client is None:
+        conns = _local.setdefault((channel_id, user_id), set())
+        first = not conns
+        conns.add(connection)
+        return first
+    added, count = await client.eval(_JOIN, 1, _key(channel_id, user_id), time.time(), PRESENCE_TTL, connection)
+    return int(added) == 1 and int(count) == 1
+
+
+async def connection_leave(*, channel_id: int, user_id: int, connection: str) -> bool:
+    """Forget a connection; True if it was the user's last in the channel."""
+    client = async_client()
+    if client is None:
+        conns = _local.get((channel_id, user_id))
+        if not conns or connection not in conns:
+            return False
+        conns.discard(connection)
+        if not conns:
+            del _local[(channel_id, user_id)]
+            return True
+        return False
+    removed, count = await client.eval(_LEAVE, 1, _key(channel_id, user_id), time.time(), connection)
+    return int(removed) == 1 and int(count) == 0
+
+
+async def connections_refresh(*, user_id: int, channel_ids: list[int], connection: str) -> None:
+    client = async_client()
+    if client is None or not channel_ids:
+        return
+    async with client.pipeline(transaction=False) as pipe:
+        for channel_id in channel_ids:
+            pipe.eval(_JOIN, 1, _key(channel_id, user_id), time.time(), PRESENCE_TTL, connection)
+        await pipe.execute()
+
+
+def reset_local() -> None:
+    _local.clear()

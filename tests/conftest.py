@@ -1,0 +1,82 @@
+"""Shared fixtures. Data is made through the real services, never mocks."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require_service(name: str, value: str) -> None:
+    """A test that needs a real service fails in CI when it is missing, and is
+    skipped (with the reason printed) only outside CI."""
+    if value:
+        return
+    message = f"{name} is not set: start it with `scripts/services up` (make test does)"
+    if IN_CI:
+        pytest.fail(message)
+    print(f"SKIP: {message}", file=sys.stderr)
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_in_process_state(settings):
+    from chatcore import ratelimit
+    from chatcore.store import reset_store
+    from presence import services as presence
+
+    ratelimit.reset_local()
+    presence.reset_local()
+    reset_store()
+    yield
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "")
+    require_service("REDIS_URL", url)
+    return url
+
+
+@pytest.fixture
+def make_user(db) -> Callable[..., object]:
+    from accounts.services import user_register
+
+    counter = {"n": 0}
+
+    def make(username: str | None = None, *, display_name: str = "", password: str = "correct-horse-9"):
+        counter["n"] += 1
+        return user_register(username=username or f"user{counter['n']}", password=password, display_name=display_name)
+
+    return make
+
+
+@pytest.fixture
+def school(make_user):
+    """A workspace: admin alice, teacher bob, student carol, outsider dave;
+    a public text channel, an announcement channel and a private channel."""
+    from workspace_chat import services
+    from workspace_chat.models import ChannelKind
+
+    alice = make_user("alice", display_name="Alice A")
+    bob = make_user("bob", display_name="Bob B")
+    carol = make_user("carol", display_name="Carol C")
+    dave = make_user("dave")
+    ws = services.workspace_create(user=alice, name="School").workspace
+    services.workspace_member_add(actor=alice, workspace_id=ws.id, username="bob", role="teacher")
+    services.workspace_member_add(actor=alice, workspace_id=ws.id, username="carol", role="student")
+    general = services.channel_create(actor=alice, workspace_id=ws.id, name="general", kind=ChannelKind.TEXT, is_private=False)
+    news = services.channel_create(actor=alice, workspace_id=ws.id, name="news", kind=ChannelKind.ANNOUNCEMENT, is_private=False)
+    staff = services.channel_create(actor=alice, workspace_id=ws.id, name="staff", kind=ChannelKind.TEXT, is_private=True)
+
+    class School:
+        pass
+
+    s = School()
+    s.alice, s.bob, s.carol, s.dave = alice, bob, carol, dave
+    s.workspace, s.general, s.news, s.staff = ws, general, news, staff
+    return s

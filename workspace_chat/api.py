@@ -1,0 +1,202 @@
+"""HTTP API of workspace chat (PROTOCOL.md, "Workspaces, channels, roles").
+Thin: validate input, call one selector or service, shape the output."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.selectors import user_object
+from chatcore.api import parse_int_param
+from workspace_chat import selectors, services
+from workspace_chat.models import Channel, ChannelKind, Role, WorkspaceMembership
+
+
+def workspace_object(membership: WorkspaceMembership) -> dict:
+    return {"id": membership.workspace_id, "name": membership.workspace.name, "role": membership.role}
+
+
+def channel_object(channel: Channel) -> dict:
+    obj = {
+        "id": channel.id,
+        "workspaceId": channel.workspace_id,
+        "name": channel.name,
+        "kind": channel.kind,
+        "isPrivate": channel.is_restricted,
+    }
+    if channel.is_restricted:
+        obj["memberIds"] = selectors.channel_member_ids(channel)
+    return obj
+
+
+class WorkspaceOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class ChannelOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    workspaceId = serializers.IntegerField()
+    name = serializers.CharField()
+    kind = serializers.ChoiceField(choices=ChannelKind.choices)
+    isPrivate = serializers.BooleanField()
+    memberIds = serializers.ListField(child=serializers.IntegerField(), required=False)
+    unreadCount = serializers.IntegerField(required=False)
+    lastMessageId = serializers.IntegerField(required=False, allow_null=True)
+
+
+class MessageOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    channelId = serializers.IntegerField()
+    authorId = serializers.IntegerField()
+    authorUsername = serializers.CharField()
+    authorDisplayName = serializers.CharField()
+    content = serializers.CharField()
+    messageType = serializers.CharField()
+    fileUrl = serializers.CharField(allow_null=True)
+    replyTo = serializers.IntegerField(allow_null=True)
+    mentions = serializers.ListField(child=serializers.IntegerField())
+    createdAt = serializers.DateTimeField()
+    editedAt = serializers.DateTimeField(allow_null=True)
+    isPinned = serializers.BooleanField()
+    isAI = serializers.BooleanField()
+    clientId = serializers.CharField(allow_null=True)
+    grade = serializers.CharField(allow_null=True)
+    feedback = serializers.CharField(allow_null=True)
+    readBy = serializers.ListField(child=serializers.IntegerField())
+
+
+class WorkspaceListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=100)
+
+    @extend_schema(responses={200: WorkspaceOutputSerializer(many=True)})
+    def get(self, request):
+        return Response([workspace_object(m) for m in selectors.workspace_list(request.user)])
+
+    @extend_schema(request=InputSerializer, responses={201: WorkspaceOutputSerializer})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.workspace_create(user=request.user, name=data.validated_data["name"])
+        return Response(workspace_object(membership), status=status.HTTP_201_CREATED)
+
+
+class WorkspaceDetailApi(APIView):
+    @extend_schema(
+        responses={
+            200: inline_serializer(
+                "WorkspaceDetail",
+                {
+                    "id": serializers.IntegerField(),
+                    "name": serializers.CharField(),
+                    "role": serializers.CharField(),
+                    "members": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        }
+    )
+    def get(self, request, workspace_id: int):
+        membership = selectors.access_workspace(request.user, workspace_id)
+        members = [{"user": user_object(m.user), "role": m.role} for m in selectors.workspace_members(membership.workspace)]
+        return Response({**workspace_object(membership), "members": members})
+
+
+class WorkspaceMemberAddApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+        role = serializers.ChoiceField(choices=Role.choices, default=Role.STUDENT)
+
+    @extend_schema(request=InputSerializer, responses={201: inline_serializer("Member", {"user": serializers.DictField(), "role": serializers.CharField()})})
+    def post(self, request, workspace_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        membership = services.workspace_member_add(actor=request.user, workspace_id=workspace_id, **data.validated_data)
+        return Response({"user": user_object(membership.user), "role": membership.role}, status=status.HTTP_201_CREATED)
+
+
+class ChannelListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=80)
+        kind = serializers.ChoiceField(choices=[ChannelKind.TEXT, ChannelKind.ANNOUNCEMENT], default=ChannelKind.TEXT)
+        isPrivate = serializers.BooleanField(default=False)
+
+    @extend_schema(responses={200: ChannelOutputSerializer(many=True)})
+    def get(self, request, workspace_id: int):
+        membership = selectors.access_workspace(request.user, workspace_id)
+        result = []
+        for channel in selectors.visible_channels(request.user, membership.workspace):
+            unread, last_id = selectors.channel_unread(request.user, channel)
+            result.append({**channel_object(channel), "unreadCount": unread, "lastMessageId": last_id})
+        return Response(result)
+
+    @extend_schema(request=InputSerializer, responses={201: ChannelOutputSerializer})
+    def post(self, request, workspace_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        channel = services.channel_create(
+            actor=request.user,
+            workspace_id=workspace_id,
+            name=data.validated_data["name"],
+            kind=data.validated_data["kind"],
+            is_private=data.validated_data["isPrivate"],
+        )
+        return Response(channel_object(channel), status=status.HTTP_201_CREATED)
+
+
+class DmGetOrCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        userId = serializers.IntegerField(min_value=1, max_value=2**53 - 1)
+
+    @extend_schema(request=InputSerializer, responses={200: ChannelOutputSerializer, 201: ChannelOutputSerializer})
+    def post(self, request, workspace_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        channel, created = services.dm_get_or_create(actor=request.user, workspace_id=workspace_id, user_id=data.validated_data["userId"])
+        return Response(channel_object(channel), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class MessageHistoryApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("before", int, required=False),
+            OpenApiParameter("after", int, required=False),
+            OpenApiParameter("limit", int, required=False, description="1..100, default 50; larger values are capped at 100"),
+        ],
+        responses={200: inline_serializer("MessagePage", {"results": MessageOutputSerializer(many=True), "hasMore": serializers.BooleanField()})},
+    )
+    def get(self, request, channel_id: int):
+        params = request.query_params
+        before = parse_int_param(params.get("before"), "before", minimum=1)
+        after = parse_int_param(params.get("after"), "after", minimum=0)
+        limit = parse_int_param(params.get("limit"), "limit", minimum=1, maximum=10**9) or 50
+        results, has_more = selectors.message_history(user=request.user, channel_id=channel_id, before=before, after=after, limit=limit)
+        return Response({"results": results, "hasMore": has_more})
+
+
+class PinListApi(APIView):
+    @extend_schema(responses={200: MessageOutputSerializer(many=True)})
+    def get(self, request, channel_id: int):
+        return Response(selectors.channel_pins(user=request.user, channel_id=channel_id))
+
+
+class MessageGradeApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        grade = serializers.CharField(max_length=32)
+        feedback = serializers.CharField(max_length=2000, required=False, allow_blank=True, allow_null=True)
+
+    @extend_schema(request=InputSerializer, responses={200: MessageOutputSerializer})
+    def post(self, request, channel_id: int, message_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message = services.message_grade(
+            user=request.user,
+            channel_id=channel_id,
+            message_id=message_id,
+            grade=data.validated_data["grade"],
+            feedback=data.validated_data.get("feedback") or None,
+        )
+        return Response(message)

@@ -1,0 +1,87 @@
+"""Workspaces, their members and channels. Messages live in the message store
+(chatcore.store), keyed by the stream `ch:{channel.id}`."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin"
+    TEACHER = "teacher"
+    STUDENT = "student"
+
+
+STAFF_ROLES = (Role.ADMIN, Role.TEACHER)
+
+
+class ChannelKind(models.TextChoices):
+    TEXT = "text"
+    ANNOUNCEMENT = "announcement"
+    DM = "dm"
+
+
+class Workspace(models.Model):
+    name = models.CharField(max_length=100)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="WorkspaceMembership", related_name="workspaces")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkspaceMembership(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="workspace_memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="workspace_member_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+
+class Channel(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="channels")
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=16, choices=ChannelKind.choices, default=ChannelKind.TEXT)
+    is_private = models.BooleanField(default=False)
+    # For a DM: "{smaller user id}:{larger user id}", unique per workspace, so
+    # get-or-create cannot make two DMs for one pair.
+    dm_key = models.CharField(max_length=64, null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ChannelMembership", related_name="chat_channels")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "dm_key"], name="one_dm_per_pair")]
+
+    def __str__(self) -> str:
+        return f"#{self.name} ({self.workspace})"
+
+    @property
+    def stream(self) -> str:
+        return f"ch:{self.id}"
+
+    @property
+    def is_restricted(self) -> bool:
+        """Only its own members may see it (private channel or DM)."""
+        return self.is_private or self.kind == ChannelKind.DM
+
+
+class ChannelMembership(models.Model):
+    """Members of a private channel or a DM (public channels are open to the workspace)."""
+
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="channel_memberships")
+    joined_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "user"], name="channel_member_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.channel}"

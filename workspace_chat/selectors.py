@@ -1,0 +1,148 @@
+"""Reads of workspace chat, and every access check (`access_*` raise)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+
+from accounts.models import User
+from chatcore.errors import NotFound
+from chatcore.store import StoredMessage, get_store
+from workspace_chat import protocol
+from workspace_chat.models import Channel, ChannelKind, ChannelMembership, Role, Workspace, WorkspaceMembership
+
+HISTORY_MAX = 100
+CATCH_UP_MAX = 500
+
+
+class ChannelInaccessible(NotFound):
+    """404 over HTTP; `forbidden` over the WebSocket, for a channel that does
+    not exist as for one the caller may not see, so nothing leaks."""
+
+    code = "forbidden"
+
+
+@dataclass(frozen=True)
+class ChannelAccess:
+    channel: Channel
+    role: str
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.ADMIN, Role.TEACHER)
+
+
+def access_workspace(user: User, workspace_id: int) -> WorkspaceMembership:
+    membership = (
+        WorkspaceMembership.objects.select_related("workspace").filter(workspace_id=workspace_id, user_id=user.id).first()
+    )
+    if membership is None:
+        raise NotFound("Workspace not found.")
+    return membership
+
+
+def access_channel(user: User, channel_id: int) -> ChannelAccess:
+    """One query: the channel, the caller's workspace role and channel membership."""
+    channel = (
+        Channel.objects.annotate(
+            caller_role=Subquery(
+                WorkspaceMembership.objects.filter(workspace_id=OuterRef("workspace_id"), user_id=user.id).values("role")[:1]
+            ),
+            caller_is_member=Exists(ChannelMembership.objects.filter(channel_id=OuterRef("id"), user_id=user.id)),
+        )
+        .filter(id=channel_id)
+        .first()
+    )
+    if channel is None or channel.caller_role is None or (channel.is_restricted and not channel.caller_is_member):
+        raise ChannelInaccessible("Channel not found.")
+    return ChannelAccess(channel=channel, role=channel.caller_role)
+
+
+def workspace_list(user: User) -> QuerySet[WorkspaceMembership]:
+    return WorkspaceMembership.objects.filter(user_id=user.id).select_related("workspace").order_by("workspace_id")
+
+
+def workspace_members(workspace: Workspace) -> QuerySet[WorkspaceMembership]:
+    return workspace.memberships.select_related("user").order_by("user__username")
+
+
+def visible_channels(user: User, workspace: Workspace) -> QuerySet[Channel]:
+    return (
+        Channel.objects.filter(workspace=workspace)
+        .filter(Q(is_private=False, kind__in=[ChannelKind.TEXT, ChannelKind.ANNOUNCEMENT]) | Q(memberships__user_id=user.id))
+        .distinct()
+        .order_by("kind", "name", "id")
+    )
+
+
+def channel_member_ids(channel: Channel) -> list[int]:
+    return sorted(channel.memberships.values_list("user_id", flat=True))
+
+
+def channel_unread(user: User, channel: Channel) -> tuple[int, int | None]:
+    """(unread count, last message id) for the channel list."""
+    store = get_store()
+    pointer = store.read_pointers(channel.stream).get(user.id)
+    unread = store.count_after(channel.stream, pointer.message_id if pointer else None, exclude_author=user.id)
+    return unread, store.last_id(channel.stream)
+
+
+def author_of(user: User) -> protocol.Author:
+    return protocol.Author(id=user.id, username=user.username, display_name=user.shown_name)
+
+
+def authors_by_id(user_ids: Iterable[int]) -> dict[int, protocol.Author]:
+    wanted = set(user_ids)
+    if not wanted:
+        return {}
+    return {u.id: author_of(u) for u in User.objects.filter(id__in=wanted)}
+
+
+UNKNOWN_AUTHOR = protocol.Author(id=0, username="deleted", display_name="Deleted user")
+
+
+def message_objects(channel_id: int, messages: list[StoredMessage], *, authors: dict[int, protocol.Author] | None = None) -> list[dict[str, Any]]:
+    """Message objects with authors and readBy: two reads for a whole page."""
+    if not messages:
+        return []
+    stream = messages[0].stream
+    authors = authors if authors is not None else authors_by_id(m.author_id for m in messages)
+    pointers = get_store().read_pointers(stream)
+    return [
+        protocol.message_object(
+            m,
+            channel_id=channel_id,
+            author=authors.get(m.author_id, UNKNOWN_AUTHOR),
+            read_by=sorted(uid for uid, p in pointers.items() if p.message_id >= m.id),
+        )
+        for m in messages
+    ]
+
+
+def message_history(*, user: User, channel_id: int, before: int | None, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    access = access_channel(user, channel_id)
+    limit = max(1, min(limit, HISTORY_MAX))
+    messages, has_more = get_store().page(access.channel.stream, before=before, after=after, limit=limit)
+    return message_objects(channel_id, messages), has_more
+
+
+def catch_up(*, channel: Channel, after_id: int | None) -> tuple[list[dict[str, Any]], bool]:
+    if after_id is None:
+        return [], False
+    messages, has_more = get_store().page(channel.stream, after=after_id, limit=CATCH_UP_MAX)
+    return message_objects(channel.id, messages), has_more
+
+
+def channel_pins(*, user: User, channel_id: int) -> list[dict[str, Any]]:
+    access = access_channel(user, channel_id)
+    return message_objects(channel_id, get_store().pinned(access.channel.stream))
+
+
+def channel_message(channel: Channel, message_id: int) -> StoredMessage:
+    message = get_store().get(channel.stream, message_id)
+    if message is None:
+        raise NotFound("Message not found.")
+    return message

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from workspace_chat import api
+
+urlpatterns = [
+    path("workspaces/", api.WorkspaceListApi.as_view()),
+    path("workspaces/<id:workspace_id>/", api.WorkspaceDetailApi.as_view()),
+    path("workspaces/<id:workspace_id>/members/", api.WorkspaceMemberAddApi.as_view()),
+    path("workspaces/<id:workspace_id>/channels/", api.ChannelListApi.as_view()),
+    path("workspaces/<id:workspace_id>/dms/", api.DmGetOrCreateApi.as_view()),
+    path("channels/<id:channel_id>/messages/", api.MessageHistoryApi.as_view()),
+    path("channels/<id:channel_id>/pins/", api.PinListApi.as_view()),
+    path("channels/<id:channel_id>/messages/<id:message_id>/grade/", api.MessageGradeApi.as_view()),
+]
