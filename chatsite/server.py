@@ -28,9 +28,25 @@ def daphne_args(argv: list[str]) -> list[str]:
     ]
 
 
+def close_cleanly_on_protocol_errors() -> None:
+    """Autobahn drops the TCP connection on a protocol error such as an
+    over-size message (failByDrop). Do the closing handshake instead, so the
+    client learns why: 1009 for a message over the limit (PROTOCOL.md)."""
+    from daphne.ws_protocol import WebSocketFactory
+
+    original_init = WebSocketFactory.__init__
+
+    def init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.setProtocolOptions(failByDrop=False)
+
+    WebSocketFactory.__init__ = init
+
+
 def main() -> None:
     from daphne.cli import CommandLineInterface
 
+    close_cleanly_on_protocol_errors()
     args = daphne_args(sys.argv[1:])
     CommandLineInterface().run(args[1:])
 

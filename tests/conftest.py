@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -23,8 +24,12 @@ def require_service(name: str, value: str) -> None:
     pytest.skip(message)
 
 
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 @pytest.fixture(autouse=True)
 def _fresh_in_process_state(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     from chatcore import ratelimit
     from chatcore.store import reset_store
     from presence import services as presence

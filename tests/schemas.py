@@ -9,7 +9,7 @@ MESSAGE_FIELDS = {
     "id", "channelId", "authorId", "authorUsername", "authorDisplayName", "content", "messageType",
     "fileUrl", "replyTo", "mentions", "createdAt", "editedAt", "isPinned", "isAI", "clientId", "grade", "readBy",
 }
-OPTIONAL_MESSAGE_FIELDS = {"feedback", "streaming"}
+OPTIONAL_MESSAGE_FIELDS = {"streaming"}
 
 CHAT_EVENTS: dict[str, set[str]] = {
     "connected": {"userId", "username", "displayName"},

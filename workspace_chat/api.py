@@ -65,7 +65,6 @@ class MessageOutputSerializer(serializers.Serializer):
     isAI = serializers.BooleanField()
     clientId = serializers.CharField(allow_null=True)
     grade = serializers.CharField(allow_null=True)
-    feedback = serializers.CharField(allow_null=True)
     readBy = serializers.ListField(child=serializers.IntegerField())
 
 

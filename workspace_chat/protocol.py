@@ -151,7 +151,6 @@ def message_object(msg: StoredMessage, *, channel_id: int, author: Author, read_
         "isAI": msg.is_ai,
         "clientId": msg.client_id,
         "grade": msg.grade,
-        "feedback": msg.feedback,
         "readBy": read_by,
     }
     if streaming is not None:

@@ -1,0 +1,38 @@
+# The project's two commands: `make run` and `make test` (see README.md).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install serve services-up services-down clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+# Embedded default: SQLite, in-memory channel layer, SQL message store, demo users.
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Open http://$(HOST):$(PORT)/ and log in as alice, bob or carol."
+	$(PY) -m chatsite.server --bind $(HOST) --port $(PORT)
+
+# Starts Redis and PostgreSQL through scripts/services, then runs the suite
+# twice: against the production shape (PostgreSQL + Redis) and the embedded
+# default (SQLite + in-memory layer).
+test: install
+	$(PY) scripts/run_tests.py
+
+services-up:
+	scripts/services up
+
+services-down:
+	scripts/services down
+
+clean:
+	rm -rf $(VENV) .test-db.sqlite3* test-artifacts

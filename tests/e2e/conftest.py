@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import IN_CI
+from tests.e2e.harness import Person, Server, prepare_database
+
+pytestmark = pytest.mark.e2e
+
+
+def _base_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env.update({"DJANGO_DEBUG": "0", "CHAT_RATE_LIMIT_MESSAGES": "1000", "CHAT_RATE_LIMIT_WINDOW": "1", "LOG_LEVEL": "WARNING", "CHAT_TEST_FAST_PASSWORD_HASHER": "1"})
+    redis_url = env.get("REDIS_URL")
+    if redis_url:
+        # A database of its own, emptied, so old rate-limit buckets and
+        # presence entries of earlier runs (same user ids) cannot leak in.
+        parsed = urlparse(redis_url)
+        env["REDIS_URL"] = parsed._replace(path="/14").geturl()
+        import redis
+
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    elif IN_CI:
+        pytest.fail("REDIS_URL is not set in CI: the end-to-end suite runs against real Redis (scripts/services up redis)")
+    return env
+
+
+@pytest.fixture(scope="session")
+def e2e_env() -> dict[str, str]:
+    return prepare_database(_base_env(), f"chat_e2e_{os.getpid()}")
+
+
+@pytest.fixture(scope="session")
+def server(e2e_env):
+    srv = Server(e2e_env).start()
+    yield srv
+    srv.stop()
+
+
+class Classroom:
+    """Through the HTTP API: teacher (workspace admin), two students, an
+    outsider; a public channel #general."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.teacher = Person(server, display_name="Teacher T")
+        self.alice = Person(server, display_name="Alice S")
+        self.bob = Person(server, display_name="Bob S")
+        self.outsider = Person(server)
+        r = self.teacher.http.post("/api/workspaces/", {"name": "Class"})
+        assert r.status_code == 201, r.text
+        self.workspace_id = r.json()["id"]
+        for student in (self.alice, self.bob):
+            r = self.teacher.http.post(f"/api/workspaces/{self.workspace_id}/members/", {"username": student.username, "role": "student"})
+            assert r.status_code == 201, r.text
+        r = self.teacher.http.post(f"/api/workspaces/{self.workspace_id}/channels/", {"name": "general"})
+        assert r.status_code == 201, r.text
+        self.general = r.json()["id"]
+
+    async def close(self) -> None:
+        for person in (self.teacher, self.alice, self.bob, self.outsider):
+            await person.close_all()
+
+
+@pytest.fixture
+async def classroom(server):
+    room = Classroom(server)
+    yield room
+    await room.close()

@@ -1,0 +1,231 @@
+"""End-to-end harness: real daphne processes (python -m chatsite.server) on
+loopback, driven over HTTP (httpx) and WebSocket (websockets)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import websockets
+
+from tests.schemas import check_chat_event
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "e2e-password-42"
+_names = itertools.count(1)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare_database(base_env: dict[str, str], name: str) -> dict[str, str]:
+    """A fresh database for the server processes (not pytest's test DB):
+    a new PostgreSQL database when DATABASE_URL is PostgreSQL, else a temp
+    SQLite file. Migrated with `manage.py migrate`."""
+    env = dict(base_env)
+    url = env.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        parsed = urlparse(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        env["DATABASE_URL"] = parsed._replace(path=f"/{name}").geturl()
+    else:
+        env["DATABASE_URL"] = "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="chat-e2e-"), f"{name}.sqlite3")
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    return env
+
+
+class Server:
+    def __init__(self, env: dict[str, str], *, log_name: str = "daphne"):
+        self.env = env
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.ws_base = f"ws://127.0.0.1:{self.port}"
+        self.log_path = Path(tempfile.mkdtemp(prefix="chat-e2e-log-")) / f"{log_name}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> "Server":
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "chatsite.server", "--bind", "127.0.0.1", "--port", str(self.port)],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"daphne did not answer /healthz in {timeout}s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-4000:]
+        except OSError:
+            return ""
+
+
+class Http:
+    """A logged-in (or not) HTTP session with CSRF handled."""
+
+    def __init__(self, server: Server):
+        self.server = server
+        self.client = httpx.Client(base_url=server.base, headers={"Origin": server.base}, timeout=10)
+        self.client.get("/api/auth/csrf/")
+
+    def _headers(self) -> dict[str, str]:
+        return {"X-CSRFToken": self.client.cookies.get("csrftoken", "")}
+
+    def get(self, path: str, **kw) -> httpx.Response:
+        return self.client.get(path, **kw)
+
+    def post(self, path: str, body: Any = None, **kw) -> httpx.Response:
+        return self.client.post(path, json=body, headers=self._headers(), **kw)
+
+    @property
+    def session_id(self) -> str | None:
+        return self.client.cookies.get("sessionid")
+
+
+class WS:
+    """A websockets client that checks every event it receives against the
+    protocol schema and lets a test wait for a type, keeping the others."""
+
+    def __init__(self, conn: websockets.ClientConnection):
+        self.conn = conn
+        self.backlog: list[dict[str, Any]] = []
+
+    async def send(self, event: dict[str, Any] | str) -> None:
+        await self.conn.send(event if isinstance(event, str) else json.dumps(event))
+
+    async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
+        if self.backlog:
+            return self.backlog.pop(0)
+        return await self._read(timeout)
+
+    async def _read(self, timeout: float) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.conn.recv(), timeout)
+        event = json.loads(raw)
+        check_chat_event(event)
+        return event
+
+    async def expect(self, type_: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
+        """The first event of that type (and fields), leaving others queued."""
+        for i, event in enumerate(self.backlog):
+            if event["type"] == type_ and all(event.get(k) == v for k, v in match.items()):
+                return self.backlog.pop(i)
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no {type_} {match} within {timeout}s; got {self.backlog}")
+            try:
+                event = await self._read(left)
+            except TimeoutError:
+                raise AssertionError(f"no {type_} {match} within {timeout}s; got {self.backlog}") from None
+            if event["type"] == type_ and all(event.get(k) == v for k, v in match.items()):
+                return event
+            self.backlog.append(event)
+
+    async def expect_none(self, type_: str, wait: float = 0.5, **match: Any) -> None:
+        deadline = time.monotonic() + wait
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                self.backlog.append(await self._read(left))
+            except TimeoutError:
+                break
+        found = [e for e in self.backlog if e["type"] == type_ and all(e.get(k) == v for k, v in match.items())]
+        assert not found, f"unexpected {found}"
+
+    async def request(self, event: dict[str, Any], answer: str, timeout: float = 5.0) -> dict[str, Any]:
+        """Send with a fresh requestId; the direct answer (or error) carries it."""
+        request_id = f"r{next(_names)}"
+        await self.send({**event, "requestId": request_id})
+        for i, e in enumerate(self.backlog):
+            if e.get("requestId") == request_id:
+                return self.backlog.pop(i)
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            e = await self._read(left)
+            if e.get("requestId") == request_id:
+                assert e["type"] in (answer, "error"), e
+                return e
+            self.backlog.append(e)
+        raise AssertionError(f"no answer to {event} within {timeout}s")
+
+    async def close(self) -> None:
+        await self.conn.close()
+
+
+class Person:
+    """A registered user with an HTTP session and any number of sockets."""
+
+    def __init__(self, server: Server, username: str | None = None, display_name: str | None = None):
+        self.server = server
+        self.username = username or f"u{next(_names)}_{os.getpid()}"
+        self.http = Http(server)
+        r = self.http.post(
+            "/api/auth/register/", {"username": self.username, "password": PASSWORD, "displayName": display_name or self.username.title()}
+        )
+        assert r.status_code == 201, r.text
+        self.id: int = r.json()["id"]
+        self.sockets: list[WS] = []
+
+    def relogin(self, server: Server) -> "Person":
+        """The same user's session, used against another server process."""
+        other = object.__new__(Person)
+        other.server, other.username, other.id, other.sockets = server, self.username, self.id, []
+        other.http = Http(server)
+        assert other.http.post("/api/auth/login/", {"username": self.username, "password": PASSWORD}).status_code == 200
+        return other
+
+    async def connect(self, path: str = "/ws/chat/", *, expect_connected: bool = True) -> WS:
+        conn = await websockets.connect(
+            self.server.ws_base + path,
+            additional_headers={"Cookie": f"sessionid={self.http.session_id}", "Origin": self.server.base},
+            open_timeout=10,
+        )
+        ws = WS(conn)
+        self.sockets.append(ws)
+        if expect_connected:
+            hello = await ws.expect("connected")
+            assert hello["userId"] == self.id and hello["username"] == self.username
+        return ws
+
+    async def close_all(self) -> None:
+        for ws in self.sockets:
+            await ws.close()
+        self.sockets.clear()
