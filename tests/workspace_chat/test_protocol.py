@@ -1,0 +1,74 @@
+"""workspace_chat.protocol: parsing every command and building every event."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from chatcore.protocol import ProtocolError
+from chatcore.store import StoredMessage
+from tests.schemas import check_chat_event
+from workspace_chat import protocol as p
+
+
+def parse(text: str):
+    return p.parse(text, max_length=100)
+
+
+def test_parse_every_command():
+    assert parse('{"type": "join_channel", "channelId": 3, "afterId": 9, "requestId": "q"}') == (p.JoinChannel(3, 9), "q")
+    assert parse('{"type": "join_channel", "channelId": 3}')[0] == p.JoinChannel(3, None)
+    assert parse('{"type": "leave_channel", "channelId": 3}')[0] == p.LeaveChannel(3)
+    assert parse('{"type": "typing", "channelId": 3}')[0] == p.Typing(3)
+    assert parse('{"type": "stop_typing", "channelId": 3}')[0] == p.StopTyping(3)
+    assert parse('{"type": "mark_read", "channelId": 3, "messageId": 4}')[0] == p.MarkRead(3, 4)
+    assert parse('{"type": "pin_message", "channelId": 3, "messageId": 4}')[0] == p.PinMessage(3, 4)
+    assert parse('{"type": "ping"}')[0] == p.Ping()
+    command, _ = parse(
+        '{"type": "send_message", "channelId": 3, "content": " hi ", "messageType": "image", '
+        '"fileUrl": "/media/x.png", "replyTo": 5, "clientId": "c"}'
+    )
+    assert command == p.SendMessage(3, "hi", "image", "/media/x.png", 5, "c")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"type": "send_message", "channelId": 3, "content": "x", "replyTo": "5"}',
+        '{"type": "send_message", "channelId": 3, "content": "x", "clientId": ""}',
+        '{"type": "send_message", "channelId": 3, "content": "x", "clientId": "' + "c" * 129 + '"}',
+        '{"type": "send_message", "channelId": 3, "content": "' + "x" * 101 + '"}',
+        '{"type": "mark_read", "channelId": 3}',
+        '{"type": "pin_message", "messageId": 3}',
+        '{"type": "JOIN_CHANNEL", "channelId": 3}',
+    ],
+)
+def test_bad_commands_are_bad_request_with_request_id(text):
+    with pytest.raises(ProtocolError) as err:
+        parse(text[:-1] + ', "requestId": "rid"}')
+    assert err.value.code == "bad_request" and err.value.request_id == "rid"
+
+
+def _message() -> StoredMessage:
+    return StoredMessage(id=7, stream="ch:3", author_id=1, content="<b>x</b>", created_at=datetime(2026, 1, 2, tzinfo=UTC))
+
+
+def test_every_outbound_event_matches_its_schema():
+    author = p.Author(1, "alice", "Alice")
+    message = p.message_object(_message(), channel_id=3, author=author, read_by=[2])
+    assert message["createdAt"] == "2026-01-02T00:00:00.000Z" and message["content"] == "<b>x</b>"
+    events = [
+        p.connected_event(user_id=1, username="alice", display_name="Alice"),
+        p.joined_channel_event(3, [message], False),
+        p.left_channel_event(3),
+        p.new_message_event(3, message),
+        p.message_updated_event(3, message),
+        p.message_deleted_event(3, 7),
+        p.typing_event("user_typing", 3, author),
+        p.typing_event("user_stop_typing", 3, author),
+        p.message_read_event(3, 7, 2),
+        p.presence_event(3, 1, "alice", "online"),
+        p.message_pinned_event(3, 7, user_id=1, username="alice"),
+    ]
+    for event in events:
+        check_chat_event(event)
+    assert {e["type"] for e in events} | {"pong", "error"} == set(__import__("tests.schemas").schemas.CHAT_EVENTS)
