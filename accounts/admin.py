@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
 from accounts.models import User
+from accounts.services import user_deactivate
 
 
 @admin.register(User)
@@ -14,5 +15,11 @@ class UserAdmin(BaseUserAdmin):
 
     @admin.action(description="Deactivate selected users (they can no longer log in)")
     def deactivate(self, request, queryset):
-        updated = queryset.update(is_active=False)
-        self.message_user(request, f"{updated} user(s) deactivated.")
+        for user in queryset:
+            user_deactivate(user=user)
+        self.message_user(request, f"{len(queryset)} user(s) deactivated; their open connections were closed.")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data and not obj.is_active:
+            user_deactivate(user=obj)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.utils.decorators import method_decorator
@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import user_object, user_search
-from accounts.services import user_register
+from accounts.services import user_logout, user_register
 
 
 class UserOutputSerializer(serializers.Serializer):
@@ -75,7 +75,7 @@ class LogoutApi(APIView):
 
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
-        logout(request)
+        user_logout(request)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

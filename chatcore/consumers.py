@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from chatcore import jsonutil
 from chatcore.errors import ChatError, RateLimited
-from chatcore.events import user_group
+from chatcore.events import session_group, user_group
 from chatcore.protocol import ProtocolError, error_event, with_request_id
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,12 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=4001)
             return
         self.user = user
-        await self.channel_layer.group_add(user_group(user.id), self.channel_name)
+        session = self.scope.get("session")
+        self.groups_joined = [user_group(user.id)]
+        if session is not None and session.session_key:
+            self.groups_joined.append(session_group(session.session_key))
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.on_authenticated()
 
     async def on_authenticated(self) -> None:
@@ -41,7 +46,8 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.user is not None:
-            await self.channel_layer.group_discard(user_group(self.user.id), self.channel_name)
+            for group in self.groups_joined:
+                await self.channel_layer.group_discard(group, self.channel_name)
             await self.on_disconnected()
 
     async def on_disconnected(self) -> None:

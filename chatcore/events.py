@@ -8,6 +8,7 @@ as a direct answer (with its requestId) instead of a second copy.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -26,6 +27,19 @@ def channel_group(channel_id: int) -> str:
 
 def user_group(user_id: int) -> str:
     return f"chat.user.{int(user_id)}"
+
+
+def session_group(session_key: str) -> str:
+    """Sockets opened with one login session (hashed: group names are public-ish)."""
+    return "chat.session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]
+
+
+def force_close(group: str, reason: str) -> None:
+    """Close every socket in the group with 4001 (logout, deactivation)."""
+    try:
+        async_to_sync(get_channel_layer().group_send)(group, {"type": "chat.force_close", "reason": reason})
+    except Exception:
+        logger.exception("could not close sockets of %s", group)
 
 
 def envelope(payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> dict[str, Any]:

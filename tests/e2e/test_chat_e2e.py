@@ -389,3 +389,18 @@ async def test_rate_limit_is_per_user_across_connections(limited_server):
         assert [m["content"] for m in page] == ["1", "2", "3", "bob's"]
     finally:
         await room.close()
+
+
+async def test_logout_closes_that_sessions_sockets(classroom):
+    a = await classroom.alice.connect()
+    await join(a, classroom.general)
+    other_device = classroom.alice.relogin(classroom.server)
+    b = await other_device.connect()
+    assert classroom.alice.http.post("/api/auth/logout/").status_code == 204
+    assert (await a.expect("error"))["code"] == "unauthorized"
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        await a.conn.recv()
+    assert closed.value.rcvd.code == 4001
+    # The other login session stays connected.
+    assert (await b.request({"type": "ping"}, "pong"))["type"] == "pong"
+    assert classroom.alice.http.get("/api/auth/me/").status_code == 403

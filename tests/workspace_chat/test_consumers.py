@@ -155,3 +155,15 @@ async def test_binary_frame_is_bad_request(school):
     await a.send_to(text_data=json.dumps({"type": "ping"}))
     assert (await receive(a)) == {"type": "pong"}
     await a.disconnect()
+
+
+async def test_deactivated_user_sockets_are_closed(school):
+    from accounts.services import user_deactivate
+
+    a = await joined(school.carol, school.general)
+    await database_sync_to_async(user_deactivate)(user=school.carol)
+    event = await receive(a)
+    while event["type"] != "error":
+        event = await receive(a)
+    assert event["code"] == "unauthorized"
+    assert (await a.receive_output())["code"] == 4001
