@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 
 from accounts.models import User
 from chatcore import ratelimit
@@ -94,10 +95,15 @@ def dm_get_or_create(*, actor: User, workspace_id: int, user_id: int) -> tuple[C
 
 
 def _mentions(channel: Channel, content: str) -> list[int]:
-    names = set(MENTION_RE.findall(content))
+    # "@bob." at the end of a sentence mentions bob; usernames are unique
+    # regardless of case (accounts.services.user_register), so match that way.
+    names = {name.rstrip(".-").lower() for name in MENTION_RE.findall(content)} - {""}
     if not names:
         return []
-    qs = User.objects.filter(username__in=names, workspace_memberships__workspace_id=channel.workspace_id)
+    by_name = Q()
+    for name in names:
+        by_name |= Q(username__iexact=name)
+    qs = User.objects.filter(by_name, workspace_memberships__workspace_id=channel.workspace_id)
     if channel.is_restricted:
         qs = qs.filter(channel_memberships__channel=channel)
     return sorted(set(qs.values_list("id", flat=True)))

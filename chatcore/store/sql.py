@@ -51,11 +51,13 @@ class SqlMessageStore(MessageStore):
                     if existing is not None:
                         return existing, False
                 head = StreamHead.objects.select_for_update().filter(stream=new.stream).first()
-                message_id = ids.next_id(head.last_id if head else None)
                 if head is None:
-                    StreamHead.objects.create(stream=new.stream, last_id=message_id)
-                else:
-                    StreamHead.objects.filter(stream=new.stream).update(last_id=message_id)
+                    # First message of the stream: two writers may race here, so
+                    # insert-or-ignore, then lock the one row that exists.
+                    StreamHead.objects.bulk_create([StreamHead(stream=new.stream, last_id=0)], ignore_conflicts=True)
+                    head = StreamHead.objects.select_for_update().get(stream=new.stream)
+                message_id = ids.next_id(head.last_id or None)
+                StreamHead.objects.filter(stream=new.stream).update(last_id=message_id)
                 row = Message.objects.create(
                     id=message_id,
                     stream=new.stream,
