@@ -12,7 +12,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.selectors import user_object, user_search
+from accounts.selectors import user_canonical_username, user_object, user_search
 from accounts.services import user_logout, user_register
 
 
@@ -68,7 +68,9 @@ class LoginApi(APIView):
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
+        # Usernames are unique regardless of case (user_register): log in that way too.
+        username = user_canonical_username(data.validated_data["username"])
+        user = authenticate(request, username=username, password=data.validated_data["password"])
         if user is None or getattr(user, "is_ai", False):
             raise serializers.ValidationError({"non_field_errors": ["Invalid username or password."]})
         login(request, user)

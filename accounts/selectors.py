@@ -15,3 +15,9 @@ def user_search(*, text: str, limit: int = 20) -> QuerySet[User]:
 
 def user_object(user: User) -> dict:
     return {"id": user.id, "username": user.username, "displayName": user.shown_name}
+
+
+def user_canonical_username(username: str) -> str:
+    """The stored spelling of a username typed in any case (or it unchanged)."""
+    stored = User.objects.filter(username__iexact=username).values_list("username", flat=True).first()
+    return stored or username

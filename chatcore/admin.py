@@ -8,10 +8,10 @@ from chatcore.models import Message, ReadPointer
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("id", "stream", "author_id", "short_content", "message_type", "is_ai", "is_pinned", "hidden", "created_at")
+    list_display = ("message_id", "stream", "author_id", "short_content", "message_type", "is_ai", "is_pinned", "hidden", "created_at")
     list_filter = ("hidden", "is_ai", "is_pinned", "message_type")
-    search_fields = ("content", "stream", "=author_id")
-    ordering = ("-id",)
+    search_fields = ("content", "stream", "=author_id", "=message_id")
+    ordering = ("-message_id",)
     readonly_fields = [f.name for f in Message._meta.fields if f.name != "hidden"]
     actions = ["hide_messages", "delete_messages"]
     list_per_page = 50
@@ -31,7 +31,7 @@ class MessageAdmin(admin.ModelAdmin):
     def _moderate(self, request, queryset, action: str) -> None:
         from chatcore.moderation import message_moderate
 
-        done = sum(message_moderate(stream=m.stream, message_id=m.id, action=action) for m in queryset)
+        done = sum(message_moderate(stream=m.stream, message_id=m.message_id, action=action) for m in queryset)
         self.message_user(request, f"{done} message(s) {action}d.".replace("hided", "hidden"))
 
     @admin.action(description="Hide selected messages from everyone")
@@ -45,7 +45,7 @@ class MessageAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         from chatcore.moderation import message_moderate
 
-        message_moderate(stream=obj.stream, message_id=obj.id, action="delete")
+        message_moderate(stream=obj.stream, message_id=obj.message_id, action="delete")
 
 
 @admin.register(ReadPointer)

@@ -29,6 +29,11 @@ def user_group(user_id: int) -> str:
     return f"chat.user.{int(user_id)}"
 
 
+def pal_user_group(user_id: int) -> str:
+    """Every MessagePal connection of one user."""
+    return f"pal.user.{int(user_id)}"
+
+
 def session_group(session_key: str) -> str:
     """Sockets opened with one login session (hashed: group names are public-ish)."""
     return "chat.session." + hashlib.sha256(session_key.encode()).hexdigest()[:40]

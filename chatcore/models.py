@@ -16,8 +16,10 @@ class StreamHead(models.Model):
 
 
 class Message(models.Model):
-    id = models.BigIntegerField(primary_key=True)
+    # Message ids increase per stream (chatcore.ids); two streams may hand out
+    # the same id in the same millisecond, so the row key is (stream, message_id).
     stream = models.CharField(max_length=64)
+    message_id = models.BigIntegerField()
     author_id = models.BigIntegerField()
     content = models.TextField()
     message_type = models.CharField(max_length=16, default="text")
@@ -36,16 +38,14 @@ class Message(models.Model):
     hidden = models.BooleanField(default=False, help_text="Hidden by a moderator: kept, but shown to nobody.")
 
     class Meta:
-        indexes = [
-            models.Index(fields=["stream", "id"], name="msg_stream_id"),
-            models.Index(fields=["stream", "is_pinned"], name="msg_stream_pinned"),
-        ]
+        indexes = [models.Index(fields=["stream", "is_pinned"], name="msg_stream_pinned")]
         constraints = [
+            models.UniqueConstraint(fields=["stream", "message_id"], name="msg_stream_message_id"),
             models.UniqueConstraint(fields=["stream", "author_id", "client_id"], name="msg_client_id_once"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.stream}#{self.id}"
+        return f"{self.stream}#{self.message_id}"
 
 
 class ReadPointer(models.Model):

@@ -26,5 +26,26 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/", include("accounts.urls")),
     path("api/", include("workspace_chat.urls")),
+    path("api/", include("messagepal.urls")),
     path("", include("chatsite.pages")),
 ]
+
+
+def _json_or_html(request, status: int, message: str, html_view):
+    from django.http import JsonResponse
+
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=status)
+    return html_view()
+
+
+def handler404(request, exception=None):
+    from django.views.defaults import page_not_found
+
+    return _json_or_html(request, 404, "Not found.", lambda: page_not_found(request, exception))
+
+
+def csrf_failure(request, reason=""):
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    return _json_or_html(request, 403, "CSRF check failed: fetch /api/auth/csrf/ and send the X-CSRFToken header.", lambda: django_csrf_failure(request, reason))

@@ -5,3 +5,9 @@ class MessagepalConfig(AppConfig):
     name = "messagepal"
     verbose_name = "MessagePal"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from chatcore import moderation
+        from messagepal.services import pal_message_moderate
+
+        moderation.register("conv_", lambda stream, message_id, action: pal_message_moderate(conversation_id=stream, message_number=message_id, action=action))

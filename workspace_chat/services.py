@@ -39,7 +39,7 @@ def workspace_member_add(*, actor: User, workspace_id: int, username: str, role:
     membership = access_workspace(actor, workspace_id)
     if membership.role != Role.ADMIN:
         raise Forbidden("Only workspace admins can add members.")
-    user = User.objects.filter(username=username, is_active=True).first()
+    user = User.objects.filter(username__iexact=username, is_active=True).first()
     if user is None:
         raise Invalid("username", "No such user.")
     existing = WorkspaceMembership.objects.filter(workspace_id=workspace_id, user=user).first()

@@ -12,7 +12,7 @@ from chatcore.store.base import MAX_PAGE, MessageStore, NewMessage, ReadPointer,
 
 def _record(row: Message) -> StoredMessage:
     return StoredMessage(
-        id=row.id,
+        id=row.message_id,
         stream=row.stream,
         author_id=row.author_id,
         content=row.content,
@@ -59,7 +59,7 @@ class SqlMessageStore(MessageStore):
                 message_id = ids.next_id(head.last_id or None)
                 StreamHead.objects.filter(stream=new.stream).update(last_id=message_id)
                 row = Message.objects.create(
-                    id=message_id,
+                    message_id=message_id,
                     stream=new.stream,
                     author_id=new.author_id,
                     content=new.content,
@@ -83,35 +83,35 @@ class SqlMessageStore(MessageStore):
             raise StoreError(str(exc)) from exc
 
     def get(self, stream: str, message_id: int) -> StoredMessage | None:
-        row = self._visible(stream).filter(id=message_id).first()
+        row = self._visible(stream).filter(message_id=message_id).first()
         return _record(row) if row else None
 
     def page(self, stream, *, before=None, after=None, limit=50):
         limit = max(1, min(int(limit), MAX_PAGE))
         qs = self._visible(stream)
         if after is not None:
-            qs = qs.filter(id__gt=after)
+            qs = qs.filter(message_id__gt=after)
             if before is not None:
-                qs = qs.filter(id__lt=before)
-            rows = list(qs.order_by("id")[: limit + 1])
+                qs = qs.filter(message_id__lt=before)
+            rows = list(qs.order_by("message_id")[: limit + 1])
             has_more = len(rows) > limit
             return [_record(r) for r in rows[:limit]], has_more
         if before is not None:
-            qs = qs.filter(id__lt=before)
-        rows = list(qs.order_by("-id")[: limit + 1])
+            qs = qs.filter(message_id__lt=before)
+        rows = list(qs.order_by("-message_id")[: limit + 1])
         has_more = len(rows) > limit
         return [_record(r) for r in reversed(rows[:limit])], has_more
 
     def last_id(self, stream: str) -> int | None:
-        return self._visible(stream).order_by("-id").values_list("id", flat=True).first()
+        return self._visible(stream).order_by("-message_id").values_list("message_id", flat=True).first()
 
     def count_after(self, stream, after_id, *, exclude_author=None, cap=1000):
         qs = self._visible(stream)
         if after_id is not None:
-            qs = qs.filter(id__gt=after_id)
+            qs = qs.filter(message_id__gt=after_id)
         if exclude_author is not None:
             qs = qs.exclude(author_id=exclude_author)
-        return len(qs.values_list("id", flat=True)[:cap])
+        return len(qs.values_list("message_id", flat=True)[:cap])
 
     def set_read_pointer(self, stream: str, user_id: int, message_id: int) -> bool:
         now = timezone.now()
@@ -141,7 +141,7 @@ class SqlMessageStore(MessageStore):
         }
 
     def _update(self, stream: str, message_id: int, **fields) -> StoredMessage | None:
-        if not self._visible(stream).filter(id=message_id).update(**fields):
+        if not self._visible(stream).filter(message_id=message_id).update(**fields):
             return None
         return self.get(stream, message_id)
 
@@ -149,7 +149,7 @@ class SqlMessageStore(MessageStore):
         return self._update(stream, message_id, is_pinned=pinned, pinned_by=by if pinned else None)
 
     def pinned(self, stream):
-        return [_record(r) for r in self._visible(stream).filter(is_pinned=True).order_by("id")]
+        return [_record(r) for r in self._visible(stream).filter(is_pinned=True).order_by("message_id")]
 
     def set_grade(self, stream, message_id, *, grade, feedback, by):
         return self._update(stream, message_id, grade=grade, feedback=feedback, graded_by=by)
@@ -161,10 +161,10 @@ class SqlMessageStore(MessageStore):
         return self._update(stream, message_id, **fields)
 
     def set_hidden(self, stream, message_id, hidden):
-        return bool(Message.objects.filter(stream=stream, id=message_id).update(hidden=hidden))
+        return bool(Message.objects.filter(stream=stream, message_id=message_id).update(hidden=hidden))
 
     def delete(self, stream, message_id):
-        deleted, _ = Message.objects.filter(stream=stream, id=message_id).delete()
+        deleted, _ = Message.objects.filter(stream=stream, message_id=message_id).delete()
         return bool(deleted)
 
     def ping(self) -> None:

@@ -135,6 +135,12 @@ def test_admin_adds_a_member_who_then_sees_the_workspace(school):
     assert "dave" in {m["user"]["username"] for m in get(school.alice, ws_url(school))["members"]}
 
 
+def test_add_member_finds_the_username_regardless_of_case(school):
+    # Usernames are unique regardless of case (registration refuses "Dave" once "dave" exists).
+    body = post(school.alice, ws_url(school, "members/"), {"username": "DAVE", "role": "student"}, 201)
+    assert body["user"]["id"] == school.dave.id
+
+
 @pytest.mark.parametrize("who", ["bob", "carol"])
 def test_only_admins_add_members(school, who):
     post(getattr(school, who), ws_url(school, "members/"), {"username": "dave", "role": "student"}, 403)
@@ -237,7 +243,12 @@ def test_students_cannot_create_channels(school):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"name": "x", "kind": "dm"}, "kind"), ({"name": "x", "kind": "voice"}, "kind"), ({}, "name"), ({"name": "x", "isPrivate": "maybe"}, "isPrivate")],
+    [
+        ({"name": "x", "kind": "dm"}, "kind"),
+        ({"name": "x", "kind": "voice"}, "kind"),
+        ({}, "name"),
+        ({"name": "x", "isPrivate": "maybe"}, "isPrivate"),
+    ],
 )
 def test_create_channel_bad_input_is_400(school, body, field):
     assert_field_error(post(school.alice, ws_url(school, "channels/"), body, 400), field)
@@ -334,12 +345,24 @@ def test_history_between_two_cursors(school):
     sent = fill(school, 10)
     body = history(school.carol, school.general.id, f"?after={sent[2]}&before={sent[7]}")
     assert ids(body["results"]) == sent[3:7] and body["hasMore"] is False
+    exactly_the_rest = history(school.carol, school.general.id, f"?after={sent[4]}&limit=5")
+    assert ids(exactly_the_rest["results"]) == sent[5:] and exactly_the_rest["hasMore"] is False
+    exactly_the_start = history(school.carol, school.general.id, f"?before={sent[5]}&limit=5")
+    assert ids(exactly_the_start["results"]) == sent[:5] and exactly_the_start["hasMore"] is False
     assert history(school.carol, school.general.id, f"?after={sent[-1]}") == {"results": [], "hasMore": False}
 
 
 @pytest.mark.parametrize(
     ("query", "param"),
-    [("?before=abc", "before"), ("?after=1.5", "after"), ("?limit=0", "limit"), ("?limit=-3", "limit"), ("?limit=ten", "limit"), ("?before=0", "before"), ("?before=99999999999999999999", "before")],
+    [
+        ("?before=abc", "before"),
+        ("?before=0", "before"),
+        ("?before=99999999999999999999", "before"),
+        ("?after=1.5", "after"),
+        ("?limit=0", "limit"),
+        ("?limit=-3", "limit"),
+        ("?limit=ten", "limit"),
+    ],
 )
 def test_history_bad_parameters_are_400_on_the_parameter(school, query, param):
     fill(school, 2)

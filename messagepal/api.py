@@ -1,0 +1,88 @@
+"""MessagePal over HTTP (PROTOCOL.md, "MessagePal HTTP"). Non-participants get 404."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api import UserOutputSerializer
+from chatcore.errors import Invalid
+from chatcore.protocol import MAX_CLIENT_ID
+from messagepal import protocol, selectors, services
+
+
+class PalMessageOutputSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    conversationId = serializers.CharField()
+    senderId = serializers.IntegerField()
+    senderUsername = serializers.CharField()
+    recipientId = serializers.IntegerField()
+    content = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    readAt = serializers.DateTimeField(allow_null=True)
+    clientId = serializers.CharField(allow_null=True)
+
+
+class ConversationOutputSerializer(serializers.Serializer):
+    conversationId = serializers.CharField()
+    otherUser = UserOutputSerializer()
+    lastMessage = PalMessageOutputSerializer(allow_null=True)
+    unreadCount = serializers.IntegerField()
+
+
+class ConversationListApi(APIView):
+    @extend_schema(responses={200: ConversationOutputSerializer(many=True)})
+    def get(self, request):
+        return Response(selectors.conversation_list(user=request.user))
+
+
+class ConversationMessagesApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        content = serializers.CharField(trim_whitespace=True)
+        clientId = serializers.CharField(max_length=MAX_CLIENT_ID, required=False, allow_null=True)
+
+        def validate_content(self, value: str) -> str:
+            from django.conf import settings
+
+            if "\x00" in value:
+                raise serializers.ValidationError("Must not contain NUL characters.")
+            if len(value) > settings.CHAT_MAX_MESSAGE_LENGTH:
+                raise serializers.ValidationError(f"Must be at most {settings.CHAT_MAX_MESSAGE_LENGTH} characters.")
+            return value
+
+    @extend_schema(
+        parameters=[OpenApiParameter("before", str, required=False), OpenApiParameter("limit", int, required=False)],
+        responses={200: inline_serializer("PalMessagePage", {"results": PalMessageOutputSerializer(many=True), "hasMore": serializers.BooleanField()})},
+    )
+    def get(self, request, conversation_id: str):
+        selectors.access_conversation(request.user, conversation_id)
+        before = None
+        raw_before = request.query_params.get("before")
+        if raw_before:
+            parsed = protocol.parse_message_id(raw_before)
+            if parsed is None or parsed[0] != conversation_id:
+                raise Invalid("before", "Must be a message id of this conversation.")
+            before = parsed[1]
+        raw_limit = request.query_params.get("limit")
+        limit = protocol.DEFAULT_PAGE
+        if raw_limit:
+            if not raw_limit.isdigit() or int(raw_limit) < 1:
+                raise Invalid("limit", "Must be a positive integer.")
+            limit = min(int(raw_limit), protocol.MAX_PAGE)
+        results, has_more = selectors.conversation_history(user=request.user, conversation_id=conversation_id, before=before, limit=limit)
+        return Response({"results": results, "hasMore": has_more})
+
+    @extend_schema(request=InputSerializer, responses={201: PalMessageOutputSerializer})
+    def post(self, request, conversation_id: str):
+        selectors.access_conversation(request.user, conversation_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        message, created = services.pal_message_send_to_conversation(
+            sender=request.user,
+            conversation_id=conversation_id,
+            content=data.validated_data["content"],
+            client_id=data.validated_data.get("clientId") or None,
+        )
+        return Response(message, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -1,0 +1,71 @@
+"""`/ws/messagepal/`: parse -> service -> reply (PROTOCOL.md, "MessagePal WebSocket")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+
+from chatcore.consumers import ProtocolConsumer
+from chatcore.events import pal_user_group
+from chatcore.protocol import pong_event
+from messagepal import protocol, selectors, services
+
+
+class MessagePalConsumer(ProtocolConsumer):
+    async def on_authenticated(self) -> None:
+        self.subscriptions: set[str] = set()
+        # Recipients already checked on this connection, so typing costs no query.
+        self.known_recipients: set[int] = set()
+        await self.channel_layer.group_add(pal_user_group(self.user.id), self.channel_name)
+        await self.send_json(
+            protocol.connected_event(user_id=self.user.id, username=self.user.username, display_name=self.user.shown_name)
+        )
+
+    async def on_disconnected(self) -> None:
+        await self.channel_layer.group_discard(pal_user_group(self.user.id), self.channel_name)
+
+    def parse(self, text_data: str | None) -> tuple[Any, str | None]:
+        return protocol.parse(text_data, max_length=settings.CHAT_MAX_MESSAGE_LENGTH)
+
+    async def handle_command(self, command: Any, request_id: str | None) -> None:
+        match command:
+            case protocol.SendMessage():
+                message, _ = await database_sync_to_async(services.pal_message_send)(
+                    sender=self.user,
+                    recipient_id=command.recipient_id,
+                    content=command.content,
+                    client_id=command.client_id,
+                    skip_channel=self.channel_name,
+                )
+                self.known_recipients.add(command.recipient_id)
+                await self.reply(protocol.message_received_event(message), request_id)
+            case protocol.Typing():
+                if command.recipient_id not in self.known_recipients:
+                    await database_sync_to_async(services.pal_recipient_check)(sender=self.user, recipient_id=command.recipient_id)
+                    self.known_recipients.add(command.recipient_id)
+                await services.pal_typing(user=self.user, recipient_id=command.recipient_id)
+            case protocol.MarkRead():
+                event = await database_sync_to_async(services.pal_read_mark)(
+                    user=self.user,
+                    conversation_id=command.conversation_id,
+                    message_number=command.message_number,
+                    skip_channel=self.channel_name,
+                )
+                await self.reply(event, request_id)
+            case protocol.Subscribe():
+                selectors.access_conversation(self.user, command.conversation_id)
+                self.subscriptions.add(command.conversation_id)
+                await self.reply(protocol.subscribed_event(command.conversation_id), request_id)
+            case protocol.Unsubscribe():
+                selectors.access_conversation(self.user, command.conversation_id)
+                self.subscriptions.discard(command.conversation_id)
+                await self.reply(protocol.unsubscribed_event(command.conversation_id), request_id)
+            case protocol.FetchHistory():
+                messages, has_more = await database_sync_to_async(selectors.conversation_history)(
+                    user=self.user, conversation_id=command.conversation_id, before=command.before, limit=command.limit
+                )
+                await self.reply(protocol.history_response_event(command.conversation_id, messages, has_more), request_id)
+            case protocol.Ping():
+                await self.reply(pong_event(), request_id)

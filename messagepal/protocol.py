@@ -1,0 +1,197 @@
+"""The `/ws/messagepal/` protocol (PROTOCOL.md, "MessagePal WebSocket"):
+inbound frames -> typed commands, outbound event builders, and the id
+formats. Pure.
+
+Conversation ids are `conv_{a}_{b}` with a < b. A message id is the string
+`{conversationId}:{n}` where n is the store's integer id, so any message id
+names its conversation and `mark_read {messageId}` needs no lookup."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from chatcore.jsonutil import iso
+from chatcore.protocol import MAX_ID, ProtocolError, bad_request, decode_frame, read_client_id, read_content, read_id, read_str
+from chatcore.store import StoredMessage
+
+CONVERSATION_RE = re.compile(r"^conv_([1-9][0-9]{0,15})_([1-9][0-9]{0,15})$")
+MESSAGE_ID_RE = re.compile(r"^(conv_[1-9][0-9]{0,15}_[1-9][0-9]{0,15}):([1-9][0-9]{0,15})$")
+DEFAULT_PAGE = 50
+MAX_PAGE = 100
+
+
+def conversation_id(user_a: int, user_b: int) -> str:
+    low, high = sorted((user_a, user_b))
+    return f"conv_{low}_{high}"
+
+
+def parse_conversation_id(value: str) -> tuple[int, int] | None:
+    """(low, high) user ids, or None when it is not a well-formed id."""
+    match = CONVERSATION_RE.match(value)
+    if not match:
+        return None
+    low, high = int(match.group(1)), int(match.group(2))
+    if not low < high <= MAX_ID:
+        return None
+    return low, high
+
+
+def message_id(conversation: str, number: int) -> str:
+    return f"{conversation}:{number}"
+
+
+def parse_message_id(value: str) -> tuple[str, int] | None:
+    match = MESSAGE_ID_RE.match(value)
+    if not match or parse_conversation_id(match.group(1)) is None:
+        return None
+    number = int(match.group(2))
+    return (match.group(1), number) if number <= MAX_ID else None
+
+
+@dataclass(frozen=True)
+class SendMessage:
+    recipient_id: int
+    content: str
+    client_id: str | None
+
+
+@dataclass(frozen=True)
+class Typing:
+    recipient_id: int
+
+
+@dataclass(frozen=True)
+class MarkRead:
+    conversation_id: str
+    message_number: int
+    message_id: str
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class Unsubscribe:
+    conversation_id: str
+
+
+@dataclass(frozen=True)
+class FetchHistory:
+    conversation_id: str
+    before: int | None
+    limit: int
+
+
+@dataclass(frozen=True)
+class Ping:
+    pass
+
+
+Command = SendMessage | Typing | MarkRead | Subscribe | Unsubscribe | FetchHistory | Ping
+
+
+def read_conversation(data: dict[str, Any], name: str = "conversationId") -> str:
+    value = read_str(data, name, max_length=40)
+    assert value is not None
+    if parse_conversation_id(value) is None:
+        raise bad_request(f"Field '{name}' must be a conversation id like conv_1_2.")
+    return value
+
+
+def read_message_id(data: dict[str, Any], name: str) -> tuple[str, int, str]:
+    value = read_str(data, name, max_length=64)
+    assert value is not None
+    parsed = parse_message_id(value)
+    if parsed is None:
+        raise bad_request(f"Field '{name}' must be a MessagePal message id.")
+    return parsed[0], parsed[1], value
+
+
+def parse(text: str | None, *, max_length: int) -> tuple[Command, str | None]:
+    data, request_id = decode_frame(text)
+    try:
+        return _parse(data, max_length), request_id
+    except ProtocolError as exc:
+        exc.request_id = request_id
+        raise
+
+
+def _parse(data: dict[str, Any], max_length: int) -> Command:
+    kind = data["type"]
+    if kind == "send_message":
+        recipient = read_id(data, "recipientId")
+        return SendMessage(recipient, read_content(data, max_length), read_client_id(data))  # type: ignore[arg-type]
+    if kind == "typing":
+        return Typing(read_id(data, "recipientId"))  # type: ignore[arg-type]
+    if kind == "mark_read":
+        conversation, number, raw = read_message_id(data, "messageId")
+        return MarkRead(conversation, number, raw)
+    if kind == "subscribe":
+        return Subscribe(read_conversation(data))
+    if kind == "unsubscribe":
+        return Unsubscribe(read_conversation(data))
+    if kind == "fetch_history":
+        conversation = read_conversation(data)
+        before = None
+        if data.get("before") is not None:
+            before_conversation, before, _ = read_message_id(data, "before")
+            if before_conversation != conversation:
+                raise bad_request("Field 'before' must be a message of that conversation.")
+        limit = data.get("limit", DEFAULT_PAGE)
+        if limit is None:
+            limit = DEFAULT_PAGE
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit:
+            raise bad_request("Field 'limit' must be a positive integer.")
+        return FetchHistory(conversation, before, min(limit, MAX_PAGE))
+    if kind == "ping":
+        return Ping()
+    raise bad_request(f"Unknown event type {kind[:64]!r}.")
+
+
+# --- outbound ---------------------------------------------------------------
+
+
+def message_object(msg: StoredMessage, *, sender_username: str, recipient_id: int, read_at: Any) -> dict[str, Any]:
+    return {
+        "id": message_id(msg.stream, msg.id),
+        "conversationId": msg.stream,
+        "senderId": msg.author_id,
+        "senderUsername": sender_username,
+        "recipientId": recipient_id,
+        "content": msg.content,
+        "createdAt": iso(msg.created_at),
+        "readAt": iso(read_at),
+        "clientId": msg.client_id,
+    }
+
+
+def connected_event(*, user_id: int, username: str, display_name: str) -> dict[str, Any]:
+    return {"type": "connected", "userId": user_id, "username": username, "displayName": display_name}
+
+
+def message_received_event(message: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "message_received", "message": message}
+
+
+def typing_event(conversation: str, user_id: int, username: str) -> dict[str, Any]:
+    return {"type": "user_typing", "conversationId": conversation, "userId": user_id, "username": username}
+
+
+def message_read_event(conversation: str, message_id_: str, read_by: int, read_at: Any) -> dict[str, Any]:
+    return {"type": "message_read", "conversationId": conversation, "messageId": message_id_, "readBy": read_by, "readAt": iso(read_at)}
+
+
+def history_response_event(conversation: str, messages: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    return {"type": "history_response", "conversationId": conversation, "messages": messages, "hasMore": has_more}
+
+
+def subscribed_event(conversation: str) -> dict[str, Any]:
+    return {"type": "subscribed", "conversationId": conversation}
+
+
+def unsubscribed_event(conversation: str) -> dict[str, Any]:
+    return {"type": "unsubscribed", "conversationId": conversation}

@@ -1,0 +1,82 @@
+"""Reads of MessagePal and its access check `access_conversation`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q
+
+from accounts.models import User
+from accounts.selectors import user_object
+from chatcore.errors import NotFound
+from chatcore.store import StoredMessage, get_store
+from messagepal import protocol
+from messagepal.models import Conversation
+
+
+class ConversationInaccessible(NotFound):
+    """404 over HTTP, `forbidden` over the WebSocket, whether or not it exists."""
+
+    code = "forbidden"
+
+
+def access_conversation(user: User, conversation_id: str) -> tuple[int, int]:
+    """The (low, high) participants; raises unless the caller is one of them."""
+    pair = protocol.parse_conversation_id(conversation_id)
+    if pair is None or user.id not in pair:
+        raise ConversationInaccessible("Conversation not found.")
+    return pair
+
+
+def message_objects(messages: list[StoredMessage]) -> list[dict[str, Any]]:
+    """Message objects with usernames and readAt: two reads for a page."""
+    if not messages:
+        return []
+    stream = messages[0].stream
+    low, high = protocol.parse_conversation_id(stream)  # type: ignore[misc]
+    usernames = dict(User.objects.filter(id__in=(low, high)).values_list("id", "username"))
+    pointers = get_store().read_pointers(stream)
+    result = []
+    for m in messages:
+        recipient = high if m.author_id == low else low
+        pointer = pointers.get(recipient)
+        read_at = pointer.read_at if pointer and pointer.message_id >= m.id else None
+        result.append(
+            protocol.message_object(m, sender_username=usernames.get(m.author_id, "deleted"), recipient_id=recipient, read_at=read_at)
+        )
+    return result
+
+
+def conversation_history(*, user: User, conversation_id: str, before: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
+    access_conversation(user, conversation_id)
+    limit = max(1, min(limit, protocol.MAX_PAGE))
+    messages, has_more = get_store().page(conversation_id, before=before, limit=limit)
+    return message_objects(messages), has_more
+
+
+def conversation_list(*, user: User) -> list[dict[str, Any]]:
+    """The caller's conversations with a message, newest first."""
+    store = get_store()
+    conversations = (
+        Conversation.objects.filter(Q(user_low=user) | Q(user_high=user), last_message_id__isnull=False)
+        .select_related("user_low", "user_high")
+        .order_by("-last_message_at", "-id")
+    )
+    result = []
+    for conversation in conversations:
+        other = conversation.user_high if conversation.user_low_id == user.id else conversation.user_low
+        last = store.get(conversation.id, conversation.last_message_id)
+        if last is None:  # hidden or deleted by a moderator
+            page, _ = store.page(conversation.id, limit=1)
+            last = page[0] if page else None
+        pointer = store.read_pointers(conversation.id).get(user.id)
+        unread = store.count_after(conversation.id, pointer.message_id if pointer else None, exclude_author=user.id)
+        result.append(
+            {
+                "conversationId": conversation.id,
+                "otherUser": user_object(other),
+                "lastMessage": message_objects([last])[0] if last else None,
+                "unreadCount": unread,
+            }
+        )
+    return result

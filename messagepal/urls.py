@@ -1,0 +1,8 @@
+from django.urls import path
+
+from messagepal import api
+
+urlpatterns = [
+    path("messagepal/conversations/", api.ConversationListApi.as_view()),
+    path("messagepal/conversations/<str:conversation_id>/messages/", api.ConversationMessagesApi.as_view()),
+]
