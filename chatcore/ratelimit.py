@@ -49,14 +49,11 @@ _local: dict[str, tuple[float, float]] = {}
 _local_lock = threading.Lock()
 
 
-def _params() -> tuple[int, float]:
-    capacity = max(1, int(settings.CHAT_RATE_LIMIT_MESSAGES))
-    rate = capacity / max(0.001, float(settings.CHAT_RATE_LIMIT_WINDOW))
-    return capacity, rate
-
-
-def take(key: str) -> Decision:
-    capacity, rate = _params()
+def take(key: str, *, capacity: int | None = None, window: float | None = None) -> Decision:
+    """Take one token from the bucket `key`. Defaults: the message rate limit
+    (CHAT_RATE_LIMIT_MESSAGES per CHAT_RATE_LIMIT_WINDOW seconds)."""
+    capacity = max(1, int(settings.CHAT_RATE_LIMIT_MESSAGES if capacity is None else capacity))
+    rate = capacity / max(0.001, float(settings.CHAT_RATE_LIMIT_WINDOW if window is None else window))
     client = sync_client()
     if client is not None:
         ttl = int(math.ceil(capacity / rate)) + 1

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "chatcore",
     "accounts",
     "presence",
+    "assistant",
     "workspace_chat",
     "messagepal",
 ]
@@ -164,6 +165,16 @@ OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
 # runserver reads these; chatsite.server passes the same to the daphne CLI.
 DAPHNE_WEBSOCKET_MAX_MESSAGE_SIZE = CHAT_MAX_FRAME_BYTES
 DAPHNE_WEBSOCKET_MAX_FRAME_SIZE = CHAT_MAX_FRAME_BYTES
+
+# --- @AI assistant (assistant app) ----------------------------------------------
+CHAT_AI_TIMEOUT = env_float("CHAT_AI_TIMEOUT", 20.0)  # seconds for a whole answer
+CHAT_AI_MAX_RETRIES = env_int("CHAT_AI_MAX_RETRIES", 2)
+CHAT_AI_STREAM = env_bool("CHAT_AI_STREAM", True)
+CHAT_AI_CONTEXT_MESSAGES = env_int("CHAT_AI_CONTEXT_MESSAGES", 20)
+CHAT_AI_QUOTA_MESSAGES = env_int("CHAT_AI_QUOTA_MESSAGES", 20)  # questions per user...
+CHAT_AI_QUOTA_WINDOW = env_float("CHAT_AI_QUOTA_WINDOW", 3600.0)  # ...per this many seconds
+CHAT_AI_BREAKER_FAILURES = env_int("CHAT_AI_BREAKER_FAILURES", 3)
+CHAT_AI_BREAKER_COOLDOWN = env_float("CHAT_AI_BREAKER_COOLDOWN", 30.0)
 
 # --- DRF ----------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -13,6 +13,7 @@ from chatcore.consumers import ProtocolConsumer
 from chatcore.events import abroadcast, channel_group
 from chatcore.errors import ChatError
 from chatcore.protocol import pong_event
+from assistant import services as assistant
 from presence import services as presence
 from workspace_chat import protocol, selectors, services
 
@@ -97,6 +98,8 @@ class ChatConsumer(ProtocolConsumer):
             skip_channel=self.channel_name,
         )
         await self.reply(protocol.new_message_event(result.channel_id, result.message), request_id)
+        if result.created:
+            assistant.schedule_answer(channel_id=result.channel_id, asker=self.user, question=result.message)
 
     async def join(self, command: protocol.JoinChannel, request_id: str | None) -> None:
         channel_id = command.channel_id

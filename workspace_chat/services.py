@@ -227,3 +227,29 @@ def message_moderate(*, channel_id: int, message_id: int, action: str) -> bool:
         if done:
             broadcast_on_commit(channel_group(channel_id), protocol.message_deleted_event(channel_id, message_id))
     return done
+
+
+def ai_message_post(*, channel_id: int, ai_user: User, content: str, streaming: bool | None = None) -> dict[str, Any]:
+    """The assistant's message: stored, then `new_message` to the channel.
+    Internal: the assistant answers only where the asker could post."""
+    stream = f"ch:{channel_id}"
+    try:
+        with transaction.atomic():
+            stored, _ = get_store().append(NewMessage(stream=stream, author_id=ai_user.id, content=content, is_ai=True))
+            payload = protocol.message_object(stored, channel_id=channel_id, author=author_of(ai_user), read_by=[], streaming=streaming)
+            broadcast_on_commit(channel_group(channel_id), protocol.new_message_event(channel_id, payload))
+    except StoreError as exc:
+        raise StoreUnavailable("The assistant's answer could not be stored.") from exc
+    return payload
+
+
+def ai_message_finish(*, channel_id: int, message_id: int, ai_user: User, content: str) -> dict[str, Any] | None:
+    """The final text of a streamed answer: stored, then the last
+    `message_updated` (streaming false)."""
+    with transaction.atomic():
+        stored = get_store().update_content(f"ch:{channel_id}", message_id, content=content, edited=False)
+        if stored is None:  # removed by a moderator meanwhile
+            return None
+        payload = protocol.message_object(stored, channel_id=channel_id, author=author_of(ai_user), read_by=[], streaming=False)
+        broadcast_on_commit(channel_group(channel_id), protocol.message_updated_event(channel_id, payload))
+    return payload
