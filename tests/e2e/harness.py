@@ -124,8 +124,9 @@ class WS:
     """A websockets client that checks every event it receives against the
     protocol schema and lets a test wait for a type, keeping the others."""
 
-    def __init__(self, conn: websockets.ClientConnection):
+    def __init__(self, conn: websockets.ClientConnection, check=check_chat_event):
         self.conn = conn
+        self.check = check
         self.backlog: list[dict[str, Any]] = []
 
     async def send(self, event: dict[str, Any] | str) -> None:
@@ -139,7 +140,7 @@ class WS:
     async def _read(self, timeout: float) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.conn.recv(), timeout)
         event = json.loads(raw)
-        check_chat_event(event)
+        self.check(event)
         return event
 
     async def expect(self, type_: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
@@ -218,7 +219,12 @@ class Person:
             additional_headers={"Cookie": f"sessionid={self.http.session_id}", "Origin": self.server.base},
             open_timeout=10,
         )
-        ws = WS(conn)
+        if "messagepal" in path:
+            from tests.pal_schemas import check_pal_event
+
+            ws = WS(conn, check_pal_event)
+        else:
+            ws = WS(conn)
         self.sockets.append(ws)
         if expect_connected:
             hello = await ws.expect("connected")
