@@ -45,6 +45,9 @@ def parse_int_param(value: str | None, name: str, *, minimum: int = 0, maximum: 
     """Query parameters: None when absent, ValidationError when not an integer in range."""
     if value is None or value == "":
         return None
+    # Only ASCII digits: int() would also take "²"-like digits and "1_000".
+    if not value.isascii() or not value.lstrip("-").isdigit():
+        raise serializers.ValidationError({name: ["A valid integer is required."]})
     try:
         number = int(value)
     except ValueError:

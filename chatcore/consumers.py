@@ -88,10 +88,11 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             return
         if message.get("skip_user") is not None and self.user is not None and message["skip_user"] == self.user.id:
             return
-        if self.should_forward(message["payload"]):
-            await self.send_json(message["payload"])
+        if self.should_forward(message["meta"]):
+            await self.send(text_data=message["text"])
 
-    def should_forward(self, payload: dict[str, Any]) -> bool:
+    def should_forward(self, meta: dict[str, Any]) -> bool:
+        """`meta`: type, channelId, messageId of the event (chatcore.events.envelope)."""
         return True
 
     async def chat_force_close(self, message: dict[str, Any]) -> None:

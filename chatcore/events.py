@@ -16,6 +16,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
+from chatcore import jsonutil
+
 logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "chat.event"
@@ -48,7 +50,21 @@ def force_close(group: str, reason: str) -> None:
 
 
 def envelope(payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> dict[str, Any]:
-    return {"type": EVENT_TYPE, "payload": payload, "skip_channel": skip_channel, "skip_user": skip_user}
+    """Serialized once here, not once per recipient: consumers forward `text`
+    as it is and decide from the small `meta` whether to forward at all."""
+    message = payload.get("message")
+    meta = {
+        "type": payload["type"],
+        "channelId": payload.get("channelId"),
+        "messageId": message.get("id") if isinstance(message, dict) else None,
+    }
+    return {
+        "type": EVENT_TYPE,
+        "text": jsonutil.dumps(payload),
+        "meta": meta,
+        "skip_channel": skip_channel,
+        "skip_user": skip_user,
+    }
 
 
 def broadcast_on_commit(group: str, payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> None:
@@ -66,3 +82,8 @@ def broadcast_on_commit(group: str, payload: dict[str, Any], *, skip_channel: st
 async def abroadcast(group: str, payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> None:
     """For ephemeral events (typing, presence) that have no transaction."""
     await get_channel_layer().group_send(group, envelope(payload, skip_channel=skip_channel, skip_user=skip_user))
+
+
+def payload_of(message: dict[str, Any]) -> dict[str, Any]:
+    """The event a `chat.event` channel-layer message carries (tests, tools)."""
+    return jsonutil.loads(message["text"])

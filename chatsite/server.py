@@ -43,11 +43,43 @@ def close_cleanly_on_protocol_errors() -> None:
     WebSocketFactory.__init__ = init
 
 
+def drop_slow_readers(limit: int) -> None:
+    """A client that stops reading makes Twisted queue every event for it in
+    memory. Past `limit` queued bytes the connection is aborted instead, so one
+    slow reader never grows the server's memory."""
+    import logging
+
+    from daphne.ws_protocol import WebSocketProtocol
+
+    logger = logging.getLogger("chatsite.server")
+    original_send = WebSocketProtocol.serverSend
+
+    def queued_bytes(transport) -> int:
+        # Twisted's FileDescriptor keeps unsent bytes in dataBuffer (from
+        # offset on) plus _tempDataBuffer (_tempDataLen bytes).
+        buffered = getattr(transport, "dataBuffer", b"")
+        return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
+
+    def server_send(self, content, binary=False):
+        transport = self.transport
+        queued = queued_bytes(transport) if transport is not None else 0
+        if queued > limit:
+            logger.warning("dropping a slow WebSocket reader %s: %d bytes queued", self.client_addr, queued)
+            transport.abortConnection()
+            return
+        original_send(self, content, binary)
+
+    WebSocketProtocol.serverSend = server_send
+
+
 def main() -> None:
     from daphne.cli import CommandLineInterface
 
+    args = daphne_args(sys.argv[1:])  # sets Django up
+    from django.conf import settings
+
     close_cleanly_on_protocol_errors()
-    args = daphne_args(sys.argv[1:])
+    drop_slow_readers(settings.CHAT_MAX_SEND_BUFFER_BYTES)
     CommandLineInterface().run(args[1:])
 
 

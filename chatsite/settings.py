@@ -136,7 +136,14 @@ LOGIN_URL = "/"
 
 # --- Channels ---------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
-if REDIS_URL:
+# CHAT_CHANNEL_LAYER picks the channels-redis flavour: `core` (lists per
+# channel, BLPOP) or `pubsub` (Redis PUBLISH/SUBSCRIBE); bench/ compares them.
+CHAT_CHANNEL_LAYER = os.environ.get("CHAT_CHANNEL_LAYER", "core").strip().lower() or "core"
+if REDIS_URL and CHAT_CHANNEL_LAYER == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -154,6 +161,8 @@ CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 CHAT_PING_INTERVAL = env_int("CHAT_PING_INTERVAL", 20)
 CHAT_PING_TIMEOUT = env_int("CHAT_PING_TIMEOUT", 30)
+# Bytes queued for one slow client before the server drops it (never grows memory).
+CHAT_MAX_SEND_BUFFER_BYTES = env_int("CHAT_MAX_SEND_BUFFER_BYTES", 1024 * 1024)
 CHAT_MESSAGE_STORE = os.environ.get("CHAT_MESSAGE_STORE", "sql").strip().lower() or "sql"
 CASSANDRA_HOSTS = os.environ.get("CASSANDRA_HOSTS", "127.0.0.1")
 CASSANDRA_KEYSPACE = os.environ.get("CASSANDRA_KEYSPACE", "chat")

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import UserOutputSerializer
+from chatcore.api import parse_int_param
 from chatcore.errors import Invalid
 from chatcore.protocol import MAX_CLIENT_ID
 from messagepal import protocol, selectors, services
@@ -65,12 +66,7 @@ class ConversationMessagesApi(APIView):
             if parsed is None or parsed[0] != conversation_id:
                 raise Invalid("before", "Must be a message id of this conversation.")
             before = parsed[1]
-        raw_limit = request.query_params.get("limit")
-        limit = protocol.DEFAULT_PAGE
-        if raw_limit:
-            if not raw_limit.isdigit() or int(raw_limit) < 1:
-                raise Invalid("limit", "Must be a positive integer.")
-            limit = min(int(raw_limit), protocol.MAX_PAGE)
+        limit = parse_int_param(request.query_params.get("limit"), "limit", minimum=1) or protocol.DEFAULT_PAGE
         results, has_more = selectors.conversation_history(user=request.user, conversation_id=conversation_id, before=before, limit=limit)
         return Response({"results": results, "hasMore": has_more})
 

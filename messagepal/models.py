@@ -23,3 +23,20 @@ class Conversation(models.Model):
 
     def other(self, user_id: int) -> int:
         return self.user_high_id if user_id == self.user_low_id else self.user_low_id
+
+
+class ReadMark(models.Model):
+    """Each forward move of a reader's pointer in a conversation: a message's
+    readAt is the time of the first mark at or past it, so reading a later
+    message never rewrites when an earlier one was read."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="read_marks")
+    reader = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    message_id = models.BigIntegerField()
+    read_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["conversation", "reader", "message_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.reader_id} read {self.conversation_id} to {self.message_id}"

@@ -29,7 +29,7 @@ def conversation_id(user_a: int, user_b: int) -> str:
 
 def parse_conversation_id(value: str) -> tuple[int, int] | None:
     """(low, high) user ids, or None when it is not a well-formed id."""
-    match = CONVERSATION_RE.match(value)
+    match = CONVERSATION_RE.fullmatch(value)
     if not match:
         return None
     low, high = int(match.group(1)), int(match.group(2))
@@ -43,7 +43,7 @@ def message_id(conversation: str, number: int) -> str:
 
 
 def parse_message_id(value: str) -> tuple[str, int] | None:
-    match = MESSAGE_ID_RE.match(value)
+    match = MESSAGE_ID_RE.fullmatch(value)
     if not match or parse_conversation_id(match.group(1)) is None:
         return None
     number = int(match.group(2))

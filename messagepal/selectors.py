@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from django.db.models import Q
@@ -11,7 +12,7 @@ from accounts.selectors import user_object
 from chatcore.errors import NotFound
 from chatcore.store import StoredMessage, get_store
 from messagepal import protocol
-from messagepal.models import Conversation
+from messagepal.models import Conversation, ReadMark
 
 
 class ConversationInaccessible(NotFound):
@@ -35,12 +36,19 @@ def message_objects(messages: list[StoredMessage]) -> list[dict[str, Any]]:
     stream = messages[0].stream
     low, high = protocol.parse_conversation_id(stream)  # type: ignore[misc]
     usernames = dict(User.objects.filter(id__in=(low, high)).values_list("id", "username"))
-    pointers = get_store().read_pointers(stream)
+    marks: dict[int, list[tuple[int, Any]]] = {low: [], high: []}
+    for reader_id, message_id, read_at in (
+        ReadMark.objects.filter(conversation_id=stream, message_id__gte=min(m.id for m in messages))
+        .order_by("message_id")
+        .values_list("reader_id", "message_id", "read_at")
+    ):
+        marks[reader_id].append((message_id, read_at))
     result = []
     for m in messages:
         recipient = high if m.author_id == low else low
-        pointer = pointers.get(recipient)
-        read_at = pointer.read_at if pointer and pointer.message_id >= m.id else None
+        reader_marks = marks[recipient]
+        i = bisect.bisect_left(reader_marks, m.id, key=lambda mark: mark[0])
+        read_at = reader_marks[i][1] if i < len(reader_marks) else None
         result.append(
             protocol.message_object(m, sender_username=usernames.get(m.author_id, "deleted"), recipient_id=recipient, read_at=read_at)
         )

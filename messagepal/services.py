@@ -14,7 +14,7 @@ from chatcore.errors import Invalid, NotFound, RateLimited, StoreUnavailable
 from chatcore.events import abroadcast, broadcast_on_commit, pal_user_group
 from chatcore.store import NewMessage, StoreError, get_store
 from messagepal import protocol
-from messagepal.models import Conversation
+from messagepal.models import Conversation, ReadMark
 from messagepal.selectors import access_conversation, message_objects
 
 
@@ -83,6 +83,7 @@ def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip
         pointer_number = pointer.message_id if pointer else message_number
         event = protocol.message_read_event(conversation_id, protocol.message_id(conversation_id, pointer_number), user.id, read_at)
         if moved:
+            ReadMark.objects.create(conversation_id=conversation_id, reader_id=user.id, message_id=pointer_number, read_at=read_at)
             for user_id in (low, high):
                 broadcast_on_commit(pal_user_group(user_id), event, skip_channel=skip_channel)
     return event

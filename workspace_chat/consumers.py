@@ -132,10 +132,10 @@ class ChatConsumer(ProtocolConsumer):
                 channel_group(channel_id), protocol.presence_event(channel_id, self.user.id, self.user.username, "offline")
             )
 
-    def should_forward(self, payload: dict[str, Any]) -> bool:
-        channel_id = payload.get("channelId")
+    def should_forward(self, meta: dict[str, Any]) -> bool:
+        channel_id = meta["channelId"]
         if channel_id not in self.joined:
             return False  # a broadcast that raced a leave
-        if payload["type"] == "new_message":
-            return payload["message"]["id"] > self.catch_up_floor.get(channel_id, 0)
+        if meta["type"] == "new_message":
+            return meta["messageId"] > self.catch_up_floor.get(channel_id, 0)
         return True

@@ -12,7 +12,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from chatcore.errors import Forbidden, Invalid, NotFound, RateLimited
-from chatcore.events import EVENT_TYPE, channel_group
+from chatcore.events import EVENT_TYPE, channel_group, payload_of
 from chatcore.store import get_store
 from tests.schemas import check_chat_event, check_message
 from workspace_chat import selectors, services
@@ -42,8 +42,8 @@ class Listener:
         envelope = async_to_sync(self._receive)(timeout)
         assert envelope is not None, "no event was broadcast"
         assert envelope["type"] == EVENT_TYPE
-        check_chat_event(envelope["payload"])
-        return envelope["payload"]
+        check_chat_event(payload_of(envelope))
+        return payload_of(envelope)
 
     def silent(self, timeout: float = 0.05) -> bool:
         return async_to_sync(self._receive)(timeout) is None
