@@ -1,0 +1,124 @@
+"""Two daphne processes on one Redis act as one chat."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import require_service
+from tests.e2e.conftest import Classroom
+from tests.e2e.harness import Person, Server
+from tests.e2e.test_chat_e2e import join, send
+
+pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]
+
+
+def start_pair(env: dict[str, str], **extra: str) -> tuple[Server, Server]:
+    first = Server({**env, **extra}, log_name="node-a").start()
+    try:
+        second = Server({**env, **extra}, log_name="node-b").start()
+    except BaseException:
+        first.stop()
+        raise
+    return first, second
+
+
+@pytest.fixture(scope="module")
+def pair(e2e_env):
+    require_service("REDIS_URL", e2e_env.get("REDIS_URL", ""))
+    a, b = start_pair(e2e_env)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+@pytest.fixture
+async def room(pair):
+    node_a, node_b = pair
+    classroom = Classroom(node_a)
+    # The same people, logged in on the other process too.
+    classroom.bob_b = classroom.bob.relogin(node_b)
+    classroom.teacher_b = classroom.teacher.relogin(node_b)
+    yield classroom
+    await classroom.close()
+    await classroom.bob_b.close_all()
+    await classroom.teacher_b.close_all()
+
+
+async def test_message_sent_on_one_process_reaches_members_on_the_other(room):
+    a = await room.alice.connect()
+    b = await room.bob_b.connect()
+    await join(a, room.general)
+    await join(b, room.general)
+    sent = await send(a, room.general, "across processes")
+    assert (await b.expect("new_message"))["message"] == sent
+
+
+async def test_presence_and_typing_cross_processes(room):
+    watcher = await room.teacher_b.connect()
+    await join(watcher, room.general)
+    a = await room.alice.connect()
+    await join(a, room.general)
+    assert (await watcher.expect("user_presence", userId=room.alice.id))["status"] == "online"
+    # A second connection of alice on the other process: still one "online".
+    a_other = await room.alice.relogin(room.bob_b.server).connect()
+    await join(a_other, room.general)
+    await watcher.expect_none("user_presence", userId=room.alice.id)
+    await a.send({"type": "typing", "channelId": room.general})
+    assert (await watcher.expect("user_typing"))["userId"] == room.alice.id
+    await a.close()
+    await watcher.expect_none("user_presence", userId=room.alice.id, status="offline")
+    await a_other.close()
+    assert (await watcher.expect("user_presence", userId=room.alice.id, status="offline"))["status"] == "offline"
+
+
+async def test_catch_up_across_processes(room):
+    a = await room.alice.connect()
+    await join(a, room.general)
+    first = await send(a, room.general, "seen")
+    later = [await send(a, room.general, f"missed {i}") for i in range(5)]
+    b = await room.bob_b.connect()
+    joined = await join(b, room.general, after_id=first["id"])
+    assert [m["id"] for m in joined["missed"]] == [m["id"] for m in later]
+
+
+async def test_messagepal_crosses_processes(pair):
+    node_a, node_b = pair
+    ann = Person(node_a)
+    ben = Person(node_a).relogin(node_b)
+    try:
+        a = await ann.connect("/ws/messagepal/")
+        b = await ben.connect("/ws/messagepal/")
+        answer = await a.request({"type": "send_message", "recipientId": ben.id, "content": "hi from A"}, "message_received")
+        assert (await b.expect("message_received"))["message"] == answer["message"]
+        await a.send({"type": "typing", "recipientId": ben.id})
+        assert (await b.expect("user_typing"))["userId"] == ann.id
+    finally:
+        await ann.close_all()
+        await ben.close_all()
+
+
+@pytest.fixture(scope="module")
+def limited_pair(e2e_env, pair):
+    a, b = start_pair(e2e_env, CHAT_RATE_LIMIT_MESSAGES="3", CHAT_RATE_LIMIT_WINDOW="60")
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+async def test_rate_limit_is_shared_across_processes(limited_pair):
+    node_a, node_b = limited_pair
+    room = Classroom(node_a)
+    alice_b = room.alice.relogin(node_b)
+    try:
+        on_a = await room.alice.connect()
+        on_b = await alice_b.connect()
+        await join(on_a, room.general)
+        await join(on_b, room.general)
+        await send(on_a, room.general, "1")
+        await send(on_b, room.general, "2")
+        await send(on_a, room.general, "3")
+        err = await on_b.request({"type": "send_message", "channelId": room.general, "content": "4"}, "new_message")
+        assert err["code"] == "rate_limited"
+    finally:
+        await room.close()
+        await alice_b.close_all()
