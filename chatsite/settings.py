@@ -29,9 +29,8 @@ def env_float(name: str, default: float) -> float:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or (
-    "dev-insecure-secret-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
-)
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
 ALLOWED_HOSTS = [
     h.strip()
     for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
@@ -163,10 +162,21 @@ CHAT_PING_INTERVAL = env_int("CHAT_PING_INTERVAL", 20)
 CHAT_PING_TIMEOUT = env_int("CHAT_PING_TIMEOUT", 30)
 # Bytes queued for one slow client before the server drops it (never grows memory).
 CHAT_MAX_SEND_BUFFER_BYTES = env_int("CHAT_MAX_SEND_BUFFER_BYTES", 1024 * 1024)
+# Message store (chatcore.store): sql | cassandra | mongodb. cassandra falls
+# back to mongodb (if MONGODB_URI is set) and then sql when unreachable at
+# start-up; mongodb falls back to sql.
 CHAT_MESSAGE_STORE = os.environ.get("CHAT_MESSAGE_STORE", "sql").strip().lower() or "sql"
 CASSANDRA_HOSTS = os.environ.get("CASSANDRA_HOSTS", "127.0.0.1")
+CASSANDRA_PORT = env_int("CASSANDRA_PORT", 9042)
 CASSANDRA_KEYSPACE = os.environ.get("CASSANDRA_KEYSPACE", "chat")
 MONGODB_URI = os.environ.get("MONGODB_URI", "")
+# Seconds a store may take to connect or answer: a dead store fails fast
+# instead of hanging a consumer.
+CHAT_STORE_TIMEOUT = env_float("CHAT_STORE_TIMEOUT", 3.0)
+# django-cassandra-engine: only its model layer is used (chatcore.store.cassandra
+# says why its app is not in INSTALLED_APPS, so no DATABASES["cassandra"]);
+# cqlengine creates tables (migrate -> ensure_schema) only with this set.
+os.environ.setdefault("CQLENG_ALLOW_SCHEMA_MANAGEMENT", "1")
 OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
