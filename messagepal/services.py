@@ -102,6 +102,12 @@ def pal_recipient_check(*, sender: User, recipient_id: int) -> None:
 def pal_message_moderate(*, conversation_id: str, message_number: int, action: str) -> bool:
     """Moderators hide or delete a MessagePal message (Django admin)."""
     store = get_store()
-    if action == "hide":
-        return store.set_hidden(conversation_id, message_number, True)
-    return store.delete(conversation_id, message_number)
+    done = store.set_hidden(conversation_id, message_number, True) if action == "hide" else store.delete(conversation_id, message_number)
+    if done:
+        # The list orders conversations by their last visible message.
+        page, _ = store.page(conversation_id, limit=1)
+        last = page[0] if page else None
+        Conversation.objects.filter(id=conversation_id).update(
+            last_message_id=last.id if last else None, last_message_at=last.created_at if last else None
+        )
+    return done
