@@ -106,12 +106,13 @@ def read_client_id(data: dict[str, Any]) -> str | None:
     return client_id
 
 
-_SAFE_URL = re.compile(r"^(https?://[^\s]+|/(?!/)[^\s]*)$", re.IGNORECASE)
+# No backslash anywhere: browsers read "/\\evil.example" as "//evil.example".
+_SAFE_URL = re.compile(r"^(https?://[^\s\\]+|/(?![/\\])[^\s\\]*)$", re.IGNORECASE)
 
 
 def is_safe_url(url: str) -> bool:
     """http(s) URLs and paths on this site; never javascript:, data:, //host."""
-    return bool(_SAFE_URL.match(url)) and len(url) <= 2048
+    return bool(_SAFE_URL.fullmatch(url)) and len(url) <= 2048
 
 
 def error_event(error: ProtocolError, request_id: str | None = None) -> dict[str, Any]:

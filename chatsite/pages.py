@@ -1,13 +1,98 @@
-"""Browser pages (templates + static ES modules)."""
+"""Browser pages: Django templates that load plain ES modules from static/.
 
-from django.shortcuts import render
-from django.urls import path
+The pages hold no chat logic; the modules talk to the HTTP API and the
+WebSockets of PROTOCOL.md. Every page but `/` and the register page needs a
+login (LOGIN_URL is `/`, so a logged-out visitor lands on the login form with
+`?next=`). A page that names a workspace, channel or conversation the user may
+not see answers 404, like the API.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import path, re_path
 from django.views.decorators.csrf import ensure_csrf_cookie
+
+from accounts.models import User
+from accounts.selectors import user_object
+from chatcore.errors import NotFound
+from messagepal import selectors as pal_selectors
+from workspace_chat import selectors
+
+
+def _me(request: HttpRequest) -> dict:
+    return user_object(request.user)
 
 
 @ensure_csrf_cookie
-def index(request):
-    return render(request, "index.html")
+def index(request: HttpRequest) -> HttpResponse:
+    """The login form when logged out; the user's workspaces when logged in."""
+    if not request.user.is_authenticated:
+        return render(request, "login.html")
+    return render(request, "home.html", {"me": _me(request)})
 
 
-urlpatterns = [path("", index, name="index")]
+@ensure_csrf_cookie
+def register(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("index")
+    return render(request, "register.html")
+
+
+@login_required
+def workspace(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    """A workspace opens on its first visible channel."""
+    try:
+        membership = selectors.access_workspace(request.user, workspace_id)
+    except NotFound:
+        raise Http404("Workspace not found.") from None
+    first = selectors.visible_channels(request.user, membership.workspace).first()
+    if first is not None:
+        return redirect("channel", workspace_id=workspace_id, channel_id=first.id)
+    return _chat_page(request, workspace_id, None)
+
+
+@login_required
+def channel(request: HttpRequest, workspace_id: int, channel_id: int) -> HttpResponse:
+    try:
+        access = selectors.access_channel(request.user, channel_id)
+    except NotFound:
+        raise Http404("Channel not found.") from None
+    if access.channel.workspace_id != workspace_id:
+        raise Http404("Channel not found.")
+    return _chat_page(request, workspace_id, channel_id)
+
+
+@ensure_csrf_cookie
+def _chat_page(request: HttpRequest, workspace_id: int, channel_id: int | None) -> HttpResponse:
+    page = {"me": _me(request), "workspaceId": workspace_id, "channelId": channel_id}
+    return render(request, "chat.html", {"me": page["me"], "page": page})
+
+
+@login_required
+@ensure_csrf_cookie
+def messagepal(request: HttpRequest, conversation_id: str | None = None) -> HttpResponse:
+    other = None
+    if conversation_id is not None:
+        try:
+            low, high = pal_selectors.access_conversation(request.user, conversation_id)
+        except NotFound:
+            raise Http404("Conversation not found.") from None
+        other_user = User.objects.filter(id=high if request.user.id == low else low, is_active=True).first()
+        if other_user is None:
+            raise Http404("Conversation not found.")
+        other = user_object(other_user)
+    page = {"me": _me(request), "conversationId": conversation_id, "otherUser": other}
+    return render(request, "messagepal.html", {"me": page["me"], "page": page})
+
+
+urlpatterns = [
+    path("", index, name="index"),
+    path("register/", register, name="register"),
+    path("workspaces/<id:workspace_id>/", workspace, name="workspace"),
+    path("workspaces/<id:workspace_id>/channels/<id:channel_id>/", channel, name="channel"),
+    path("messagepal/", messagepal, name="messagepal"),
+    re_path(r"^messagepal/(?P<conversation_id>conv_[0-9]{1,16}_[0-9]{1,16})/$", messagepal, name="messagepal-conversation"),
+]

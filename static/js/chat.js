@@ -1,0 +1,450 @@
+// The workspace chat page: /workspaces/{id}/channels/{channelId}/.
+// Sidebar (channels with unread counts, DMs and members with presence dots),
+// the message list (HTTP history, then live events over /ws/chat/), pins,
+// typing, read receipts, and the composer with optimistic sending.
+
+import { ChatSocket } from "./socket.js";
+import { MessageList, TypingIndicator, wireComposer } from "./messages.js";
+import { api, el, errorText, icon, newClientId, readJsonScript, wireLogout } from "./util.js";
+
+const page = readJsonScript("page-data");
+const me = page.me;
+const workspaceId = page.workspaceId;
+const channelId = page.channelId;
+
+const state = {
+  workspace: null,
+  members: new Map(), // userId -> {user, role}
+  channels: [],
+  unread: new Map(), // channelId -> count
+  presence: new Map(), // userId -> Map(channelId -> status)
+  pointers: new Map(), // userId -> newest message id read (current channel)
+  lastMarked: 0,
+  hasMore: false,
+  joinedOnce: false,
+  joined: new Set(), // channels joined on the current connection
+  joinUsedAfter: false,
+};
+
+const $ = (id) => document.getElementById(id);
+const log = $("messages");
+const typing = new TypingIndicator($("typing"));
+const socket = new ChatSocket("/ws/chat/", {
+  onReady: () => joinAll(),
+  onEvent: (event) => handle(event).catch((error) => note(error.message || "Something went wrong.")),
+  onFailed: (clientId, error) => failed(clientId, error),
+  onStatus: (status) => {
+    if (status !== "online") log.dataset.live = "false";
+    renderSidebar();
+  },
+});
+
+const list = new MessageList(log, {
+  me,
+  mentionNames: () => {
+    const names = new Set(["ai"]);
+    for (const { user } of state.members.values()) names.add(user.username.toLowerCase());
+    return names;
+  },
+  isRead: (message) => isRead(message),
+  onRetry: (clientId) => retry(clientId),
+  onSeen: (message) => markRead(message),
+  canPin: () => isStaff(),
+  onPin: (message) => socket.send({ type: "pin_message", channelId, messageId: message.seq }),
+});
+
+function isStaff() {
+  return state.workspace && (state.workspace.role === "admin" || state.workspace.role === "teacher");
+}
+
+function normalise(m) {
+  return {
+    key: String(m.id),
+    seq: m.id,
+    authorId: m.authorId,
+    authorName: m.authorDisplayName || m.authorUsername,
+    content: m.content,
+    createdAt: m.createdAt,
+    messageType: m.messageType,
+    fileUrl: m.fileUrl,
+    mentions: m.mentions || [],
+    isAI: Boolean(m.isAI),
+    clientId: m.clientId,
+    grade: m.grade,
+    isPinned: Boolean(m.isPinned),
+    streaming: Boolean(m.streaming),
+  };
+}
+
+// --- read pointers -------------------------------------------------------------
+
+function movePointer(userId, messageId) {
+  if ((state.pointers.get(userId) || 0) < messageId) state.pointers.set(userId, messageId);
+}
+
+function isRead(message) {
+  for (const [userId, pointer] of state.pointers) if (userId !== me.id && pointer >= message.seq) return true;
+  return false;
+}
+
+function addMessages(messages) {
+  for (const m of messages) {
+    for (const userId of m.readBy || []) movePointer(userId, m.id);
+    list.upsert(normalise(m));
+    if (m.clientId && m.authorId === me.id) socket.ack(m.clientId);
+  }
+  list.refreshStatuses();
+}
+
+function markRead(message) {
+  if (message.seq <= state.lastMarked) return;
+  if (socket.send({ type: "mark_read", channelId, messageId: message.seq })) {
+    state.lastMarked = message.seq;
+    state.unread.set(channelId, 0);
+    renderSidebar();
+  }
+}
+
+// --- sending -------------------------------------------------------------------
+
+function send(content) {
+  const clientId = newClientId();
+  list.addPending(clientId, { content });
+  socket.sendTracked(clientId, { type: "send_message", channelId, content });
+}
+
+function retry(clientId) {
+  const pending = list.pending.get(clientId);
+  if (!pending) return;
+  list.setPendingStatus(clientId, "sending");
+  socket.sendTracked(clientId, { type: "send_message", channelId, content: pending.message.content });
+}
+
+function failed(clientId, error) {
+  let reason = error.message || "Something went wrong.";
+  if (error.code === "rate_limited" && error.retryAfter) reason = `Too many messages; try again in ${error.retryAfter} s.`;
+  list.setPendingStatus(clientId, "failed", reason);
+}
+
+// --- socket events -------------------------------------------------------------
+
+function joinAll() {
+  const reconnect = state.joinedOnce;
+  state.joinedOnce = true;
+  state.joined.clear();
+  joinOthers();
+  if (channelId) {
+    state.joined.add(channelId);
+    const newest = list.newest();
+    state.joinUsedAfter = Boolean(newest);
+    socket.send(newest ? { type: "join_channel", channelId, afterId: newest.seq } : { type: "join_channel", channelId });
+  }
+  if (reconnect) {
+    // Read pointers and other channels' counts moved while we were away.
+    refreshChannels().catch(() => {});
+    loadPins().catch(() => {});
+  }
+}
+
+// Every other channel, without catch-up: for live unread counts and presence.
+function joinOthers() {
+  for (const channel of state.channels) {
+    if (channel.id === channelId || state.joined.has(channel.id)) continue;
+    if (socket.send({ type: "join_channel", channelId: channel.id })) state.joined.add(channel.id);
+  }
+}
+
+async function handle(event) {
+  switch (event.type) {
+    case "joined_channel":
+      if (event.channelId !== channelId) return;
+      addMessages(event.missed || []);
+      if (!state.joinUsedAfter || event.hasMore) await catchUpOverHttp();
+      // Joined and caught up: live events flow from here (tests wait for it).
+      log.dataset.live = "true";
+      list.reportSeen();
+      return;
+    case "new_message": {
+      const m = event.message;
+      if (event.channelId === channelId) {
+        addMessages([m]);
+        typing.hide(m.authorId);
+        seenActive(m.authorId);
+      } else if (m.authorId !== me.id) {
+        state.unread.set(event.channelId, (state.unread.get(event.channelId) || 0) + 1);
+        renderSidebar();
+      }
+      return;
+    }
+    case "message_updated":
+      if (event.channelId === channelId) addMessages([event.message]);
+      return;
+    case "message_deleted":
+      if (event.channelId === channelId) list.remove(String(event.messageId));
+      return;
+    case "user_typing":
+      if (event.channelId === channelId && event.userId !== me.id) {
+        typing.show(event.userId, event.displayName || event.username);
+        seenActive(event.userId);
+      }
+      return;
+    case "user_stop_typing":
+      if (event.channelId === channelId) typing.hide(event.userId);
+      return;
+    case "message_read":
+      if (event.channelId === channelId) {
+        movePointer(event.userId, event.messageId);
+        if (event.userId === me.id) state.lastMarked = Math.max(state.lastMarked, event.messageId);
+        list.refreshStatuses();
+      }
+      return;
+    case "user_presence":
+      setPresence(event.userId, event.channelId, event.status);
+      return;
+    case "message_pinned":
+      if (event.channelId === channelId) {
+        const message = list.get(String(event.messageId));
+        if (message) list.upsert({ ...message, isPinned: true });
+        loadPins().catch(() => {});
+      }
+      return;
+    case "error":
+      if (typeof event.requestId === "string" && event.requestId.startsWith("send:")) return;
+      note(event.message || "Something went wrong.");
+      return;
+    default:
+  }
+}
+
+// Everything after the newest message we hold, over HTTP: the first load, or
+// a catch-up longer than one joined_channel page.
+async function catchUpOverHttp() {
+  for (let round = 0; round < 50; round += 1) {
+    const newest = list.newest();
+    const query = newest ? `?after=${newest.seq}&limit=100` : "?limit=50";
+    const page = await api.get(`/api/channels/${channelId}/messages/${query}`);
+    addMessages(page.results);
+    if (!newest) {
+      setHasMore(page.hasMore);
+      return;
+    }
+    if (!page.hasMore || page.results.length === 0) return;
+  }
+}
+
+// --- presence ------------------------------------------------------------------
+
+function setPresence(userId, inChannel, status) {
+  if (!state.presence.has(userId)) state.presence.set(userId, new Map());
+  state.presence.get(userId).set(inChannel, status);
+  renderSidebar();
+}
+
+// Someone who types or posts here is online, even if we joined after them
+// (PROTOCOL.md has no presence list, only changes).
+function seenActive(userId) {
+  if (userId === me.id || isOnline(userId)) return;
+  setPresence(userId, channelId, "online");
+}
+
+function isOnline(userId) {
+  if (userId === me.id) return socket.connected;
+  const perChannel = state.presence.get(userId);
+  if (!perChannel) return false;
+  for (const status of perChannel.values()) if (status === "online") return true;
+  return false;
+}
+
+// --- sidebar -------------------------------------------------------------------
+
+function displayName(userId) {
+  const member = state.members.get(userId);
+  return member ? member.user.displayName || member.user.username : "Someone";
+}
+
+function dmPartner(channel) {
+  const ids = channel.memberIds || [];
+  return ids.find((id) => id !== me.id) ?? me.id;
+}
+
+function channelLabel(channel) {
+  if (channel.kind === "dm") return displayName(dmPartner(channel));
+  return channel.name;
+}
+
+function dot(userId) {
+  const online = isOnline(userId);
+  return el("span", { class: online ? "dot dot-online" : "dot", role: "img", "aria-label": online ? "online" : "offline", title: online ? "Online" : "Offline" });
+}
+
+function unreadBadge(channel) {
+  const count = channel.id === channelId ? 0 : state.unread.get(channel.id) || 0;
+  if (!count) return null;
+  return el("span", { class: "unread", "aria-label": `${count} unread`, text: count > 99 ? "99+" : String(count) });
+}
+
+function channelLink(channel) {
+  const current = channel.id === channelId;
+  let prefix;
+  if (channel.kind === "dm") prefix = dot(dmPartner(channel));
+  else if (channel.kind === "announcement") prefix = el("span", { class: "hash" }, icon("megaphone", "announcements:"));
+  else prefix = el("span", { class: "hash", "aria-hidden": "true", text: "#" });
+  const link = el(
+    "a",
+    {
+      href: `/workspaces/${workspaceId}/channels/${channel.id}/`,
+      class: current ? "nav-item active" : "nav-item",
+      "aria-current": current ? "page" : null,
+      dataset: { channelId: String(channel.id) },
+    },
+    prefix,
+    el("span", { class: "nav-label", text: channelLabel(channel) }),
+    unreadBadge(channel),
+  );
+  return el("li", {}, link);
+}
+
+function renderSidebar() {
+  const channels = state.channels.filter((c) => c.kind !== "dm");
+  const dms = state.channels.filter((c) => c.kind === "dm");
+  $("channel-list").replaceChildren(...channels.map(channelLink));
+  $("dm-list").replaceChildren(...(dms.length ? dms.map(channelLink) : [el("li", { class: "muted small", text: "None yet" })]));
+  const members = [...state.members.values()].sort((a, b) => (a.user.displayName || a.user.username).localeCompare(b.user.displayName || b.user.username));
+  $("member-list").replaceChildren(
+    ...members.map(({ user, role }) => {
+      const name = user.displayName || user.username;
+      if (user.id === me.id) {
+        return el("li", {}, el("span", { class: "nav-item member" }, dot(user.id), el("span", { class: "nav-label", text: `${name} (you)` }), el("span", { class: "role", text: role })));
+      }
+      const button = el(
+        "button",
+        { type: "button", class: "nav-item member", "aria-label": `Direct message ${name}`, dataset: { userId: String(user.id) } },
+        dot(user.id),
+        el("span", { class: "nav-label", text: name }),
+        el("span", { class: "role", text: role }),
+      );
+      button.addEventListener("click", () => openDm(user.id, button));
+      return el("li", {}, button);
+    }),
+  );
+}
+
+async function openDm(userId, button) {
+  button.disabled = true;
+  try {
+    const dm = await api.post(`/api/workspaces/${workspaceId}/dms/`, { userId });
+    window.location.assign(`/workspaces/${workspaceId}/channels/${dm.id}/`);
+  } catch (error) {
+    note(error.message);
+    button.disabled = false;
+  }
+}
+
+function renderHeader() {
+  const channel = state.channels.find((c) => c.id === channelId);
+  if (!channel) {
+    $("channel-title").textContent = "No channels yet";
+    document.title = `${state.workspace ? state.workspace.name : "Workspace"} · Chat`;
+    return;
+  }
+  const label = channelLabel(channel);
+  const title = $("channel-title");
+  if (channel.kind === "announcement") title.replaceChildren(icon("megaphone"), ` ${label}`);
+  else title.textContent = channel.kind === "dm" ? label : `# ${label}`;
+  document.title = `${channel.kind === "dm" ? label : `#${label}`} · ${state.workspace.name} · Chat`;
+  let subtitle = "";
+  if (channel.kind === "dm") subtitle = `Direct message with ${label}`;
+  else if (channel.kind === "announcement") subtitle = "Announcements: only teachers and admins post here.";
+  else if (channel.isPrivate) subtitle = "Private channel";
+  $("channel-subtitle").textContent = subtitle;
+  const readOnly = channel.kind === "announcement" && !isStaff();
+  $("composer").disabled = readOnly;
+  $("composer-form").querySelector("button").disabled = readOnly;
+  if (readOnly) note("Only teachers and admins can post in announcement channels.");
+}
+
+function note(text) {
+  const node = $("composer-note");
+  node.textContent = text;
+  node.hidden = !text;
+}
+
+// --- pins, history ------------------------------------------------------------
+
+async function loadPins() {
+  if (!channelId) return;
+  const pins = await api.get(`/api/channels/${channelId}/pins/`);
+  $("pins").hidden = pins.length === 0;
+  $("pin-count").textContent = String(pins.length);
+  $("pin-list").replaceChildren(
+    ...pins.map((m) =>
+      el("li", { class: "pin" }, el("span", { class: "author", text: m.authorDisplayName || m.authorUsername }), ": ", el("span", { class: "pin-text", text: m.content })),
+    ),
+  );
+}
+
+function setHasMore(hasMore) {
+  state.hasMore = hasMore;
+  $("load-earlier").hidden = !hasMore;
+}
+
+async function loadEarlier() {
+  const oldest = list.oldest();
+  if (!oldest) return;
+  const before = log.scrollHeight - log.scrollTop;
+  const page = await api.get(`/api/channels/${channelId}/messages/?before=${oldest.seq}&limit=50`);
+  addMessages(page.results);
+  log.scrollTop = log.scrollHeight - before;
+  setHasMore(page.hasMore);
+}
+
+async function refreshChannels() {
+  const channels = await api.get(`/api/workspaces/${workspaceId}/channels/`);
+  state.channels = channels;
+  for (const channel of channels) state.unread.set(channel.id, channel.unreadCount || 0);
+  renderSidebar();
+  joinOthers(); // channels and DMs created while we were away
+  if (channelId) {
+    // Pointers that moved while we were away: readBy of the newest page.
+    const page = await api.get(`/api/channels/${channelId}/messages/?limit=50`);
+    addMessages(page.results);
+  }
+}
+
+// --- start ---------------------------------------------------------------------
+
+async function start() {
+  wireLogout();
+  const [workspace, channels] = await Promise.all([api.get(`/api/workspaces/${workspaceId}/`), api.get(`/api/workspaces/${workspaceId}/channels/`)]);
+  state.workspace = workspace;
+  for (const member of workspace.members) state.members.set(member.user.id, member);
+  state.channels = channels;
+  for (const channel of channels) state.unread.set(channel.id, channel.unreadCount || 0);
+  $("workspace-name").textContent = workspace.name;
+  renderSidebar();
+  renderHeader();
+  $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => note(e.message)));
+  if (!channelId) {
+    $("composer").disabled = true;
+    return;
+  }
+  wireComposer({
+    form: $("composer-form"),
+    textarea: $("composer"),
+    onSend: (content) => send(content),
+    onTyping: () => socket.send({ type: "typing", channelId }),
+    onStopTyping: () => socket.send({ type: "stop_typing", channelId }),
+  });
+  try {
+    const first = await api.get(`/api/channels/${channelId}/messages/?limit=50`);
+    addMessages(first.results);
+    setHasMore(first.hasMore);
+    list.scrollToBottom();
+  } catch (error) {
+    note(errorText(error.body) || error.message);
+  }
+  loadPins().catch(() => {});
+  socket.start();
+}
+
+start().catch((error) => note(error.message || "Could not load this workspace."));

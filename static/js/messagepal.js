@@ -1,0 +1,294 @@
+// MessagePal: /messagepal/ and /messagepal/{conversationId}/.
+// Conversation list with unread counts, people search to start a conversation,
+// and a 1:1 thread over /ws/messagepal/ with the same bubbles, statuses and
+// typing line as the workspace chat.
+
+import { ChatSocket } from "./socket.js";
+import { MessageList, TypingIndicator, wireComposer } from "./messages.js";
+import { api, debounce, el, newClientId, readJsonScript, wireLogout } from "./util.js";
+
+const page = readJsonScript("page-data");
+const me = page.me;
+const conversationId = page.conversationId;
+const other = page.otherUser;
+
+const state = {
+  conversations: [],
+  otherReadSeq: 0, // the other person's read pointer in this conversation
+  lastMarked: 0,
+  readyOnce: false,
+};
+
+const $ = (id) => document.getElementById(id);
+const log = $("messages");
+const typing = new TypingIndicator($("typing"));
+const seqOf = (id) => Number(String(id).split(":").pop());
+
+const socket = new ChatSocket("/ws/messagepal/", {
+  onReady: () => ready(),
+  onEvent: (event) => handle(event),
+  onStatus: (status) => {
+    if (status !== "online") log.dataset.live = "false";
+  },
+  onFailed: (clientId, error) => {
+    let reason = error.message || "Something went wrong.";
+    if (error.code === "rate_limited" && error.retryAfter) reason = `Too many messages; try again in ${error.retryAfter} s.`;
+    list.setPendingStatus(clientId, "failed", reason);
+  },
+});
+
+const list = new MessageList(log, {
+  me,
+  isRead: (message) => message.authorId === me.id && (Boolean(message.readAt) || message.seq <= state.otherReadSeq),
+  onRetry: (clientId) => retry(clientId),
+  onSeen: (message) => markRead(message),
+  // Only the recipient marks a message read.
+  countsAsSeen: (message) => message.authorId !== me.id,
+});
+
+function nameOf(userId, fallback) {
+  if (userId === me.id) return me.displayName || me.username;
+  if (other && userId === other.id) return other.displayName || other.username;
+  return fallback;
+}
+
+function normalise(m) {
+  return {
+    key: m.id,
+    seq: seqOf(m.id),
+    authorId: m.senderId,
+    authorName: nameOf(m.senderId, m.senderUsername),
+    content: m.content,
+    createdAt: m.createdAt,
+    messageType: "text",
+    fileUrl: null,
+    mentions: [],
+    isAI: false,
+    clientId: m.clientId,
+    readAt: m.readAt,
+  };
+}
+
+function addMessages(messages) {
+  for (const m of messages) {
+    if (m.conversationId !== conversationId) continue;
+    if (m.senderId === me.id && m.readAt) state.otherReadSeq = Math.max(state.otherReadSeq, seqOf(m.id));
+    list.upsert(normalise(m));
+    if (m.clientId && m.senderId === me.id) socket.ack(m.clientId);
+  }
+  list.refreshStatuses();
+}
+
+// --- thread ------------------------------------------------------------------------
+
+function send(content) {
+  const clientId = newClientId();
+  list.addPending(clientId, { content });
+  socket.sendTracked(clientId, { type: "send_message", recipientId: other.id, content });
+}
+
+function retry(clientId) {
+  const pending = list.pending.get(clientId);
+  if (!pending) return;
+  list.setPendingStatus(clientId, "sending");
+  socket.sendTracked(clientId, { type: "send_message", recipientId: other.id, content: pending.message.content });
+}
+
+function markRead(message) {
+  if (message.seq <= state.lastMarked) return;
+  if (socket.send({ type: "mark_read", messageId: message.key })) {
+    state.lastMarked = message.seq;
+    const entry = state.conversations.find((c) => c.conversationId === conversationId);
+    if (entry) entry.unreadCount = 0;
+    renderConversations();
+  }
+}
+
+// The newest page, then older pages until it meets what we already hold:
+// MessagePal has no afterId, so this is the catch-up after a reconnect.
+async function catchUp() {
+  const newest = list.newest();
+  let before = null;
+  for (let round = 0; round < 20; round += 1) {
+    const query = before ? `?limit=100&before=${encodeURIComponent(before)}` : "?limit=50";
+    const result = await api.get(`/api/messagepal/conversations/${conversationId}/messages/${query}`);
+    addMessages(result.results);
+    if (!newest) {
+      setHasMore(result.hasMore);
+      return;
+    }
+    const oldest = result.results[0];
+    if (!result.hasMore || !oldest || seqOf(oldest.id) <= newest.seq) return;
+    before = oldest.id;
+  }
+}
+
+function setHasMore(hasMore) {
+  $("load-earlier").hidden = !hasMore;
+}
+
+async function loadEarlier() {
+  const oldest = list.oldest();
+  if (!oldest) return;
+  const keep = log.scrollHeight - log.scrollTop;
+  const result = await api.get(`/api/messagepal/conversations/${conversationId}/messages/?limit=50&before=${encodeURIComponent(oldest.key)}`);
+  addMessages(result.results);
+  log.scrollTop = log.scrollHeight - keep;
+  setHasMore(result.hasMore);
+}
+
+// --- socket ------------------------------------------------------------------------
+
+function ready() {
+  const reconnect = state.readyOnce;
+  state.readyOnce = true;
+  if (conversationId) {
+    socket.send({ type: "subscribe", conversationId });
+    // Also on the first connect: covers what arrived between the page's
+    // history request and this socket joining the user's delivery group.
+    catchUp()
+      .then(() => list.reportSeen())
+      .catch(() => {});
+  } else {
+    log.dataset.live = "true";
+  }
+  if (reconnect) loadConversations().catch(() => {});
+}
+
+function handle(event) {
+  switch (event.type) {
+    case "message_received": {
+      const m = event.message;
+      if (m.conversationId === conversationId) {
+        addMessages([m]);
+        if (m.senderId !== me.id) typing.hide(m.senderId);
+      }
+      noteConversation(m);
+      return;
+    }
+    case "subscribed":
+      // Subscribed (after the catch-up request went out): live from here.
+      if (event.conversationId === conversationId) log.dataset.live = "true";
+      return;
+    case "user_typing":
+      if (event.conversationId === conversationId && event.userId !== me.id) typing.show(event.userId, nameOf(event.userId, event.username));
+      return;
+    case "message_read":
+      if (event.conversationId !== conversationId) return;
+      if (event.readBy === me.id) state.lastMarked = Math.max(state.lastMarked, seqOf(event.messageId));
+      else {
+        state.otherReadSeq = Math.max(state.otherReadSeq, seqOf(event.messageId));
+        list.refreshStatuses();
+      }
+      return;
+    default:
+  }
+}
+
+// --- conversation list and search ------------------------------------------------
+
+function noteConversation(m) {
+  const entry = state.conversations.find((c) => c.conversationId === m.conversationId);
+  if (!entry) {
+    loadConversations().catch(() => {});
+    return;
+  }
+  entry.lastMessage = m;
+  if (m.senderId !== me.id && m.conversationId !== conversationId) entry.unreadCount = (entry.unreadCount || 0) + 1;
+  state.conversations = [entry, ...state.conversations.filter((c) => c !== entry)];
+  renderConversations();
+}
+
+async function loadConversations() {
+  state.conversations = await api.get("/api/messagepal/conversations/");
+  renderConversations();
+}
+
+function renderConversations() {
+  const items = state.conversations.map((c) => {
+    const current = c.conversationId === conversationId;
+    const count = current ? 0 : c.unreadCount || 0;
+    const name = c.otherUser.displayName || c.otherUser.username;
+    const last = c.lastMessage ? `${c.lastMessage.senderId === me.id ? "You: " : ""}${c.lastMessage.content}` : "";
+    return el(
+      "li",
+      {},
+      el(
+        "a",
+        { href: `/messagepal/${c.conversationId}/`, class: current ? "nav-item conversation-item active" : "nav-item conversation-item", "aria-current": current ? "page" : null },
+        el("span", { class: "nav-label" }, el("span", { class: "conversation-name", text: name }), el("span", { class: "conversation-last muted small", text: last.slice(0, 80) })),
+        count ? el("span", { class: "unread", "aria-label": `${count} unread`, text: count > 99 ? "99+" : String(count) }) : null,
+      ),
+    );
+  });
+  $("conversation-list").replaceChildren(...items);
+  $("conversation-empty").hidden = items.length > 0;
+}
+
+function conversationWith(userId) {
+  const [low, high] = [me.id, userId].sort((a, b) => a - b);
+  return `conv_${low}_${high}`;
+}
+
+async function search(text) {
+  const results = $("search-results");
+  if (!text.trim()) {
+    results.replaceChildren();
+    return;
+  }
+  const users = (await api.get(`/api/users/?search=${encodeURIComponent(text.trim())}`)).filter((u) => u.id !== me.id);
+  results.replaceChildren(
+    ...(users.length
+      ? users.map((u) =>
+          el(
+            "li",
+            {},
+            el(
+              "a",
+              { class: "nav-item", href: `/messagepal/${conversationWith(u.id)}/`, "aria-label": `Message ${u.displayName || u.username}` },
+              el("span", { class: "nav-label", text: u.displayName || u.username }),
+              el("span", { class: "role", text: `@${u.username}` }),
+            ),
+          ),
+        )
+      : [el("li", { class: "muted small", text: "Nobody found." })]),
+  );
+}
+
+// --- start ---------------------------------------------------------------------------
+
+async function start() {
+  wireLogout();
+  const input = $("user-search-input");
+  const runSearch = debounce(() => search(input.value).catch(() => {}), 250);
+  input.addEventListener("input", runSearch);
+  $("user-search").addEventListener("submit", (event) => {
+    event.preventDefault();
+    search(input.value).catch(() => {});
+  });
+  $("load-earlier").addEventListener("click", () => loadEarlier().catch(() => {}));
+  const conversations = loadConversations().catch(() => {});
+  if (!conversationId || !other) {
+    $("composer").disabled = true;
+    $("composer-form").querySelector("button").disabled = true;
+    list.empty.textContent = "Pick a conversation, or find a person to write to.";
+    await conversations;
+    socket.start();
+    return;
+  }
+  const name = other.displayName || other.username;
+  $("channel-title").textContent = name;
+  $("channel-subtitle").textContent = `@${other.username}`;
+  document.title = `${name} · MessagePal · Chat`;
+  wireComposer({
+    form: $("composer-form"),
+    textarea: $("composer"),
+    onSend: (content) => send(content),
+    onTyping: () => socket.send({ type: "typing", recipientId: other.id }),
+  });
+  await catchUp().catch(() => {});
+  list.scrollToBottom();
+  socket.start();
+}
+
+start();

@@ -1,0 +1,161 @@
+// Small shared helpers: the HTTP API with CSRF, safe DOM building, URLs, times.
+// Nothing here ever turns user data into HTML: text goes through textContent
+// (or text nodes), and URLs through safeUrl() before they become an href/src.
+
+export function cookie(name) {
+  for (const part of document.cookie.split(";")) {
+    const [key, ...rest] = part.trim().split("=");
+    if (key === name) return decodeURIComponent(rest.join("="));
+  }
+  return "";
+}
+
+export class ApiError extends Error {
+  constructor(status, body) {
+    super(errorText(body) || `Request failed (${status})`);
+    this.status = status;
+    this.body = body;
+  }
+}
+
+// PROTOCOL.md: 400s are {errors: {field: [message]}}; others {detail}.
+export function errorText(body) {
+  if (!body || typeof body !== "object") return "";
+  if (typeof body.detail === "string") return body.detail;
+  const errors = body.errors && typeof body.errors === "object" ? body.errors : body;
+  const parts = [];
+  for (const [field, messages] of Object.entries(errors)) {
+    const list = Array.isArray(messages) ? messages : [messages];
+    const label = field === "non_field_errors" ? "" : `${field}: `;
+    parts.push(label + list.join(" "));
+  }
+  return parts.join(" ");
+}
+
+async function request(method, path, body) {
+  const headers = { Accept: "application/json" };
+  const init = { method, headers, credentials: "same-origin" };
+  if (method !== "GET") {
+    if (!cookie("csrftoken")) await fetch("/api/auth/csrf/", { credentials: "same-origin" });
+    headers["X-CSRFToken"] = cookie("csrftoken");
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+  }
+  const response = await fetch(path, init);
+  let data = null;
+  if (response.status !== 204) {
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+  }
+  if (!response.ok) throw new ApiError(response.status, data);
+  return data;
+}
+
+export const api = {
+  get: (path) => request("GET", path),
+  post: (path, body) => request("POST", path, body),
+};
+
+// el("p", {class: "x", text: userText}, child, ...): children are nodes or strings
+// (strings become text nodes). Attributes named on* are refused outright.
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.toLowerCase().startsWith("on")) throw new Error(`refusing event attribute ${key}`);
+    if (key === "text") node.textContent = String(value);
+    else if (key === "class") node.className = value;
+    else if (key === "dataset") Object.assign(node.dataset, value);
+    else if (key === "href" || key === "src") {
+      const safe = safeUrl(value);
+      if (safe) node.setAttribute(key, safe);
+    } else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+// http(s) URLs and same-site paths only (the server's rule for fileUrl);
+// javascript:, data:, //host and anything unparsable give null.
+export function safeUrl(value) {
+  if (typeof value !== "string" || value.length > 2048 || /\s/.test(value)) return null;
+  if (!/^(https?:\/\/|\/(?!\/))/i.test(value)) return null;
+  try {
+    const url = new URL(value, window.location.origin);
+    if (url.protocol !== "http:" && url.protocol !== "https:") return null;
+    if (!value.startsWith("/")) return url.href;
+    // "/\evil.example" parses as another host: a same-site path must stay on this site.
+    return url.origin === window.location.origin ? url.pathname + url.search + url.hash : null;
+  } catch {
+    return null;
+  }
+}
+
+// Small inline icons (static path data, no user input), so that no emoji
+// font is needed.
+const ICONS = {
+  megaphone: "M3 10v4h3l5 4V6L6 10H3zm11-2.5v9a4.5 4.5 0 0 0 0-9zM14 4v2a6 6 0 0 1 0 12v2a8 8 0 0 0 0-16z",
+  file: "M6 2h8l5 5v15H6V2zm7 1.5V8h4.5M9 12h7M9 15h7M9 18h5",
+};
+
+export function icon(name, label = "") {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("class", `icon icon-${name}`);
+  if (label) {
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", label);
+  } else svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("d", ICONS[name]);
+  svg.append(path);
+  return svg;
+}
+
+export function newClientId() {
+  if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+  return `c${Date.now().toString(36)}${Math.random().toString(36).slice(2, 10)}`;
+}
+
+export function formatTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  const now = new Date();
+  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  if (date.toDateString() === now.toDateString()) return time;
+  return `${date.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
+}
+
+export function readJsonScript(id) {
+  const node = document.getElementById(id);
+  return node ? JSON.parse(node.textContent) : null;
+}
+
+export function debounce(fn, ms) {
+  let timer = null;
+  return (...args) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => fn(...args), ms);
+  };
+}
+
+export function wireLogout() {
+  for (const button of document.querySelectorAll("[data-logout]")) {
+    button.addEventListener("click", async () => {
+      button.disabled = true;
+      try {
+        await api.post("/api/auth/logout/");
+      } finally {
+        window.location.assign("/");
+      }
+    });
+  }
+}
