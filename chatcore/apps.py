@@ -19,7 +19,6 @@ class ChatcoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
-        post_migrate.connect(_message_store_schema, sender=self, dispatch_uid="chatcore.message_store_schema")
-
-    def ready(self) -> None:
         from chatcore import checks  # noqa: F401  (registers the system checks)
+
+        post_migrate.connect(_message_store_schema, sender=self, dispatch_uid="chatcore.message_store_schema")

@@ -13,7 +13,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from chatcore import jsonutil
 from chatcore.errors import ChatError, RateLimited
 from chatcore.events import session_group, user_group
-from chatcore.protocol import ProtocolError, error_event, with_request_id
+from chatcore.protocol import ProtocolError, connected_event, error_event, with_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -40,9 +40,10 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.on_authenticated()
+        await self.send_json(connected_event(user_id=user.id, username=user.username, display_name=user.shown_name))
 
     async def on_authenticated(self) -> None:
-        """Subclasses greet the user here."""
+        """Subclasses set up per-connection state here, before `connected` is sent."""
 
     async def disconnect(self, code: int) -> None:
         if self.user is not None:

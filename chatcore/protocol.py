@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from chatcore import jsonutil
@@ -54,6 +56,24 @@ def decode_frame(text: str | None) -> tuple[dict[str, Any], str | None]:
     if not isinstance(event_type, str):
         raise ProtocolError("bad_request", "Field 'type' must be a string.", request_id=request_id)
     return data, request_id
+
+
+@dataclass(frozen=True)
+class Ping:
+    """`ping`: both protocols answer `pong`."""
+
+
+def parse_frame(text: str | None, parse_fields: Callable[[dict[str, Any]], Any]) -> tuple[Any, str | None]:
+    """A text frame -> (command, requestId) with a protocol's field parser;
+    any ProtocolError carries the frame's requestId."""
+    data, request_id = decode_frame(text)
+    if data["type"] == "ping":
+        return Ping(), request_id
+    try:
+        return parse_fields(data), request_id
+    except ProtocolError as exc:
+        exc.request_id = request_id
+        raise
 
 
 def read_id(data: dict[str, Any], name: str, *, required: bool = True) -> int | None:
@@ -130,6 +150,10 @@ def with_request_id(event: dict[str, Any], request_id: str | None) -> dict[str, 
     if request_id is not None:
         return {**event, "requestId": request_id}
     return event
+
+
+def connected_event(*, user_id: int, username: str, display_name: str) -> dict[str, Any]:
+    return {"type": "connected", "userId": user_id, "username": username, "displayName": display_name}
 
 
 def pong_event() -> dict[str, Any]:

@@ -19,9 +19,6 @@ class MessagePalConsumer(ProtocolConsumer):
         # Recipients already checked on this connection, so typing costs no query.
         self.known_recipients: set[int] = set()
         await self.channel_layer.group_add(pal_user_group(self.user.id), self.channel_name)
-        await self.send_json(
-            protocol.connected_event(user_id=self.user.id, username=self.user.username, display_name=self.user.shown_name)
-        )
 
     async def on_disconnected(self) -> None:
         await self.channel_layer.group_discard(pal_user_group(self.user.id), self.channel_name)

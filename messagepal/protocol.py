@@ -13,7 +13,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatcore.jsonutil import iso
-from chatcore.protocol import MAX_ID, ProtocolError, bad_request, decode_frame, read_client_id, read_content, read_id, read_str
+from chatcore.protocol import (
+    MAX_ID,
+    Ping,
+    bad_request,
+    parse_frame,
+    read_client_id,
+    read_content,
+    read_id,
+    read_str,
+)
 from chatcore.store import StoredMessage
 
 CONVERSATION_RE = re.compile(r"^conv_([1-9][0-9]{0,15})_([1-9][0-9]{0,15})$")
@@ -86,11 +95,6 @@ class FetchHistory:
     limit: int
 
 
-@dataclass(frozen=True)
-class Ping:
-    pass
-
-
 Command = SendMessage | Typing | MarkRead | Subscribe | Unsubscribe | FetchHistory | Ping
 
 
@@ -112,12 +116,8 @@ def read_message_id(data: dict[str, Any], name: str) -> tuple[str, int, str]:
 
 
 def parse(text: str | None, *, max_length: int) -> tuple[Command, str | None]:
-    data, request_id = decode_frame(text)
-    try:
-        return _parse(data, max_length), request_id
-    except ProtocolError as exc:
-        exc.request_id = request_id
-        raise
+    """A text frame -> (command, requestId); raises ProtocolError."""
+    return parse_frame(text, lambda data: _parse(data, max_length))
 
 
 def _parse(data: dict[str, Any], max_length: int) -> Command:
@@ -147,8 +147,6 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit:
             raise bad_request("Field 'limit' must be a positive integer.")
         return FetchHistory(conversation, before, min(limit, MAX_PAGE))
-    if kind == "ping":
-        return Ping()
     raise bad_request(f"Unknown event type {kind[:64]!r}.")
 
 
@@ -167,10 +165,6 @@ def message_object(msg: StoredMessage, *, sender_username: str, recipient_id: in
         "readAt": iso(read_at),
         "clientId": msg.client_id,
     }
-
-
-def connected_event(*, user_id: int, username: str, display_name: str) -> dict[str, Any]:
-    return {"type": "connected", "userId": user_id, "username": username, "displayName": display_name}
 
 
 def message_received_event(message: dict[str, Any]) -> dict[str, Any]:

@@ -32,9 +32,6 @@ class ChatConsumer(ProtocolConsumer):
         self.heartbeat: asyncio.Task | None = None
         if settings.REDIS_URL:
             self.heartbeat = asyncio.create_task(self.refresh_presence())
-        await self.send_json(
-            protocol.connected_event(user_id=self.user.id, username=self.user.username, display_name=self.user.shown_name)
-        )
 
     async def on_disconnected(self) -> None:
         if self.heartbeat is not None:

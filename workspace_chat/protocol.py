@@ -8,10 +8,10 @@ from typing import Any
 
 from chatcore.jsonutil import iso
 from chatcore.protocol import (
-    ProtocolError,
+    Ping,
     bad_request,
-    decode_frame,
     is_safe_url,
+    parse_frame,
     read_client_id,
     read_content,
     read_id,
@@ -65,11 +65,6 @@ class PinMessage:
     message_id: int
 
 
-@dataclass(frozen=True)
-class Ping:
-    pass
-
-
 Command = JoinChannel | LeaveChannel | SendMessage | Typing | StopTyping | MarkRead | PinMessage | Ping
 
 
@@ -94,12 +89,7 @@ def _send_message(data: dict[str, Any], max_length: int) -> SendMessage:
 
 def parse(text: str | None, *, max_length: int) -> tuple[Command, str | None]:
     """A text frame -> (command, requestId); raises ProtocolError."""
-    data, request_id = decode_frame(text)
-    try:
-        return _parse(data, max_length), request_id
-    except ProtocolError as exc:
-        exc.request_id = request_id
-        raise
+    return parse_frame(text, lambda data: _parse(data, max_length))
 
 
 def _parse(data: dict[str, Any], max_length: int) -> Command:
@@ -118,8 +108,6 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
         return MarkRead(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
     if kind == "pin_message":
         return PinMessage(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
-    if kind == "ping":
-        return Ping()
     raise bad_request(f"Unknown event type {kind[:64]!r}.")
 
 
@@ -156,10 +144,6 @@ def message_object(msg: StoredMessage, *, channel_id: int, author: Author, read_
     if streaming is not None:
         obj["streaming"] = streaming
     return obj
-
-
-def connected_event(*, user_id: int, username: str, display_name: str) -> dict[str, Any]:
-    return {"type": "connected", "userId": user_id, "username": username, "displayName": display_name}
 
 
 def joined_channel_event(channel_id: int, missed: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:

@@ -8,10 +8,15 @@ from typing import Any
 
 import pytest
 
-from chatcore.protocol import ProtocolError, pong_event
+from chatcore.protocol import ProtocolError, connected_event, pong_event
 from chatcore.store import StoredMessage
 from messagepal import protocol as p
-from tests.pal_schemas import PAL_EVENTS, PAL_MESSAGE_FIELDS, check_pal_event, check_pal_message
+from tests.pal_schemas import (
+    PAL_EVENTS,
+    PAL_MESSAGE_FIELDS,
+    check_pal_event,
+    check_pal_message,
+)
 
 BAD_CONVERSATION_IDS = [
     "conv_2_1",  # not ordered
@@ -224,7 +229,7 @@ def test_every_outbound_event_matches_its_schema():
     message = p.message_object(_stored(), sender_username="ben", recipient_id=1, read_at=None)
     at = datetime(2026, 1, 2, tzinfo=UTC)
     events = [
-        p.connected_event(user_id=1, username="ann", display_name="Ann"),
+        connected_event(user_id=1, username="ann", display_name="Ann"),
         p.message_received_event(message),
         p.typing_event("conv_1_2", 2, "ben"),
         p.message_read_event("conv_1_2", "conv_1_2:9", 1, at),

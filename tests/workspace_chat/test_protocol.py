@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from chatcore.protocol import ProtocolError
+from chatcore.protocol import ProtocolError, connected_event
 from chatcore.store import StoredMessage
 from tests.schemas import check_chat_event
 from workspace_chat import protocol as p
@@ -57,7 +57,7 @@ def test_every_outbound_event_matches_its_schema():
     message = p.message_object(_message(), channel_id=3, author=author, read_by=[2])
     assert message["createdAt"] == "2026-01-02T00:00:00.000Z" and message["content"] == "<b>x</b>"
     events = [
-        p.connected_event(user_id=1, username="alice", display_name="Alice"),
+        connected_event(user_id=1, username="alice", display_name="Alice"),
         p.joined_channel_event(3, [message], False),
         p.left_channel_event(3),
         p.new_message_event(3, message),
