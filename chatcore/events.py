@@ -49,14 +49,18 @@ def force_close(group: str, reason: str) -> None:
         logger.exception("could not close sockets of %s", group)
 
 
-def envelope(payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> dict[str, Any]:
+def envelope(
+    payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None, prev_id: int | None = None
+) -> dict[str, Any]:
     """Serialized once here, not once per recipient: consumers forward `text`
-    as it is and decide from the small `meta` whether to forward at all."""
+    as it is and decide from the small `meta` whether to forward at all.
+    `prevId` (new messages): the id of the stream's message before this one."""
     message = payload.get("message")
     meta = {
         "type": payload["type"],
         "channelId": payload.get("channelId"),
         "messageId": message.get("id") if isinstance(message, dict) else None,
+        "prevId": prev_id,
     }
     return {
         "type": EVENT_TYPE,
@@ -67,8 +71,10 @@ def envelope(payload: dict[str, Any], *, skip_channel: str | None = None, skip_u
     }
 
 
-def broadcast_on_commit(group: str, payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> None:
-    message = envelope(payload, skip_channel=skip_channel, skip_user=skip_user)
+def broadcast_on_commit(
+    group: str, payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None, prev_id: int | None = None
+) -> None:
+    message = envelope(payload, skip_channel=skip_channel, skip_user=skip_user, prev_id=prev_id)
 
     def send() -> None:
         try:

@@ -76,15 +76,15 @@ def parse_frame(text: str | None, parse_fields: Callable[[dict[str, Any]], Any])
         raise
 
 
-def read_id(data: dict[str, Any], name: str, *, required: bool = True) -> int | None:
+def read_id(data: dict[str, Any], name: str, *, required: bool = True, minimum: int = 1) -> int | None:
     value = data.get(name)
     if value is None:
         if required:
             raise bad_request(f"Field '{name}' is required.")
         return None
     # bool is an int in Python; JSON true is not an id.
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
-        raise bad_request(f"Field '{name}' must be a positive integer below 2^53.")
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_ID:
+        raise bad_request(f"Field '{name}' must be an integer from {minimum} to 2^53-1.")
     return value
 
 

@@ -43,10 +43,11 @@ def close_cleanly_on_protocol_errors() -> None:
     WebSocketFactory.__init__ = init
 
 
-def drop_slow_readers(limit: int) -> None:
-    """A client that stops reading makes Twisted queue every event for it in
-    memory. Past `limit` queued bytes the connection is aborted instead, so one
-    slow reader never grows the server's memory."""
+def guard_sends(limit: int) -> None:
+    """How daphne sends to a client. A client that stops reading makes Twisted
+    queue every event for it in memory: past `limit` queued bytes the
+    connection is aborted instead, so one slow reader never grows the
+    server's memory."""
     import logging
 
     from daphne.ws_protocol import WebSocketProtocol
@@ -61,13 +62,24 @@ def drop_slow_readers(limit: int) -> None:
         return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
 
     def server_send(self, content, binary=False):
+        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            # A broadcast racing the close: dropping it lets the consumer's
+            # disconnect run (an exception here would skip it and leak presence).
+            return
         transport = self.transport
         queued = queued_bytes(transport) if transport is not None else 0
         if queued > limit:
             logger.warning("dropping a slow WebSocket reader %s: %d bytes queued", self.client_addr, queued)
             transport.abortConnection()
             return
-        original_send(self, content, binary)
+        # The message size limit guards what clients send us; autobahn applies
+        # it to what we send too, which would break a large catch-up page.
+        inbound_limit = self.maxMessagePayloadSize
+        self.maxMessagePayloadSize = 0
+        try:
+            original_send(self, content, binary)
+        finally:
+            self.maxMessagePayloadSize = inbound_limit
 
     WebSocketProtocol.serverSend = server_send
 
@@ -79,7 +91,7 @@ def main() -> None:
     from django.conf import settings
 
     close_cleanly_on_protocol_errors()
-    drop_slow_readers(settings.CHAT_MAX_SEND_BUFFER_BYTES)
+    guard_sends(settings.CHAT_MAX_SEND_BUFFER_BYTES)
     CommandLineInterface().run(args[1:])
 
 

@@ -143,13 +143,18 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 CHAT_CHANNEL_LAYER = os.environ.get("CHAT_CHANNEL_LAYER", "core").strip().lower() or "core"
 if REDIS_URL and CHAT_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
-        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": [REDIS_URL]}}
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
+        }
     }
 elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 30},
+            # redis-py's default 5 s socket timeout ties with channels-redis's
+            # 5 s blocking receive and kills idle consumers: give it headroom.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 30},
         }
     }
 else:

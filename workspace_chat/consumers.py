@@ -25,8 +25,11 @@ class NotJoined(ChatError):
 class ChatConsumer(ProtocolConsumer):
     async def on_authenticated(self) -> None:
         self.joined: set[int] = set()
-        # Per channel: the newest id sent in a catch-up, so a broadcast queued
-        # during the join is not delivered twice.
+        # Per channel: the newest message id this connection has been given
+        # (catch-up, broadcasts, own sends). Every id below it was given too,
+        # so a client resuming with afterId = its newest id misses nothing.
+        self.delivered: dict[int, int] = {}
+        # Per channel: the newest id of the join's catch-up page.
         self.catch_up_floor: dict[int, int] = {}
         self.author = selectors.author_of(self.user)
         self.heartbeat: asyncio.Task | None = None
@@ -94,7 +97,13 @@ class ChatConsumer(ProtocolConsumer):
             client_id=command.client_id,
             skip_channel=self.channel_name,
         )
-        await self.reply(protocol.new_message_event(result.channel_id, result.message), request_id)
+        await self.deliver_new_message(
+            result.channel_id,
+            result.message["id"],
+            result.prev_id,
+            request_id=request_id,
+            direct=protocol.new_message_event(result.channel_id, result.message),
+        )
         if result.created:
             assistant.schedule_answer(channel_id=result.channel_id, asker=self.user, question=result.message)
 
@@ -104,12 +113,15 @@ class ChatConsumer(ProtocolConsumer):
         # Subscribe before reading the catch-up page, so nothing falls between.
         await self.channel_layer.group_add(channel_group(channel_id), self.channel_name)
         try:
-            missed, has_more = await database_sync_to_async(selectors.catch_up)(channel=access.channel, after_id=command.after_id)
+            missed, has_more, newest = await database_sync_to_async(selectors.catch_up)(
+                channel=access.channel, after_id=command.after_id
+            )
         except BaseException:
             if channel_id not in self.joined:
                 await self.channel_layer.group_discard(channel_group(channel_id), self.channel_name)
             raise
         self.catch_up_floor[channel_id] = missed[-1]["id"] if missed else 0
+        self.delivered[channel_id] = newest
         first_here = channel_id not in self.joined
         self.joined.add(channel_id)
         await self.reply(protocol.joined_channel_event(channel_id, missed, has_more), request_id)
@@ -123,6 +135,7 @@ class ChatConsumer(ProtocolConsumer):
             return
         self.joined.discard(channel_id)
         self.catch_up_floor.pop(channel_id, None)
+        self.delivered.pop(channel_id, None)
         await self.channel_layer.group_discard(channel_group(channel_id), self.channel_name)
         if await presence.connection_leave(channel_id=channel_id, user_id=self.user.id, connection=self.channel_name):
             await abroadcast(
@@ -130,9 +143,44 @@ class ChatConsumer(ProtocolConsumer):
             )
 
     def should_forward(self, meta: dict[str, Any]) -> bool:
-        channel_id = meta["channelId"]
+        return meta["channelId"] in self.joined  # else a broadcast that raced a leave
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        meta = message["meta"]
+        if meta["type"] != "new_message" or message.get("skip_channel") == self.channel_name:
+            await super().chat_event(message)
+            return
+        await self.deliver_new_message(meta["channelId"], meta["messageId"], meta["prevId"], text=message["text"])
+
+    async def deliver_new_message(
+        self,
+        channel_id: int,
+        message_id: int,
+        prev_id: int | None,
+        *,
+        text: str | None = None,
+        direct: dict[str, Any] | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Give this connection a new message (a broadcast's `text`, or the
+        `direct` answer to its own send) in id order: when the message before it
+        (`prev_id`) has not been given yet -- another broadcast is still on
+        its way, or queued behind this answer -- send the gap from the store
+        first. Nothing is given twice."""
         if channel_id not in self.joined:
-            return False  # a broadcast that raced a leave
-        if meta["type"] == "new_message":
-            return meta["messageId"] > self.catch_up_floor.get(channel_id, 0)
-        return True
+            if direct is not None:
+                await self.reply(direct, request_id)
+            return
+        last = self.delivered.get(channel_id, 0)
+        if direct is None:
+            already = message_id <= last if prev_id is not None else message_id <= self.catch_up_floor.get(channel_id, 0)
+            if already:
+                return
+        if prev_id is not None and prev_id > last and message_id > last:
+            for missing in await database_sync_to_async(selectors.messages_between)(channel_id=channel_id, after=last, before=message_id):
+                await self.send_json(protocol.new_message_event(channel_id, missing))
+        self.delivered[channel_id] = max(last, message_id)
+        if direct is not None:
+            await self.reply(direct, request_id)
+        else:
+            await self.send(text_data=text)

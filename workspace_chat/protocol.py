@@ -95,7 +95,8 @@ def parse(text: str | None, *, max_length: int) -> tuple[Command, str | None]:
 def _parse(data: dict[str, Any], max_length: int) -> Command:
     kind = data["type"]
     if kind == "join_channel":
-        return JoinChannel(read_id(data, "channelId"), read_id(data, "afterId", required=False))  # type: ignore[arg-type]
+        # afterId 0: everything from the start (as HTTP's after=0).
+        return JoinChannel(read_id(data, "channelId"), read_id(data, "afterId", required=False, minimum=0))  # type: ignore[arg-type]
     if kind == "leave_channel":
         return LeaveChannel(read_id(data, "channelId"))  # type: ignore[arg-type]
     if kind == "send_message":

@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from accounts.models import User
+from chatcore import jsonutil
 from chatcore.errors import NotFound
 from chatcore.store import StoredMessage, get_store
 from workspace_chat import protocol
@@ -16,6 +17,7 @@ from workspace_chat.models import Channel, ChannelKind, ChannelMembership, Role,
 
 HISTORY_MAX = 100
 CATCH_UP_MAX = 500
+CATCH_UP_MAX_BYTES = 1024 * 1024
 
 
 class ChannelInaccessible(NotFound):
@@ -129,11 +131,29 @@ def message_history(*, user: User, channel_id: int, before: int | None, after: i
     return message_objects(channel_id, messages), has_more
 
 
-def catch_up(*, channel: Channel, after_id: int | None) -> tuple[list[dict[str, Any]], bool]:
+def catch_up(*, channel: Channel, after_id: int | None) -> tuple[list[dict[str, Any]], bool, int]:
+    """(missed, hasMore, the newest id the client now has or may page to over
+    HTTP). At most CATCH_UP_MAX messages and about CATCH_UP_MAX_BYTES."""
+    store = get_store()
     if after_id is None:
-        return [], False
-    messages, has_more = get_store().page(channel.stream, after=after_id, limit=CATCH_UP_MAX)
-    return message_objects(channel.id, messages), has_more
+        return [], False, store.last_id(channel.stream) or 0
+    messages, has_more = store.page(channel.stream, after=after_id, limit=CATCH_UP_MAX)
+    missed = message_objects(channel.id, messages)
+    size = 0
+    for i, message in enumerate(missed):
+        size += len(jsonutil.dumps(message))
+        if size > CATCH_UP_MAX_BYTES and i > 0:
+            missed, has_more = missed[:i], True
+            break
+    if has_more:
+        return missed, True, store.last_id(channel.stream) or 0
+    return missed, False, missed[-1]["id"] if missed else after_id
+
+
+def messages_between(*, channel_id: int, after: int, before: int) -> list[dict[str, Any]]:
+    """Messages a connection has not been sent yet (a broadcast overtook them)."""
+    messages, _ = get_store().page(f"ch:{channel_id}", after=after, before=before, limit=CATCH_UP_MAX)
+    return message_objects(channel_id, messages)
 
 
 def channel_pins(*, user: User, channel_id: int) -> list[dict[str, Any]]:

@@ -114,6 +114,7 @@ class SendResult:
     channel_id: int
     message: dict[str, Any]
     created: bool
+    prev_id: int | None = None
 
 
 def message_send(
@@ -163,11 +164,14 @@ def message_send(
             payload = protocol.message_object(stored, channel_id=channel.id, author=author, read_by=[])
             if created:
                 broadcast_on_commit(
-                    channel_group(channel.id), protocol.new_message_event(channel.id, payload), skip_channel=skip_channel
+                    channel_group(channel.id),
+                    protocol.new_message_event(channel.id, payload),
+                    skip_channel=skip_channel,
+                    prev_id=stored.prev_id,
                 )
     except StoreError as exc:
         raise StoreUnavailable("The message could not be stored; it was not sent.") from exc
-    return SendResult(channel.id, payload, created)
+    return SendResult(channel.id, payload, created, stored.prev_id if created else None)
 
 
 def read_mark(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> dict[str, Any]:
@@ -237,7 +241,7 @@ def ai_message_post(*, channel_id: int, ai_user: User, content: str, streaming: 
         with transaction.atomic():
             stored, _ = get_store().append(NewMessage(stream=stream, author_id=ai_user.id, content=content, is_ai=True))
             payload = protocol.message_object(stored, channel_id=channel_id, author=author_of(ai_user), read_by=[], streaming=streaming)
-            broadcast_on_commit(channel_group(channel_id), protocol.new_message_event(channel_id, payload))
+            broadcast_on_commit(channel_group(channel_id), protocol.new_message_event(channel_id, payload), prev_id=stored.prev_id)
     except StoreError as exc:
         raise StoreUnavailable("The assistant's answer could not be stored.") from exc
     return payload

@@ -56,7 +56,8 @@ class SqlMessageStore(MessageStore):
                     # insert-or-ignore, then lock the one row that exists.
                     StreamHead.objects.bulk_create([StreamHead(stream=new.stream, last_id=0)], ignore_conflicts=True)
                     head = StreamHead.objects.select_for_update().get(stream=new.stream)
-                message_id = ids.next_id(head.last_id or None)
+                prev_id = head.last_id or None
+                message_id = ids.next_id(prev_id)
                 StreamHead.objects.filter(stream=new.stream).update(last_id=message_id)
                 row = Message.objects.create(
                     message_id=message_id,
@@ -71,7 +72,9 @@ class SqlMessageStore(MessageStore):
                     is_ai=new.is_ai,
                     client_id=new.client_id or None,
                 )
-                return _record(row), True
+                stored = _record(row)
+                stored.prev_id = prev_id
+                return stored, True
         except IntegrityError:
             # Lost a race on (stream, author, client_id) or on the first head row.
             if new.client_id:
