@@ -40,8 +40,8 @@ class StoredMessage:
     feedback: str | None = None
     graded_by: int | None = None
     hidden: bool = False
-    # Set by `append` only: the id the stream's previous message got (None for
-    # the first, or when the backend cannot tell). Consumers use it to see a
+    # Set by `append` only: the id the stream's previous message got (0 for
+    # the first; None when the backend cannot tell). Consumers use it to see a
     # broadcast that overtook an earlier one and fill the gap from the store.
     prev_id: int | None = None
 

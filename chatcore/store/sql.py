@@ -56,8 +56,8 @@ class SqlMessageStore(MessageStore):
                     # insert-or-ignore, then lock the one row that exists.
                     StreamHead.objects.bulk_create([StreamHead(stream=new.stream, last_id=0)], ignore_conflicts=True)
                     head = StreamHead.objects.select_for_update().get(stream=new.stream)
-                prev_id = head.last_id or None
-                message_id = ids.next_id(prev_id)
+                prev_id = head.last_id  # 0: the stream's first message
+                message_id = ids.next_id(prev_id or None)
                 StreamHead.objects.filter(stream=new.stream).update(last_id=message_id)
                 row = Message.objects.create(
                     message_id=message_id,
