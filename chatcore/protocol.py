@@ -119,20 +119,31 @@ def read_content(data: dict[str, Any], max_length: int) -> str:
     return content
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def read_client_id(data: dict[str, Any]) -> str | None:
     client_id = read_str(data, "clientId", required=False, max_length=MAX_CLIENT_ID)
-    if client_id is not None and not client_id.strip():
-        raise bad_request("Field 'clientId' must not be empty.")
+    if client_id is not None and (not client_id.strip() or _CONTROL.search(client_id) or not _encodable(client_id)):
+        raise bad_request("Field 'clientId' must be printable text.")
     return client_id
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
 # No backslash anywhere: browsers read "/\\evil.example" as "//evil.example".
-_SAFE_URL = re.compile(r"^(https?://[^\s\\]+|/(?![/\\])[^\s\\]*)$", re.IGNORECASE)
+_SAFE_URL = re.compile(r"^(https?://[^\s\\\x00-\x1f\x7f]+|/(?![/\\])[^\s\\\x00-\x1f\x7f]*)$", re.IGNORECASE)
 
 
 def is_safe_url(url: str) -> bool:
     """http(s) URLs and paths on this site; never javascript:, data:, //host."""
-    return bool(_SAFE_URL.fullmatch(url)) and len(url) <= 2048
+    return bool(_SAFE_URL.fullmatch(url)) and len(url) <= 2048 and _encodable(url)
 
 
 def error_event(error: ProtocolError, request_id: str | None = None) -> dict[str, Any]:
