@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install serve services-up services-down clean
+.PHONY: run test install serve services-up services-down clean bench bench-store
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -27,6 +27,16 @@ run: install
 # default (SQLite + in-memory layer).
 test: install
 	$(PY) scripts/run_tests.py
+
+# Fan-out, latency, memory per idle connection, against the Channels tutorial
+# chat and python-socketio (bench/run.py; prints the table; under 10 minutes).
+bench: install
+	$(PY) bench/run.py
+
+# p50/p99 of a 50-message history page in a channel of 1,000,000 messages, per
+# message store (README "Message stores"); starts the services it reads.
+bench-store: install
+	set -a; eval "$$(scripts/services up postgres cassandra mongodb)"; set +a; $(PY) bench/store_bench.py
 
 services-up:
 	scripts/services up
