@@ -85,3 +85,16 @@ def school(make_user):
     s.alice, s.bob, s.carol, s.dave = alice, bob, carol, dave
     s.workspace, s.general, s.news, s.staff = ws, general, news, staff
     return s
+
+
+@pytest.fixture
+def in_memory_layer(settings):
+    """The in-memory channel layer, for tests that read broadcasts from
+    synchronous code: each async_to_sync call runs its own event loop, which
+    channels-redis's per-loop receive buffers do not allow."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

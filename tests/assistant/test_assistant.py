@@ -94,9 +94,10 @@ async def test_provider_failure_becomes_an_unavailable_message_within_the_timeou
     a = await joined(school.alice, school.general)
     started = time.monotonic()
     await ask(a, school.general.id, "@AI help")
-    (event,) = await ai_events(a, timeout=ai_settings.CHAT_AI_TIMEOUT + 3)
+    (event,) = await ai_events(a, timeout=ai_settings.CHAT_AI_TIMEOUT + 8)
     assert event["message"]["content"] == prompt.UNAVAILABLE and event["message"]["isAI"]
-    assert time.monotonic() - started < ai_settings.CHAT_AI_TIMEOUT + 2
+    # Within the timeout (plus slack for a loaded CI machine); the hang lasts 30 s.
+    assert time.monotonic() - started < ai_settings.CHAT_AI_TIMEOUT + 6
     # The connection was never blocked: it answers at once.
     assert (await request(a, {"type": "ping"}))["type"] == "pong"
     await a.disconnect()

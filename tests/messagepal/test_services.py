@@ -46,7 +46,7 @@ class PalListener(Listener):
 
 
 @pytest.fixture
-def listen():
+def listen(in_memory_layer):
     """listen(*users) -> a PalListener on those users' pal groups."""
     layer = get_channel_layer()
     async_to_sync(layer.flush)()

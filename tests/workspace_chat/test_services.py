@@ -56,7 +56,7 @@ class Listener:
 
 
 @pytest.fixture
-def listener():
+def listener(in_memory_layer):
     layer = get_channel_layer()
     async_to_sync(layer.flush)()
     yield Listener()
