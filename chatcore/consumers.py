@@ -21,6 +21,17 @@ logger = logging.getLogger(__name__)
 class ProtocolConsumer(AsyncJsonWebsocketConsumer):
     user: Any = None
 
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels hops to the database thread (aclose_old_connections) before
+        # every handler. Broadcasts touch no database, and one event to 1,000
+        # members would be 1,000 hops queued behind everyone's writes
+        # (bench/RESULTS.md); database_sync_to_async closes old connections
+        # itself when a handler does use the database.
+        if message["type"] == "chat.event":
+            await self.chat_event(message)
+            return
+        await super().dispatch(message)
+
     @classmethod
     async def encode_json(cls, content: Any) -> str:
         return jsonutil.dumps(content)
