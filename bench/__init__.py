@@ -1,0 +1,1 @@
+"""Scale-out benchmark of issue 7: `python bench/run.py` (see run.py)."""

@@ -1,0 +1,1 @@
+"""Peers measured in the same harness as our server (bench/run.py)."""
