@@ -37,7 +37,29 @@ def _fresh_in_process_state(settings):
     ratelimit.reset_local()
     presence.reset_local()
     reset_store()
+    _fresh_redis()
     yield
+    _fresh_redis()
+
+
+def _fresh_redis() -> None:
+    """In-process tests share REDIS_URL's database: empty it (rate-limit
+    buckets, presence, channel-layer groups of earlier tests reuse the same
+    ids) and drop cached layer and client instances, whose connections and
+    locks belong to an earlier test's event loop. End-to-end servers use
+    databases of their own (tests/e2e/conftest.py)."""
+    from channels.layers import channel_layers
+    from django.conf import settings
+
+    from chatcore import redis as chat_redis
+
+    channel_layers.backends.clear()
+    chat_redis._sync_client = None
+    chat_redis._async_clients.clear()
+    if settings.REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(settings.REDIS_URL).flushdb()
 
 
 @pytest.fixture
