@@ -8,9 +8,10 @@ mongodb) implement `MessageStore`; services are the only callers.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 MESSAGE_TYPES = ("text", "file", "image", "announcement", "assignment")
 MAX_PAGE = 500
@@ -64,6 +65,18 @@ class ReadPointer:
     user_id: int
     message_id: int
     read_at: datetime
+
+
+def count_capped(rows: Iterable[Mapping[str, Any]], *, exclude_author: int | None, cap: int) -> int:
+    """`count_after` for backends that count by scanning rows in id order."""
+    count = 0
+    for row in rows:
+        if exclude_author is not None and row["author_id"] == exclude_author:
+            continue
+        count += 1
+        if count >= cap:
+            break
+    return count
 
 
 class MessageStore(abc.ABC):

@@ -60,7 +60,7 @@ from cassandra.query import PreparedStatement
 from django_cassandra_engine.models import DjangoCassandraModel
 
 from chatcore import ids
-from chatcore.store.base import MAX_PAGE, MessageStore, NewMessage, ReadPointer, StoredMessage, StoreError
+from chatcore.store.base import MAX_PAGE, MessageStore, NewMessage, ReadPointer, StoredMessage, StoreError, count_capped
 
 logger = logging.getLogger(__name__)
 # cqlengine logs each statement with its values (message bodies) at DEBUG;
@@ -483,14 +483,7 @@ class CassandraMessageStore(MessageStore):
     def count_after(self, stream, after_id, *, exclude_author=None, cap=1000):
         # Bounded by `cap`: a channel far behind shows "1000+" rather than
         # costing a scan of its whole history.
-        count = 0
-        for row in self._scan(stream, after=after_id, before=None, ascending=True, chunk=500, narrow=True):
-            if exclude_author is not None and row["author_id"] == exclude_author:
-                continue
-            count += 1
-            if count >= cap:
-                break
-        return count
+        return count_capped(self._scan(stream, after=after_id, before=None, ascending=True, chunk=500, narrow=True), exclude_author=exclude_author, cap=cap)
 
     @_driver_errors
     def read_pointers(self, stream: str) -> dict[int, ReadPointer]:

@@ -60,7 +60,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chatcore import ids, jsonutil
-from chatcore.store.base import MAX_PAGE, MessageStore, NewMessage, ReadPointer, StoredMessage, StoreError
+from chatcore.store.base import MAX_PAGE, MessageStore, NewMessage, ReadPointer, StoredMessage, StoreError, count_capped
 
 logger = logging.getLogger(__name__)
 # pymongo logs each command with its documents (message bodies) at DEBUG;
@@ -367,14 +367,7 @@ class MongoMessageStore(MessageStore):
 
     @_driver_errors
     def count_after(self, stream, after_id, *, exclude_author=None, cap=1000):
-        count = 0
-        for entry in self._scan(stream, after=after_id, before=None, ascending=True):
-            if exclude_author is not None and entry["author_id"] == exclude_author:
-                continue
-            count += 1
-            if count >= cap:
-                break
-        return count
+        return count_capped(self._scan(stream, after=after_id, before=None, ascending=True), exclude_author=exclude_author, cap=cap)
 
     @_driver_errors
     def read_pointers(self, stream: str) -> dict[int, ReadPointer]:
