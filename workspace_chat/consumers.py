@@ -176,7 +176,10 @@ class ChatConsumer(ProtocolConsumer):
             already = message_id <= last if prev_id is not None else message_id <= self.catch_up_floor.get(channel_id, 0)
             if already:
                 return
-        if prev_id is not None and prev_id > last and message_id > last:
+        # A replayed answer (clientId retry) carries no prev_id: fill up to it
+        # too, or a client resuming from it would skip what lies before it.
+        unknown_gap = prev_id is None and direct is not None
+        if message_id > last and (unknown_gap or (prev_id is not None and prev_id > last)):
             for missing in await database_sync_to_async(selectors.messages_between)(channel_id=channel_id, after=last, before=message_id):
                 await self.send_json(protocol.new_message_event(channel_id, missing))
         self.delivered[channel_id] = max(last, message_id)
