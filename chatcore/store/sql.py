@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import DatabaseError, IntegrityError, connection, transaction
+import json
+
+from django.db import DatabaseError, IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
 from chatcore import ids
@@ -31,6 +33,100 @@ def _record(row: Message) -> StoredMessage:
         graded_by=row.graded_by,
         hidden=row.hidden,
     )
+
+
+# The history page, the hottest read, skips the ORM: building the query and 51
+# model instances cost ~2 ms of a ~3 ms page on PostgreSQL; the query itself
+# (an index scan of (stream, message_id)) takes ~0.1 ms on the server.
+_PAGE_FIELDS = (
+    "message_id", "author_id", "content", "created_at", "message_type", "file_url", "reply_to", "mentions", "edited_at",
+    "is_pinned", "pinned_by", "is_ai", "client_id", "grade", "feedback", "graded_by", "hidden",
+)  # fmt: skip
+_MENTIONS = _PAGE_FIELDS.index("mentions")
+
+
+def _page_sql(quote, *, before: bool, after: bool) -> str:
+    table = quote(Message._meta.db_table)
+    column = {f.name: quote(f.column) for f in Message._meta.concrete_fields}
+    where = [f"{column['stream']} = %s", f"{column['hidden']} = %s"]
+    if after:
+        where.append(f"{column['message_id']} > %s")
+    if before:
+        where.append(f"{column['message_id']} < %s")
+    # Newest first unless paging forward: the (stream, message_id) index is
+    # read in that direction and the scan stops after limit + 1 rows.
+    return (
+        f"SELECT {', '.join(column[f] for f in _PAGE_FIELDS)} FROM {table} WHERE {' AND '.join(where)}"
+        f" ORDER BY {column['message_id']} {'ASC' if after else 'DESC'} LIMIT %s"
+    )
+
+
+class _PageReader:
+    """The page query and the value converters the ORM would apply (the
+    backend's and the fields'), prepared once per database connection alias."""
+
+    def __init__(self, alias: str):
+        conn = connections[alias]
+        self.queries = {
+            (b, a): _page_sql(conn.ops.quote_name, before=b, after=a) for b in (False, True) for a in (False, True)
+        }
+        self.converters = []
+        for index, name in enumerate(_PAGE_FIELDS):
+            if index == _MENTIONS:
+                continue  # decoded below, with a fast path for "no mentions"
+            field = Message._meta.get_field(name)
+            expression = field.get_col(Message._meta.db_table)
+            found = conn.ops.get_db_converters(expression) + field.get_db_converters(conn)
+            if found:
+                self.converters.append((index, found, expression))
+
+    def records(self, stream: str, rows: list[tuple]) -> list[StoredMessage]:
+        conn = connection
+        converted = []
+        for row in rows:
+            row = list(row)
+            for index, functions, expression in self.converters:
+                value = row[index]
+                for function in functions:
+                    value = function(value, expression, conn)
+                row[index] = value
+            mentions = row[_MENTIONS]
+            if mentions is None or mentions == "[]":
+                row[_MENTIONS] = []
+            elif isinstance(mentions, str | bytes):
+                row[_MENTIONS] = json.loads(mentions)
+            else:
+                row[_MENTIONS] = list(mentions)
+            converted.append(_page_record(stream, row))
+        return converted
+
+
+def _page_record(stream: str, row: list) -> StoredMessage:
+    (message_id, author_id, content, created_at, message_type, file_url, reply_to, mentions, edited_at,
+     is_pinned, pinned_by, is_ai, client_id, grade, feedback, graded_by, hidden) = row  # fmt: skip
+    return StoredMessage(
+        id=message_id,
+        stream=stream,
+        author_id=author_id,
+        content=content,
+        created_at=created_at,
+        message_type=message_type,
+        file_url=file_url,
+        reply_to=reply_to,
+        mentions=mentions,
+        edited_at=edited_at,
+        is_pinned=bool(is_pinned),
+        pinned_by=pinned_by,
+        is_ai=bool(is_ai),
+        client_id=client_id,
+        grade=grade,
+        feedback=feedback,
+        graded_by=graded_by,
+        hidden=bool(hidden),
+    )
+
+
+_readers: dict[str, _PageReader] = {}
 
 
 class SqlMessageStore(MessageStore):
@@ -91,19 +187,23 @@ class SqlMessageStore(MessageStore):
 
     def page(self, stream, *, before=None, after=None, limit=50):
         limit = max(1, min(int(limit), MAX_PAGE))
-        qs = self._visible(stream)
+        reader = _readers.get(connection.alias)
+        if reader is None:
+            reader = _readers[connection.alias] = _PageReader(connection.alias)
+        params: list = [stream, False]
         if after is not None:
-            qs = qs.filter(message_id__gt=after)
-            if before is not None:
-                qs = qs.filter(message_id__lt=before)
-            rows = list(qs.order_by("message_id")[: limit + 1])
-            has_more = len(rows) > limit
-            return [_record(r) for r in rows[:limit]], has_more
+            params.append(int(after))
         if before is not None:
-            qs = qs.filter(message_id__lt=before)
-        rows = list(qs.order_by("-message_id")[: limit + 1])
+            params.append(int(before))
+        params.append(limit + 1)
+        with connection.cursor() as cursor:
+            cursor.execute(reader.queries[(before is not None, after is not None)], params)
+            rows = cursor.fetchall()
         has_more = len(rows) > limit
-        return [_record(r) for r in reversed(rows[:limit])], has_more
+        rows = rows[:limit]
+        if after is None:
+            rows.reverse()
+        return reader.records(stream, rows), has_more
 
     def last_id(self, stream: str) -> int | None:
         return self._visible(stream).order_by("-message_id").values_list("message_id", flat=True).first()

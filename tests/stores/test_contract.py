@@ -156,6 +156,27 @@ def test_append_and_get(store, stream):
     assert store.last_id("ch:never-written") is None
 
 
+def test_pages_hold_every_field_as_get_does(store, stream):
+    # Pages are read on a path of their own (raw SQL, prepared CQL, bucket
+    # documents): every field must come back as `get` returns it.
+    plain, _ = store.append(NewMessage(stream=stream, author_id=1, content="plain"))
+    rich, _ = store.append(
+        NewMessage(
+            stream=stream, author_id=2, content='"quoted"\nline é', message_type="file", file_url="/f.pdf",
+            reply_to=plain.id, mentions=[1, 3], is_ai=True, client_id="rich-1",
+        )
+    )  # fmt: skip
+    store.update_content(stream, rich.id, content="edited", edited=True)
+    store.set_pinned(stream, rich.id, pinned=True, by=9)
+    store.set_grade(stream, rich.id, grade="B+", feedback="ok", by=9)
+    expected = [store.get(stream, plain.id), store.get(stream, rich.id)]
+    for page, _ in (store.page(stream, limit=10), store.page(stream, after=0, limit=10), store.page(stream, before=rich.id + 1, limit=10)):
+        assert page == expected
+        assert all(m.created_at.tzinfo is not None for m in page) and page[1].edited_at.tzinfo is not None
+    assert (expected[1].mentions, expected[1].is_ai, expected[1].is_pinned, expected[1].reply_to) == ([1, 3], True, True, plain.id)
+    assert expected[0].mentions == [] and expected[0].edited_at is None
+
+
 def test_append_tells_the_previous_id(store, stream):
     first, _ = store.append(NewMessage(stream=stream, author_id=1, content="a", client_id="p1"))
     second, _ = store.append(NewMessage(stream=stream, author_id=1, content="b"))
