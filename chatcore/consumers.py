@@ -1,36 +1,133 @@
 """Base consumer of both WebSocket protocols: session auth (4001), frame
-decoding, mapping of errors to `error` events, and the `chat.event` handler
-that forwards broadcasts. Subclasses parse with their protocol module and call
-services; no business rule lives here."""
+decoding, mapping of errors to `error` events, and the delivery of the
+broadcasts that the process's hub (chatcore.hub) hands it. Subclasses parse
+with their protocol module and call services; no business rule lives here."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import deque
+from collections.abc import Callable
 from typing import Any
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from chatcore import jsonutil
 from chatcore.errors import ChatError, RateLimited
-from chatcore.events import session_group, user_group
+from chatcore.events import EVENT_TYPE, session_group, user_group
+from chatcore.hub import get_hub, prepared_frame
 from chatcore.protocol import ProtocolError, connected_event, error_event, with_request_id
 
 logger = logging.getLogger(__name__)
 
+# Events queued for one busy connection before it is closed (1011, the client
+# resumes with afterId): a stuck connection never grows memory.
+MAX_BACKLOG = 2000
+
 
 class ProtocolConsumer(AsyncJsonWebsocketConsumer):
+    """One WebSocket. Broadcasts reach it through the process's hub
+    (chatcore.hub) rather than a channel-layer channel of its own: `hub_event`
+    handles an event at once when the connection is idle, else queues it for
+    the connection's own turn (`_lane`), so events and command answers leave
+    in order."""
+
     user: Any = None
+    write_frame: Callable[[bytes, str], None] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
+        # Channels' AsyncConsumer.__call__ without the per-connection layer
+        # channel and its receive task: the hub delivers events.
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.hub = get_hub()
+        self.channel_name = self.hub.connection_name()
+        self.base_send = send
+        # Set by chatsite.server: writes a prepared frame straight to the socket.
+        self.write_frame = scope.get("chat.write_frame")
+        self._lane = asyncio.Lock()
+        self._backlog: deque[dict[str, Any]] | None = None
+        self._drainer: asyncio.Future | None = None
+        self.hub.register(self)
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            self.hub.forget(self)
+            if self._drainer is not None:
+                self._drainer.cancel()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        # Channels hops to the database thread (aclose_old_connections) before
-        # every handler. Broadcasts touch no database, and one event to 1,000
-        # members would be 1,000 hops queued behind everyone's writes
-        # (bench/RESULTS.md); database_sync_to_async closes old connections
-        # itself when a handler does use the database.
-        if message["type"] == "chat.event":
-            await self.chat_event(message)
+        async with self._lane:
+            await super().dispatch(message)
+            await self._drain_backlog()
+
+    # -- events from the hub -------------------------------------------------
+
+    def hub_event(self, message: dict[str, Any]) -> None:
+        if self._lane.locked() or self._backlog or not self.deliver_now(message):
+            self._queue(message)
+
+    def deliver_now(self, message: dict[str, Any]) -> bool:
+        """Handle a hub event without awaiting, if it can be; False leaves it
+        to `handle_event` on the connection's turn."""
+        if message["type"] != EVENT_TYPE or self.write_frame is None:
+            return False
+        if self.skips(message) or not self.should_forward(message["meta"]):
+            return True
+        self.write_frame(prepared_frame(message), message["text"])
+        return True
+
+    def _queue(self, message: dict[str, Any]) -> None:
+        if self._backlog is None:
+            self._backlog = deque()
+        elif len(self._backlog) >= MAX_BACKLOG:
+            if self._backlog[0]["type"] != "chat.reconnect":
+                logger.warning("%s: %d events queued for a busy connection; closing it", type(self).__name__, MAX_BACKLOG)
+                self._backlog.clear()
+                self._backlog.append({"type": "chat.reconnect"})
             return
-        await super().dispatch(message)
+        self._backlog.append(message)
+        if not self._lane.locked() and self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            async with self._lane:
+                await self._drain_backlog()
+        finally:
+            self._drainer = None
+
+    async def _drain_backlog(self) -> None:
+        while self._backlog:
+            message = self._backlog.popleft()
+            try:
+                await self.handle_event(message)
+            except Exception:
+                logger.exception("%s: delivering %s failed", type(self).__name__, message.get("type"))
+        self._backlog = None
+
+    async def handle_event(self, message: dict[str, Any]) -> None:
+        if message["type"] == EVENT_TYPE:
+            await self.chat_event(message)
+        elif message["type"] == "chat.force_close":
+            await self.chat_force_close(message)
+        elif message["type"] == "chat.reconnect":
+            await self.chat_reconnect()
+
+    def hub_layer_failed(self) -> None:
+        self._queue({"type": "chat.reconnect"})
+        if self._backlog:  # ahead of anything queued: it would not arrive anyway
+            self._backlog.rotate(1)
+
+    def presence_entries(self) -> list[tuple[int, list[int], str]]:
+        """(user_id, channel_ids, connection) whose presence the hub refreshes."""
+        return []
 
     @classmethod
     async def encode_json(cls, content: Any) -> str:
@@ -49,7 +146,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         if session is not None and session.session_key:
             self.groups_joined.append(session_group(session.session_key))
         for group in self.groups_joined:
-            await self.channel_layer.group_add(group, self.channel_name)
+            await self.hub.join(group, self)
         await self.on_authenticated()
         await self.send_json(connected_event(user_id=user.id, username=user.username, display_name=user.shown_name))
 
@@ -59,7 +156,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.user is not None:
             for group in self.groups_joined:
-                await self.channel_layer.group_discard(group, self.channel_name)
+                await self.hub.leave(group, self)
             await self.on_disconnected()
 
     async def on_disconnected(self) -> None:
@@ -93,19 +190,28 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
     async def reply(self, event: dict[str, Any], request_id: str | None) -> None:
         await self.send_json(with_request_id(event, request_id))
 
-    async def chat_event(self, message: dict[str, Any]) -> None:
-        """A broadcast from chatcore.events; the sender's own connection is skipped
-        when it got the event as a direct answer."""
+    def skips(self, message: dict[str, Any]) -> bool:
+        """The sender's own connection got the event as a direct answer (or,
+        for typing, the sender's user needs no copy)."""
         if message.get("skip_channel") == self.channel_name:
+            return True
+        return message.get("skip_user") is not None and self.user is not None and message["skip_user"] == self.user.id
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        """A broadcast from chatcore.events, on the connection's turn."""
+        if self.skips(message) or not self.should_forward(message["meta"]):
             return
-        if message.get("skip_user") is not None and self.user is not None and message["skip_user"] == self.user.id:
-            return
-        if self.should_forward(message["meta"]):
+        if self.write_frame is not None:
+            self.write_frame(prepared_frame(message), message["text"])
+        else:
             await self.send(text_data=message["text"])
 
     def should_forward(self, meta: dict[str, Any]) -> bool:
         """`meta`: type, channelId, messageId of the event (chatcore.events.envelope)."""
         return True
+
+    async def chat_reconnect(self) -> None:
+        await self.close(code=1011)
 
     async def chat_force_close(self, message: dict[str, Any]) -> None:
         """The user logged out or was deactivated."""

@@ -44,16 +44,22 @@ def session_group(session_key: str) -> str:
 def force_close(group: str, reason: str) -> None:
     """Close every socket in the group with 4001 (logout, deactivation)."""
     try:
-        async_to_sync(get_channel_layer().group_send)(group, {"type": "chat.force_close", "reason": reason})
+        async_to_sync(get_channel_layer().group_send)(group, {"type": "chat.force_close", "group": group, "reason": reason})
     except Exception:
         logger.exception("could not close sockets of %s", group)
 
 
 def envelope(
-    payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None, prev_id: int | None = None
+    group: str,
+    payload: dict[str, Any],
+    *,
+    skip_channel: str | None = None,
+    skip_user: int | None = None,
+    prev_id: int | None = None,
 ) -> dict[str, Any]:
     """Serialized once here, not once per recipient: consumers forward `text`
     as it is and decide from the small `meta` whether to forward at all.
+    `group` tells each process's hub (chatcore.hub) whom it is for.
     `prevId` (new messages): the id of the stream's message before this one."""
     message = payload.get("message")
     meta = {
@@ -64,6 +70,7 @@ def envelope(
     }
     return {
         "type": EVENT_TYPE,
+        "group": group,
         "text": jsonutil.dumps(payload),
         "meta": meta,
         "skip_channel": skip_channel,
@@ -74,7 +81,7 @@ def envelope(
 def broadcast_on_commit(
     group: str, payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None, prev_id: int | None = None
 ) -> None:
-    message = envelope(payload, skip_channel=skip_channel, skip_user=skip_user, prev_id=prev_id)
+    message = envelope(group, payload, skip_channel=skip_channel, skip_user=skip_user, prev_id=prev_id)
 
     def send() -> None:
         try:
@@ -87,7 +94,7 @@ def broadcast_on_commit(
 
 async def abroadcast(group: str, payload: dict[str, Any], *, skip_channel: str | None = None, skip_user: int | None = None) -> None:
     """For ephemeral events (typing, presence) that have no transaction."""
-    await get_channel_layer().group_send(group, envelope(payload, skip_channel=skip_channel, skip_user=skip_user))
+    await get_channel_layer().group_send(group, envelope(group, payload, skip_channel=skip_channel, skip_user=skip_user))
 
 
 def payload_of(message: dict[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,11 @@ frame size limit), so `make run`, the tests and production start it alike:
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+
+logger = logging.getLogger("chatsite.server")
 
 
 def daphne_args(argv: list[str]) -> list[str]:
@@ -43,34 +46,40 @@ def close_cleanly_on_protocol_errors() -> None:
     WebSocketFactory.__init__ = init
 
 
-def guard_sends(limit: int) -> None:
-    """How daphne sends to a client. A client that stops reading makes Twisted
-    queue every event for it in memory: past `limit` queued bytes the
-    connection is aborted instead, so one slow reader never grows the
-    server's memory."""
-    import logging
+def queued_bytes(transport) -> int:
+    """Bytes Twisted holds for a connection, not yet taken by the kernel:
+    FileDescriptor keeps them in dataBuffer (from offset on) plus
+    _tempDataBuffer (_tempDataLen bytes)."""
+    buffered = getattr(transport, "dataBuffer", b"")
+    return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
 
+
+def too_slow(protocol, limit: int) -> bool:
+    """Past `limit` queued bytes a client that stopped reading is dropped, so
+    one slow reader never grows the server's memory."""
+    transport = protocol.transport
+    queued = queued_bytes(transport) if transport is not None else 0
+    if queued <= limit:
+        return False
+    logger.warning("dropping a slow WebSocket reader %s: %d bytes queued", protocol.client_addr, queued)
+    transport.abortConnection()
+    return True
+
+
+def guard_sends(limit: int) -> None:
+    """How daphne sends to a client: nothing to a closing socket, and a slow
+    reader is dropped (`too_slow`) instead of Twisted queueing every event for
+    it in memory."""
     from daphne.ws_protocol import WebSocketProtocol
 
-    logger = logging.getLogger("chatsite.server")
     original_send = WebSocketProtocol.serverSend
-
-    def queued_bytes(transport) -> int:
-        # Twisted's FileDescriptor keeps unsent bytes in dataBuffer (from
-        # offset on) plus _tempDataBuffer (_tempDataLen bytes).
-        buffered = getattr(transport, "dataBuffer", b"")
-        return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
 
     def server_send(self, content, binary=False):
         if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             # A broadcast racing the close: dropping it lets the consumer's
             # disconnect run (an exception here would skip it and leak presence).
             return
-        transport = self.transport
-        queued = queued_bytes(transport) if transport is not None else 0
-        if queued > limit:
-            logger.warning("dropping a slow WebSocket reader %s: %d bytes queued", self.client_addr, queued)
-            transport.abortConnection()
+        if too_slow(self, limit):
             return
         # The message size limit guards what clients send us; autobahn applies
         # it to what we send too, which would break a large catch-up page.
@@ -84,6 +93,52 @@ def guard_sends(limit: int) -> None:
     WebSocketProtocol.serverSend = server_send
 
 
+def write_frame(protocol, limit: int, frame: bytes, text: str) -> None:
+    """Send a broadcast's prepared frame (chatcore.hub.prepared_frame): the
+    same bytes for every recipient, so no per-recipient framing; and straight
+    to the socket when nothing is queued before it, as asyncio's transports
+    do, where Twisted would register the socket for writing and send on the
+    next loop turn (two epoll_ctl calls per message: most of a fan-out's
+    cost, bench/RESULTS.md)."""
+    if protocol.state != protocol.STATE_OPEN:
+        return  # closing: as guard_sends
+    if protocol._perMessageCompress is not None or protocol.send_state != protocol.SEND_STATE_GROUND:
+        protocol.serverSend(text)  # never the case with daphne's options; kept correct anyway
+        return
+    transport = protocol.transport
+    if transport is None or too_slow(protocol, limit):
+        return
+    sock = getattr(transport, "socket", None)
+    if sock is None or queued_bytes(transport) or getattr(transport, "TLS", False) or transport.disconnecting:
+        transport.write(frame)
+        return
+    try:
+        sent = sock.send(frame)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except OSError:
+        sent = 0  # Twisted meets the error on its own write and closes the connection
+    if sent < len(frame):
+        transport.write(frame[sent:])
+
+
+def offer_frame_writer(limit: int) -> None:
+    """Give each WebSocket's application `scope["chat.write_frame"]`
+    (chatcore.consumers.ProtocolConsumer uses it when present)."""
+    from functools import partial
+
+    from daphne.server import Server
+
+    original_create = Server.create_application
+
+    def create_application(self, protocol, scope):
+        if scope.get("type") == "websocket":
+            scope["chat.write_frame"] = partial(write_frame, protocol, limit)
+        return original_create(self, protocol, scope)
+
+    Server.create_application = create_application
+
+
 def main() -> None:
     from daphne.cli import CommandLineInterface
 
@@ -92,6 +147,7 @@ def main() -> None:
 
     close_cleanly_on_protocol_errors()
     guard_sends(settings.CHAT_MAX_SEND_BUFFER_BYTES)
+    offer_frame_writer(settings.CHAT_MAX_SEND_BUFFER_BYTES)
     CommandLineInterface().run(args[1:])
 
 

@@ -18,10 +18,10 @@ class MessagePalConsumer(ProtocolConsumer):
         self.subscriptions: set[str] = set()
         # Recipients already checked on this connection, so typing costs no query.
         self.known_recipients: set[int] = set()
-        await self.channel_layer.group_add(pal_user_group(self.user.id), self.channel_name)
+        await self.hub.join(pal_user_group(self.user.id), self)
 
     async def on_disconnected(self) -> None:
-        await self.channel_layer.group_discard(pal_user_group(self.user.id), self.channel_name)
+        await self.hub.leave(pal_user_group(self.user.id), self)
 
     def parse(self, text_data: str | None) -> tuple[Any, str | None]:
         return protocol.parse(text_data, max_length=settings.CHAT_MAX_MESSAGE_LENGTH)

@@ -2,7 +2,7 @@
 
 A user is online in a channel while at least one of their connections has
 joined it. With REDIS_URL the connections are kept in Redis (one sorted set
-per (channel, user), scored by expiry, refreshed by the consumer's heartbeat)
+per (channel, user), scored by expiry, refreshed by each process's hub, chatcore.hub)
 so every process sees the same count and a crashed process's entries expire.
 Without it, one in-process dict does the same for one process.
 """
@@ -13,8 +13,8 @@ import time
 
 from chatcore.redis import async_client
 
-# A connection entry lives this long unless refreshed; consumers refresh every
-# PRESENCE_TTL / 3 seconds.
+# A connection entry lives this long unless refreshed; chatcore.hub refreshes
+# every PRESENCE_TTL / 3 seconds.
 PRESENCE_TTL = 60.0
 
 _JOIN = """
@@ -66,13 +66,18 @@ async def connection_leave(*, channel_id: int, user_id: int, connection: str) ->
     return int(removed) == 1 and int(count) == 0
 
 
-async def connections_refresh(*, user_id: int, channel_ids: list[int], connection: str) -> None:
+async def connections_refresh_many(entries: list[tuple[int, list[int], str]]) -> None:
+    """Keep the entries of live connections from expiring: (user_id,
+    channel_ids, connection) each, one pipeline for a whole process
+    (chatcore.hub calls it every PRESENCE_TTL / 3 seconds)."""
     client = async_client()
-    if client is None or not channel_ids:
+    if client is None or not entries:
         return
+    now = time.time()
     async with client.pipeline(transaction=False) as pipe:
-        for channel_id in channel_ids:
-            pipe.eval(_JOIN, 1, _key(channel_id, user_id), time.time(), PRESENCE_TTL, connection)
+        for user_id, channel_ids, connection in entries:
+            for channel_id in channel_ids:
+                pipe.eval(_JOIN, 1, _key(channel_id, user_id), now, PRESENCE_TTL, connection)
         await pipe.execute()
 
 

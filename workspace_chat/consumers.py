@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -11,6 +9,7 @@ from django.conf import settings
 
 from chatcore.consumers import ProtocolConsumer
 from chatcore.events import abroadcast, channel_group
+from chatcore.hub import prepared_frame
 from chatcore.errors import ChatError
 from chatcore.protocol import pong_event
 from assistant import services as assistant
@@ -32,21 +31,15 @@ class ChatConsumer(ProtocolConsumer):
         # Per channel: the newest id of the join's catch-up page.
         self.catch_up_floor: dict[int, int] = {}
         self.author = selectors.author_of(self.user)
-        self.heartbeat: asyncio.Task | None = None
-        if settings.REDIS_URL:
-            self.heartbeat = asyncio.create_task(self.refresh_presence())
 
     async def on_disconnected(self) -> None:
-        if self.heartbeat is not None:
-            self.heartbeat.cancel()
         for channel_id in list(self.joined):
             await self.leave(channel_id)
 
-    async def refresh_presence(self) -> None:
-        while True:
-            await asyncio.sleep(presence.PRESENCE_TTL / 3)
-            with contextlib.suppress(Exception):
-                await presence.connections_refresh(user_id=self.user.id, channel_ids=list(self.joined), connection=self.channel_name)
+    def presence_entries(self) -> list[tuple[int, list[int], str]]:
+        if self.user is None or not self.joined:
+            return []
+        return [(self.user.id, list(self.joined), self.channel_name)]
 
     def parse(self, text_data: str | None) -> tuple[Any, str | None]:
         return protocol.parse(text_data, max_length=settings.CHAT_MAX_MESSAGE_LENGTH)
@@ -110,15 +103,16 @@ class ChatConsumer(ProtocolConsumer):
     async def join(self, command: protocol.JoinChannel, request_id: str | None) -> None:
         channel_id = command.channel_id
         access = await database_sync_to_async(selectors.access_channel)(self.user, channel_id)
-        # Subscribe before reading the catch-up page, so nothing falls between.
-        await self.channel_layer.group_add(channel_group(channel_id), self.channel_name)
+        # Subscribe before reading the catch-up page, so nothing falls between
+        # (events arriving meanwhile wait for this command to finish).
+        await self.hub.join(channel_group(channel_id), self)
         try:
             missed, has_more, newest = await database_sync_to_async(selectors.catch_up)(
                 channel=access.channel, after_id=command.after_id
             )
         except BaseException:
             if channel_id not in self.joined:
-                await self.channel_layer.group_discard(channel_group(channel_id), self.channel_name)
+                await self.hub.leave(channel_group(channel_id), self)
             raise
         self.catch_up_floor[channel_id] = missed[-1]["id"] if missed else 0
         self.delivered[channel_id] = newest
@@ -136,7 +130,7 @@ class ChatConsumer(ProtocolConsumer):
         self.joined.discard(channel_id)
         self.catch_up_floor.pop(channel_id, None)
         self.delivered.pop(channel_id, None)
-        await self.channel_layer.group_discard(channel_group(channel_id), self.channel_name)
+        await self.hub.leave(channel_group(channel_id), self)
         if await presence.connection_leave(channel_id=channel_id, user_id=self.user.id, connection=self.channel_name):
             await abroadcast(
                 channel_group(channel_id), protocol.presence_event(channel_id, self.user.id, self.user.username, "offline")
@@ -145,12 +139,35 @@ class ChatConsumer(ProtocolConsumer):
     def should_forward(self, meta: dict[str, Any]) -> bool:
         return meta["channelId"] in self.joined  # else a broadcast that raced a leave
 
+    def deliver_now(self, message: dict[str, Any]) -> bool:
+        meta = message.get("meta")
+        if meta is None or meta["type"] != "new_message" or message.get("skip_channel") == self.channel_name:
+            return super().deliver_now(message)
+        if self.write_frame is None:
+            return False
+        channel_id, message_id, prev_id = meta["channelId"], meta["messageId"], meta["prevId"]
+        if channel_id not in self.joined:
+            return True
+        last = self.delivered.get(channel_id, 0)
+        if self.already_delivered(channel_id, message_id, prev_id, last):
+            return True
+        if prev_id is not None and prev_id > last:
+            return False  # a gap: filled from the store on the connection's turn
+        self.delivered[channel_id] = max(last, message_id)
+        self.write_frame(prepared_frame(message), message["text"])
+        return True
+
+    def already_delivered(self, channel_id: int, message_id: int, prev_id: int | None, last: int) -> bool:
+        if prev_id is not None:
+            return message_id <= last
+        return message_id <= self.catch_up_floor.get(channel_id, 0)
+
     async def chat_event(self, message: dict[str, Any]) -> None:
         meta = message["meta"]
         if meta["type"] != "new_message" or message.get("skip_channel") == self.channel_name:
             await super().chat_event(message)
             return
-        await self.deliver_new_message(meta["channelId"], meta["messageId"], meta["prevId"], text=message["text"])
+        await self.deliver_new_message(meta["channelId"], meta["messageId"], meta["prevId"], broadcast=message)
 
     async def deliver_new_message(
         self,
@@ -158,11 +175,11 @@ class ChatConsumer(ProtocolConsumer):
         message_id: int,
         prev_id: int | None,
         *,
-        text: str | None = None,
+        broadcast: dict[str, Any] | None = None,
         direct: dict[str, Any] | None = None,
         request_id: str | None = None,
     ) -> None:
-        """Give this connection a new message (a broadcast's `text`, or the
+        """Give this connection a new message (a `broadcast`, or the
         `direct` answer to its own send) in id order: when the message before it
         (`prev_id`) has not been given yet -- another broadcast is still on
         its way, or queued behind this answer -- send the gap from the store
@@ -172,10 +189,8 @@ class ChatConsumer(ProtocolConsumer):
                 await self.reply(direct, request_id)
             return
         last = self.delivered.get(channel_id, 0)
-        if direct is None:
-            already = message_id <= last if prev_id is not None else message_id <= self.catch_up_floor.get(channel_id, 0)
-            if already:
-                return
+        if direct is None and self.already_delivered(channel_id, message_id, prev_id, last):
+            return
         # A replayed answer (clientId retry) carries no prev_id: fill up to it
         # too, or a client resuming from it would skip what lies before it.
         unknown_gap = prev_id is None and direct is not None
@@ -185,5 +200,7 @@ class ChatConsumer(ProtocolConsumer):
         self.delivered[channel_id] = max(last, message_id)
         if direct is not None:
             await self.reply(direct, request_id)
+        elif self.write_frame is not None:
+            self.write_frame(prepared_frame(broadcast), broadcast["text"])
         else:
-            await self.send(text_data=text)
+            await self.send(text_data=broadcast["text"])

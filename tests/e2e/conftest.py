@@ -18,7 +18,8 @@ def _base_env() -> dict[str, str]:
         # A database of its own, emptied, so old rate-limit buckets and
         # presence entries of earlier runs (same user ids) cannot leak in.
         parsed = urlparse(redis_url)
-        env["REDIS_URL"] = parsed._replace(path="/14").geturl()
+        # CHAT_E2E_REDIS_DB lets two runs of this suite share one Redis.
+        env["REDIS_URL"] = parsed._replace(path="/" + os.environ.get("CHAT_E2E_REDIS_DB", "14")).geturl()
         import redis
 
         redis.Redis.from_url(env["REDIS_URL"]).flushdb()

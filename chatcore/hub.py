@@ -1,0 +1,243 @@
+"""Per-process fan-out of broadcasts: one channel-layer subscription per
+process and group, not one per WebSocket (Zulip's Tornado event queues,
+Mattermost's hub, gorilla/websocket's PreparedMessage).
+
+Services still publish to channel-layer groups (chatcore.events), so every
+process -- and the channel layer, Redis or in-memory -- sees one message per
+event. The hub of each process joins a group with its one layer channel the
+first time a local connection joins it, and hands each event to its local
+connections in that group: decoded once, framed once (`prepared_frame`) and,
+under `python -m chatsite.server`, written to each socket without a task
+switch. A connection that is busy (running one of its own commands, or
+filling a gap from the store) gets the event queued and handled in order when
+it is free, as Channels' one-consumer-one-task model would.
+
+The hub also refreshes the Redis presence entries of its connections (one
+pipeline per period instead of a timer task per connection) and, when the
+channel layer fails, closes its connections with 1011 so clients resume with
+`afterId` instead of silently missing broadcasts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import struct
+import uuid
+import weakref
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+# Every this many maintenance rounds the hub re-adds its groups to the layer:
+# channels-redis forgets members after group_expiry (a day).
+REJOIN_EVERY_ROUNDS = 90
+RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0)
+
+
+class Listener(Protocol):
+    def hub_event(self, message: dict[str, Any]) -> None: ...
+
+    def hub_layer_failed(self) -> None: ...
+
+    def presence_entries(self) -> list[tuple[int, list[int], str]]: ...
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented WebSocket text frame (RFC 6455 5.2), as a
+    server sends it: the same bytes for every recipient."""
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", 0x81, length)
+    elif length < 1 << 16:
+        header = struct.pack("!BBH", 0x81, 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x81, 127, length)
+    return header + payload
+
+
+def prepared_frame(message: dict[str, Any]) -> bytes:
+    """The frame of a broadcast's `text`, built by its first recipient."""
+    frame = message.get("frame")
+    if frame is None:
+        frame = message["frame"] = text_frame(message["text"].encode())
+    return frame
+
+
+class Hub:
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.members: dict[str, set[Listener]] = {}
+        self.listeners: set[Listener] = set()
+        self._layer_groups: set[str] = set()
+        self._group_locks: dict[str, asyncio.Lock] = {}
+        self._names = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:12]
+        self.channel: str | None = None
+        self._start_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task] = []
+
+    # -- connections -----------------------------------------------------------
+
+    def connection_name(self) -> str:
+        """A name for one connection, unique across processes (skip_channel,
+        presence entries)."""
+        return f"conn.{self._prefix}.{next(self._names)}"
+
+    def register(self, listener: Listener) -> None:
+        self.listeners.add(listener)
+
+    def forget(self, listener: Listener) -> None:
+        """The connection is gone: out of every group now; layer groups left
+        empty are discarded in the background."""
+        self.listeners.discard(listener)
+        for group, members in list(self.members.items()):
+            if listener in members:
+                members.discard(listener)
+                if not members:
+                    asyncio.ensure_future(self._discard_if_empty(group))
+
+    async def join(self, group: str, listener: Listener) -> None:
+        """Events of `group` reach `listener` once this returns."""
+        await self._start()
+        self.members.setdefault(group, set()).add(listener)
+        if group in self._layer_groups:
+            return
+        try:
+            async with self._lock(group):
+                if group not in self._layer_groups:
+                    await self.layer.group_add(group, self.channel)
+                    self._layer_groups.add(group)
+        except BaseException:
+            self._remove(group, listener)
+            raise
+
+    async def leave(self, group: str, listener: Listener) -> None:
+        if self._remove(group, listener):
+            await self._discard_if_empty(group)
+
+    def _remove(self, group: str, listener: Listener) -> bool:
+        """True if the group has no local member left."""
+        members = self.members.get(group)
+        if members is None:
+            return False
+        members.discard(listener)
+        if members:
+            return False
+        del self.members[group]
+        return True
+
+    async def _discard_if_empty(self, group: str) -> None:
+        try:
+            async with self._lock(group):
+                if group in self._layer_groups and not self.members.get(group):
+                    self._layer_groups.discard(group)
+                    await self.layer.group_discard(group, self.channel)
+        except Exception as exc:  # the layer is down: its groups are gone or expire
+            logger.warning("hub: could not leave %s: %s", group, exc)
+        finally:
+            if group not in self._layer_groups and not self.members.get(group):
+                self._group_locks.pop(group, None)
+
+    def _lock(self, group: str) -> asyncio.Lock:
+        lock = self._group_locks.get(group)
+        if lock is None:
+            lock = self._group_locks[group] = asyncio.Lock()
+        return lock
+
+    # -- receiving -------------------------------------------------------------
+
+    async def _start(self) -> None:
+        if self.channel is not None:
+            return
+        async with self._start_lock:
+            if self.channel is None:
+                channel = await self.layer.new_channel()
+                self._tasks = [asyncio.ensure_future(self._receive_loop(channel)), asyncio.ensure_future(self._maintain())]
+                self.channel = channel
+
+    async def _receive_loop(self, channel: str) -> None:
+        failures = 0
+        while True:
+            try:
+                message = await self.layer.receive(channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                if failures == 1:
+                    logger.error("hub: channel layer failing (%s); closing %d connections", exc, len(self.listeners))
+                    self._layer_failed()
+                await asyncio.sleep(RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1])
+                continue
+            if failures:
+                logger.warning("hub: channel layer back after %d failed receives", failures)
+                failures = 0
+                await self._rejoin()
+            self.dispatch(message)
+
+    def dispatch(self, message: dict[str, Any]) -> None:
+        members = self.members.get(message.get("group"))
+        if not members:
+            return
+        for listener in tuple(members):
+            try:
+                listener.hub_event(message)
+            except Exception:
+                logger.exception("hub: delivering %s failed", message.get("type"))
+
+    def _layer_failed(self) -> None:
+        """Broadcasts may have been lost: every connection is closed (1011) and
+        its client resumes with afterId. Groups are re-added on recovery."""
+        self._layer_groups.clear()
+        for listener in tuple(self.listeners):
+            try:
+                listener.hub_layer_failed()
+            except Exception:
+                logger.exception("hub: closing a connection failed")
+
+    async def _rejoin(self) -> None:
+        for group in list(self.members):
+            try:
+                async with self._lock(group):
+                    if self.members.get(group):
+                        await self.layer.group_add(group, self.channel)
+                        self._layer_groups.add(group)
+            except Exception as exc:
+                logger.warning("hub: could not re-join %s: %s", group, exc)
+
+    async def _maintain(self) -> None:
+        from presence import services as presence
+
+        for rounds in itertools.count(1):
+            await asyncio.sleep(presence.PRESENCE_TTL / 3)
+            entries = [entry for listener in tuple(self.listeners) for entry in listener.presence_entries()]
+            try:
+                await presence.connections_refresh_many(entries)
+            except Exception as exc:
+                logger.warning("hub: presence refresh failed: %s", exc)
+            if rounds % REJOIN_EVERY_ROUNDS == 0:
+                await self._rejoin()
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (one per process in production; the
+    in-process tests get a new one with each loop or layer)."""
+    loop = asyncio.get_running_loop()
+    layer = get_channel_layer()
+    hub = _hubs.get(loop)
+    if hub is None or hub.layer is not layer:
+        if hub is not None:
+            hub.close()
+        hub = _hubs[loop] = Hub(layer)
+    return hub
