@@ -102,6 +102,7 @@ _SCAN = {
     for ascending in (False, True)
     for narrow in (False, True)
 }
+_NEWEST_BUCKETS_KEPT = 10_000  # streams whose newest bucket a process remembers
 _PING = "SELECT stream FROM {ks}.stream_heads LIMIT 1"
 _HEAD = "SELECT last_id FROM {ks}.stream_heads WHERE stream = ?"
 _CLIENT_ID = "SELECT message_id FROM {ks}.client_ids WHERE stream = ? AND author_id = ? AND client_id = ?"
@@ -304,6 +305,8 @@ class CassandraMessageStore(MessageStore):
         self.keyspace = keyspace
         self.connection_name = connect(hosts=self.hosts, port=port, timeout=timeout)
         self._prepared: dict[str, PreparedStatement] = {}
+        # stream -> its newest bucket, as last seen here: the guess of `page`.
+        self._newest_bucket: dict[str, int] = {}
         self._bind()
 
     def _bind(self) -> None:
@@ -372,7 +375,10 @@ class CassandraMessageStore(MessageStore):
     def _execute(self, cql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
         # The hot reads skip cqlengine's model instances: building one costs
         # ~0.4 ms (measured), i.e. ~20 ms for a 50-message page.
-        return list(self._session().execute(self._statement(cql), params))
+        return self._execute_prepared(self._statement(cql), params)
+
+    def _execute_prepared(self, statement: PreparedStatement, params: Sequence[Any]) -> list[dict[str, Any]]:
+        return list(self._session().execute(statement, params))
 
     def _row(self, stream: str, message_id: int) -> dict[str, Any] | None:
         """The row even when hidden; None when absent or a ghost."""
@@ -423,17 +429,53 @@ class CassandraMessageStore(MessageStore):
             high_bucket = bucket_of(before) if before is not None else _MAX_INT
         if low_bucket > high_bucket:
             return
-        for row in self._execute(_BUCKETS[ascending], (stream, low_bucket, high_bucket)):
-            yield from self._scan_bucket(stream, row["bucket"], after=after, before=before, ascending=ascending, chunk=chunk, narrow=narrow)
+        buckets_query = (self._statement(_BUCKETS[ascending]), (stream, low_bucket, high_bucket))
+        if cursor is not None or ascending:
+            for row in self._execute_prepared(*buckets_query):
+                yield from self._scan_bucket(stream, row["bucket"], after=after, before=before, ascending=ascending, chunk=chunk, narrow=narrow)
+            return
+        # The newest page (opening a channel): which bucket is the newest is
+        # only known from the bucket list, so the newest bucket is guessed
+        # (the last one this process saw, else the bucket of now) and read at
+        # the same time as the list: one round trip instead of two when the
+        # guess is right; when it is not, its rows are dropped.
+        guess = self._newest_bucket.get(stream, int(time.time()) // _BUCKET_SECONDS)
+        session = self._session()
+        listing = session.execute_async(*buckets_query)
+        guessed = None
+        if low_bucket <= guess <= high_bucket:
+            guessed = session.execute_async(self._statement(_SCAN[(False, narrow)]), (stream, guess, -1, before if before is not None else _MAX_BIGINT, chunk))
+        buckets = [row["bucket"] for row in listing.result()]
+        if buckets:
+            self._remember_newest(stream, buckets[0])
+        for index, bucket in enumerate(buckets):
+            first = guessed.result() if index == 0 and bucket == guess and guessed is not None else None
+            yield from self._scan_bucket(stream, bucket, after=after, before=before, ascending=False, chunk=chunk, narrow=narrow, first=first)
+
+    def _remember_newest(self, stream: str, bucket: int) -> None:
+        if len(self._newest_bucket) >= _NEWEST_BUCKETS_KEPT and stream not in self._newest_bucket:
+            self._newest_bucket.clear()
+        self._newest_bucket[stream] = bucket
 
     def _scan_bucket(
-        self, stream: str, bucket: int, *, after: int | None, before: int | None, ascending: bool, chunk: int, narrow: bool
+        self,
+        stream: str,
+        bucket: int,
+        *,
+        after: int | None,
+        before: int | None,
+        ascending: bool,
+        chunk: int,
+        narrow: bool,
+        first: Sequence[dict[str, Any]] | None = None,
     ) -> Iterator[dict[str, Any]]:
-        query = _SCAN[(ascending, narrow)]
+        """`first`: the result of this bucket's first query, already read."""
+        query = self._statement(_SCAN[(ascending, narrow)])
         low = after if after is not None else -1
         high = before if before is not None else _MAX_BIGINT
         while True:
-            rows = self._execute(query, (stream, bucket, low, high, chunk))
+            rows = list(first) if first is not None else self._execute_prepared(query, (stream, bucket, low, high, chunk))
+            first = None
             for row in rows:
                 if row["author_id"] is not None and not row["hidden"]:
                     yield row
@@ -588,6 +630,8 @@ class CassandraMessageStore(MessageStore):
         try:
             # The bucket row first: a message is never in a bucket that pages skip.
             CassandraStreamBucket.create(stream=new.stream, bucket=bucket)
+            if bucket >= self._newest_bucket.get(new.stream, bucket):
+                self._remember_newest(new.stream, bucket)
             CassandraMessage.create(
                 stream=new.stream,
                 bucket=bucket,

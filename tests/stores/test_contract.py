@@ -221,6 +221,18 @@ def test_pages_cross_buckets_and_accept_any_cursor(store, stream, fast_clock):
     assert store.count_after(stream, ids_[60], exclude_author=2) == 89
 
 
+def test_newest_page_sees_what_another_process_added(backend, stream, fast_clock):
+    # Two store instances stand for two processes; with the fast clock the
+    # writer's messages open Cassandra buckets that the reader has not seen.
+    reader, writer = build_store(*backend), build_store(*backend)
+    first = add(reader, stream, 3)
+    assert [m.id for m in reader.page(stream, limit=10)[0]] == first
+    later = add(writer, stream, 7)
+    assert reader.page(stream, limit=10) == writer.page(stream, limit=10)
+    assert [m.id for m in reader.page(stream, limit=10)[0]] == first + later
+    assert reader.last_id(stream) == later[-1]
+
+
 def test_client_id_idempotency(store, stream):
     first, created = store.append(NewMessage(stream=stream, author_id=1, content="a", client_id="k"))
     again, created_again = store.append(NewMessage(stream=stream, author_id=1, content="a (retry)", client_id="k"))
