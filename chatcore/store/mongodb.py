@@ -172,8 +172,20 @@ def _document(message: StoredMessage) -> dict[str, Any]:
     }
 
 
+# Fields left out of a stored line while they hold their default (most
+# messages: no file, reply, mentions, edit, pin, grade): a line is about half
+# as long, and FerretDB's cost of reading a bucket grows with its bytes.
+_DEFAULTS: dict[str, Any] = {
+    "message_type": "text", "file_url": None, "reply_to": None, "mentions": [], "edited_at": None, "is_pinned": False,
+    "pinned_by": None, "is_ai": False, "client_id": None, "grade": None, "feedback": None, "graded_by": None, "hidden": False,
+}  # fmt: skip
+
+
 def _encode(entry: dict[str, Any]) -> str:
-    return jsonutil.dumps(entry)  # datetimes become ISO 8601 with their offset
+    # Datetimes become ISO 8601 with their offset; `_record` fills in what is left out.
+    return jsonutil.dumps(
+        {k: v for k, v in entry.items() if not (k in _DEFAULTS and type(v) is type(_DEFAULTS[k]) and v == _DEFAULTS[k])}
+    )
 
 
 def _decode(line: str) -> dict[str, Any]:
@@ -249,7 +261,17 @@ class MongoMessageStore(MessageStore):
     def _head(self, stream: str) -> dict[str, Any] | None:
         return self.heads.find_one({"_id": stream})
 
-    def _bucket(self, stream: str, number: int) -> dict[str, Any] | None:
+    @staticmethod
+    def _recent(head: dict[str, Any] | None) -> dict[str, Any]:
+        """The buckets the head document holds: key `b<number>` -> {lo, hi, messages}."""
+        return (head or {}).get("recent") or {}
+
+    def _bucket(self, stream: str, number: int, head: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Bucket `number`: from the head when it holds it (the newest two),
+        else its own document in `message_buckets`."""
+        recent = self._recent(head).get(f"b{number}")
+        if recent is not None:
+            return recent
         return self.buckets.find_one({"_id": f"{stream}|{number}"})
 
     @staticmethod
@@ -259,20 +281,26 @@ class MongoMessageStore(MessageStore):
             return []
         return [_decode(line) for line in bucket["messages"].split("\n")]
 
-    def _write_bucket(self, stream: str, number: int, entries: list[dict[str, Any]], *, new_id: int | None = None) -> None:
-        change: dict[str, Any] = {"$set": {"stream": stream, "b": number, "messages": "\n".join(_encode(e) for e in entries)}}
-        if new_id is not None:
-            # The id range ever given to the bucket (deletions do not shrink
-            # it), so the binary search in _locate stays monotonic.
-            change["$min"] = {"lo": new_id}
-            change["$max"] = {"hi": new_id}
-        self.buckets.update_one({"_id": f"{stream}|{number}"}, change, upsert=True)
+    def _write_bucket(self, stream: str, number: int, entries: list[dict[str, Any]], head: dict[str, Any] | None) -> None:
+        """Store the messages of an existing bucket (an edit, a pin, a deletion):
+        in the head if it holds the bucket, else in the bucket's document. Its
+        id range (lo, hi) stays: deletions do not shrink it, so the binary
+        search in _locate stays monotonic."""
+        messages = "\n".join(_encode(e) for e in entries)
+        if f"b{number}" in self._recent(head):
+            self.heads.update_one({"_id": stream}, {"$set": {f"recent.b{number}.messages": messages}})
+        else:
+            self.buckets.update_one({"_id": f"{stream}|{number}"}, {"$set": {"messages": messages}})
 
     def _locate(self, stream: str, message_id: int, head: dict[str, Any]) -> int:
         """The bucket holding `message_id`, or where it would be."""
         top = max(0, (head.get("seq", 0) - 1) // BUCKET_SIZE)
         if message_id > head.get("last_id", 0):
             return top
+        # Within the buckets the head holds, the head tells (no lookup).
+        for number in sorted((int(key[1:]) for key in self._recent(head)), reverse=True):
+            if self._recent(head)[f"b{number}"].get("lo", 0) <= message_id:
+                return number
         locator = self.locators.find_one({"_id": f"{stream}|{message_id}"})
         if locator is not None:
             return int(locator["b"])
@@ -281,28 +309,28 @@ class MongoMessageStore(MessageStore):
         low, high = 0, top
         while low < high:
             middle = (low + high + 1) // 2
-            probe = self.buckets.find_one({"_id": f"{stream}|{middle}"}, {"lo": 1})
+            probe = self._recent(head).get(f"b{middle}") or self.buckets.find_one({"_id": f"{stream}|{middle}"}, {"lo": 1})
             if probe is None or probe.get("lo", 0) <= message_id:
                 low = middle
             else:
                 high = middle - 1
         return low
 
-    def _find(self, stream: str, message_id: int) -> tuple[int, list[dict[str, Any]], int] | None:
+    def _find(self, stream: str, message_id: int, head: dict[str, Any] | None) -> tuple[int, list[dict[str, Any]], int] | None:
         """(bucket number, its messages, index of the message) or None."""
         locator = self.locators.find_one({"_id": f"{stream}|{message_id}"})
         if locator is None:
             return None
         number = int(locator["b"])
-        entries = self._entries(self._bucket(stream, number))
+        entries = self._entries(self._bucket(stream, number, head))
         for index, entry in enumerate(entries):
             if entry["id"] == message_id:
                 return number, entries, index
         return None
 
-    def _entry(self, stream: str, message_id: int) -> dict[str, Any] | None:
+    def _entry(self, stream: str, message_id: int, head: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The stored message, hidden or not."""
-        found = self._find(stream, message_id)
+        found = self._find(stream, message_id, head if head is not None else self._head(stream))
         return found[1][found[2]] if found is not None else None
 
     def _scan(self, stream: str, *, after: int | None, before: int | None, ascending: bool) -> Iterator[dict[str, Any]]:
@@ -317,10 +345,11 @@ class MongoMessageStore(MessageStore):
         else:
             numbers = iter(range(self._locate(stream, before, head) if before is not None else top, -1, -1))
         for number in numbers:
-            entries = self._entries(self._bucket(stream, number))
+            bucket = self._bucket(stream, number, head)
+            lines = bucket["messages"].split("\n") if bucket is not None and bucket.get("messages") else []
             if not ascending:
-                entries.reverse()
-            for entry in entries:
+                lines.reverse()
+            for entry in map(_decode, lines):  # lazily: a page stops early
                 if after is not None and entry["id"] <= after:
                     if ascending:
                         continue
@@ -379,7 +408,7 @@ class MongoMessageStore(MessageStore):
         head = self._head(stream) or {}
         found = []
         for message_id in sorted(head.get("pins") or []):
-            entry = self._entry(stream, message_id)
+            entry = self._entry(stream, message_id, head)
             if entry is not None and entry.get("is_pinned") and not entry.get("hidden"):
                 found.append(_record(stream, entry))
         return found
@@ -399,9 +428,9 @@ class MongoMessageStore(MessageStore):
                 existing = self.find_by_client_id(new.stream, new.author_id, new.client_id)
                 if existing is not None:
                     return existing, False
-            head = self._head(new.stream) or {}
-            seq = int(head.get("seq", 0))
-            message_id = ids.next_id(head.get("last_id"))
+            head = self._head(new.stream)
+            seq = int((head or {}).get("seq", 0))
+            message_id = ids.next_id((head or {}).get("last_id"))
             number = seq // BUCKET_SIZE
             stored = StoredMessage(
                 id=message_id,
@@ -417,7 +446,7 @@ class MongoMessageStore(MessageStore):
                 client_id=new.client_id or None,
                 # Under the lock the previous id's message, if it was stored at
                 # all, is stored before this one can be seen. 0: the first.
-                prev_id=head.get("last_id") or 0,
+                prev_id=(head or {}).get("last_id") or 0,
             )
             # The message itself is written last: if this process dies half-way,
             # what is left (a clientId pointing nowhere, a skipped id) is
@@ -425,10 +454,30 @@ class MongoMessageStore(MessageStore):
             if client_key is not None:
                 claim = {"stream": new.stream, "author_id": new.author_id, "client_id": new.client_id, "message_id": message_id}
                 self._insert_or_replace(self.client_ids, client_key, claim)
-            self.heads.update_one({"_id": new.stream}, {"$set": {"last_id": message_id, "seq": seq + 1}}, upsert=True)
             self._insert_or_replace(self.locators, f"{new.stream}|{message_id}", {"b": number})
-            entries = self._entries(self._bucket(new.stream, number))
-            self._write_bucket(new.stream, number, [*entries, _document(stored)], new_id=message_id)
+            recent = dict(self._recent(head))
+            bucket = recent.get(f"b{number}")
+            if bucket is None and seq % BUCKET_SIZE:
+                # A bucket begun before the head held buckets (older layout).
+                bucket = self.buckets.find_one({"_id": f"{new.stream}|{number}"})
+            lines = [bucket["messages"]] if bucket is not None and bucket.get("messages") else []
+            lines.append(_encode(_document(stored)))
+            opened = {"lo": bucket.get("lo", message_id) if bucket is not None else message_id, "hi": message_id, "messages": "\n".join(lines)}
+            change: dict[str, Any] = {"$set": {"last_id": message_id, "seq": seq + 1, f"recent.b{number}": opened}}
+            # The head keeps the newest two buckets; an older one moves to
+            # its own document first, so a crash in between leaves it in both
+            # places (readers take the head's copy; the next append rewrites it).
+            sealed = [key for key in recent if key != f"b{number}" and int(key[1:]) < number - 1]
+            for key in sealed:
+                old = recent[key]
+                document = {"stream": new.stream, "b": int(key[1:]), "lo": old.get("lo"), "hi": old.get("hi"), "messages": old.get("messages", "")}
+                self._insert_or_replace(self.buckets, f"{new.stream}|{key[1:]}", document)
+            if sealed:
+                change["$unset"] = {f"recent.{key}": "" for key in sealed}
+            if head:
+                self.heads.update_one({"_id": new.stream}, change)
+            else:
+                self._insert_or_replace(self.heads, new.stream, {"last_id": message_id, "seq": seq + 1, "pins": [], "recent": {f"b{number}": opened}})
         return stored, True
 
     @staticmethod
@@ -455,7 +504,8 @@ class MongoMessageStore(MessageStore):
     def _modify(self, stream: str, message_id: int, *, visible_only: bool, fields: dict[str, Any]) -> dict[str, Any] | None:
         """Set fields of a stored message (under the stream lock); the entry
         as it was, or None when there is no such (visible) message."""
-        found = self._find(stream, message_id)
+        head = self._head(stream)
+        found = self._find(stream, message_id, head)
         if found is None:
             return None
         number, entries, index = found
@@ -463,7 +513,7 @@ class MongoMessageStore(MessageStore):
         if visible_only and entry.get("hidden"):
             return None
         entries[index] = {**entry, **fields}
-        self._write_bucket(stream, number, entries)
+        self._write_bucket(stream, number, entries, head)
         return entry
 
     @_driver_errors
@@ -501,13 +551,14 @@ class MongoMessageStore(MessageStore):
     @_driver_errors
     def delete(self, stream, message_id):
         with self._locked(f"stream|{stream}"):
-            found = self._find(stream, message_id)
+            head = self._head(stream)
+            found = self._find(stream, message_id, head)
             if found is None:
                 return False
             number, entries, index = found
             entry = entries.pop(index)
             # The locator stays: a client may still page from this id.
-            self._write_bucket(stream, number, entries)
+            self._write_bucket(stream, number, entries, head)
             self.heads.update_one({"_id": stream}, {"$pull": {"pins": message_id}})
             if entry.get("client_id"):
                 # As in the SQL store, the clientId goes with the message.

@@ -305,6 +305,51 @@ def test_hidden_runs_do_not_shorten_pages(store, stream):
     assert store.last_id(stream) == ids_[-2]
 
 
+def test_changes_to_old_and_new_messages_of_a_long_stream(store, stream):
+    # 200 messages: MongoDB keeps the newest two 64-message buckets in the
+    # stream's head document and the older ones in documents of their own;
+    # changes land in either place and pages read both.
+    ids_ = add(store, stream, 200)
+    old, older, new = ids_[5], ids_[70], ids_[190]
+    assert store.set_hidden(stream, ids_[6], True)
+    assert store.delete(stream, older)
+    assert store.set_pinned(stream, old, pinned=True, by=9).is_pinned
+    assert store.set_pinned(stream, new, pinned=True, by=9).is_pinned
+    assert store.update_content(stream, old, content="old, edited", edited=True).content == "old, edited"
+    assert store.set_grade(stream, new, grade="A", feedback=None, by=9).grade == "A"
+    visible = [i for i in ids_ if i not in (ids_[6], older)]
+    assert walk_back(store, stream, 50) == visible
+    assert walk_forward(store, stream, 50) == visible
+    assert [m.id for m in store.pinned(stream)] == [old, new]
+    assert store.get(stream, old).content == "old, edited" and store.get(stream, older) is None
+    page, more = store.page(stream, before=ids_[72], limit=3)
+    assert [m.id for m in page] == [ids_[68], ids_[69], ids_[71]] and more
+    page, more = store.page(stream, after=ids_[4], limit=2)
+    assert [m.id for m in page] == [old, ids_[7]] and more
+    assert store.count_after(stream, ids_[0]) == 197
+
+
+def test_mongodb_reads_and_extends_the_older_layout(mongodb_config, stream):
+    # Before the head held the newest buckets, every bucket had a document of
+    # its own and the head only last_id/seq/pins: such streams still work.
+    from chatcore.store.base import StoredMessage
+    from chatcore.store.mongodb import _document, _encode
+
+    store = build_store("mongodb", mongodb_config)
+    first = ids.next_id(None)
+    old_ids = [first + i for i in range(70)]  # bucket 0 full, bucket 1 holds 6
+    for number, members in ((0, old_ids[:64]), (1, old_ids[64:])):
+        lines = [_encode(_document(StoredMessage(id=m, stream=stream, author_id=1, content=f"o{m}", created_at=ids.id_time(m)))) for m in members]
+        store.buckets.insert_one({"_id": f"{stream}|{number}", "stream": stream, "b": number, "lo": members[0], "hi": members[-1], "messages": "\n".join(lines)})
+    store.locators.insert_many([{"_id": f"{stream}|{m}", "b": i // 64} for i, m in enumerate(old_ids)])
+    store.heads.insert_one({"_id": stream, "last_id": old_ids[-1], "seq": 70, "pins": []})
+    new_ids = add(store, stream, 130)  # fills bucket 1, then buckets 2..3
+    assert walk_back(store, stream, 40) == old_ids + new_ids
+    assert walk_forward(store, stream, 40) == old_ids + new_ids
+    assert store.set_pinned(stream, old_ids[66], pinned=True, by=2) is not None
+    assert [m.id for m in store.pinned(stream)] == [old_ids[66]]
+
+
 def test_deleted_client_id_can_be_sent_again(store, stream):
     first, _ = store.append(NewMessage(stream=stream, author_id=1, content="oops", client_id="k"))
     assert store.delete(stream, first.id)
