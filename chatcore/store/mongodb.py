@@ -7,13 +7,17 @@ django-mongodb-backend needs $lookup/$expr, so the store speaks pymongo.
 The layout is the one a real MongoDB serves from its `_id` index, shaped by
 what FerretDB 1.24 (SQLite backend) does, measured here:
 
-- it pushes down only a filter on `_id` alone; anything else is a scan and an
-  in-memory filter. Even that `_id` filter misses its own index (the query
-  reads `sjson->'$._id'`, the index is on `sjson->"_id"`, and SQLite matches
-  expressions as written): a lookup scans in insertion order until it finds
-  the document (200,000 documents: ~2 ms for the first, ~780 ms for the
-  last), and an update or upsert scans the whole collection. Inserts only
-  probe the unique index, so writes insert where they can;
+- it pushes down only a filter that is `_id` alone with a string or ObjectId
+  value (internal/backends/sqlite/collection.go); anything else is a scan
+  and an in-memory filter, and LIMIT is pushed down only without a filter.
+  Even that `_id` filter misses its own index (the query reads
+  `sjson->'$._id'`, the index is on `sjson->"_id"`, and SQLite matches
+  expressions as written; `explain` says "SCAN"): a lookup scans in
+  insertion order until it finds the document, at a cost that grows with
+  the bytes it passes (200,000 small documents: ~2 ms for the first, ~780 ms
+  for the last; reading one document costs ~1 ms + ~0.07 ms per KB), and an
+  update, upsert or delete scans the whole collection. Inserts only probe
+  the unique index, so writes insert where they can;
 - `findAndModify` and updates are read-modify-write without isolation
   (4 processes x 300 concurrent `$inc` on one document left 294, not 1200),
   while inserting a duplicate `_id` or unique-index key fails atomically.
@@ -21,15 +25,24 @@ what FerretDB 1.24 (SQLite backend) does, measured here:
 Hence:
 
 - every read and write addresses documents by `_id`;
-- messages live in bucket documents of `BUCKET_SIZE` consecutive messages
-  (`message_buckets`, `_id` "stream|n"), so a 50-message page costs one or
-  two lookups and no document grows without bound. A bucket keeps its
-  messages as one JSON-lines string (`messages`, one JSON object a line, in
-  id order): FerretDB turns every BSON value into SQLite JSON and back, which
-  cost ~22 ms to read a bucket of 64 messages as sub-documents against ~2 ms
-  as one string (measured);
-- `message_locators` ("stream|id" -> bucket) find the bucket of a cursor;
-- `stream_heads` ("stream": last_id, seq = messages so far, pins);
+- messages live in buckets of `BUCKET_SIZE` consecutive messages (the n-th
+  message of a stream is in bucket n // BUCKET_SIZE), so a 50-message page
+  costs one or two lookups and no document grows without bound. A bucket
+  keeps its messages as one JSON-lines string (`messages`, one JSON object
+  a line, in id order, fields at their default left out): FerretDB turns
+  every BSON value into SQLite JSON and back, which cost ~22 ms to read a
+  bucket of 64 messages as sub-documents against ~2 ms as one string
+  (measured);
+- `stream_heads` ("stream": last_id, seq = messages so far, pins, and
+  `recent`: the newest two buckets, `b<n>` -> {lo, hi, messages}). The
+  newest page is one lookup of this small collection (one document a
+  stream) and a send rewrites only this document; on FerretDB both used to
+  scan every bucket of every stream;
+- `message_buckets` (`_id` "stream|n"): the older buckets, each inserted
+  once when it leaves the head (an insert only probes the index), updated
+  only when one of its messages is edited, pinned, graded, hidden or deleted;
+- `message_locators` ("stream|id" -> bucket) find the bucket of a cursor
+  older than the head's buckets;
 - `client_ids` ("stream|author|clientId" -> message id), with a unique index
   on (stream, author_id, client_id);
 - `read_pointers` ("stream": user id -> message id, time);
