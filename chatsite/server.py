@@ -6,9 +6,11 @@ frame size limit), so `make run`, the tests and production start it alike:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
+from functools import partial
 
 logger = logging.getLogger("chatsite.server")
 
@@ -122,21 +124,64 @@ def write_frame(protocol, limit: int, frame: bytes, text: str) -> None:
         transport.write(frame[sent:])
 
 
-def offer_frame_writer(limit: int) -> None:
-    """Give each WebSocket's application `scope["chat.write_frame"]`
-    (chatcore.consumers.ProtocolConsumer uses it when present)."""
-    from functools import partial
+class ReceiveQueue:
+    """What daphne hands an application as `receive`: its asyncio.Queue (four
+    deques and an Event, ~3 KiB per connection) cut down to the two calls
+    daphne and the application make, put_nowait and get."""
 
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list | None = None
+        self._waiter = None
+
+    def put_nowait(self, item) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            self._waiter = None
+            waiter.set_result(item)
+            return
+        if self._items is None:
+            self._items = []
+        self._items.append(item)
+
+    async def get(self):
+        if self._items:
+            return self._items.pop(0)
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        return await waiter
+
+
+def slim_connections(limit: int) -> None:
+    """Per-connection memory (bench/RESULTS.md, idle connections): a light
+    receive queue, and each WebSocket's handshake leftovers (raw request,
+    header dicts) let go once it is open. Also gives each WebSocket's
+    application `scope["chat.write_frame"]` (chatcore.consumers uses it)."""
     from daphne.server import Server
-
-    original_create = Server.create_application
+    from daphne.ws_protocol import WebSocketProtocol
 
     def create_application(self, protocol, scope):
+        # daphne's Server.create_application with ReceiveQueue (daphne 4.2.3).
+        assert "application_instance" not in self.connections[protocol]
         if scope.get("type") == "websocket":
             scope["chat.write_frame"] = partial(write_frame, protocol, limit)
-        return original_create(self, protocol, scope)
+        input_queue = ReceiveQueue()
+        scope.setdefault("asgi", {"version": "3.0"})
+        application_instance = self.application(scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol))
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(application_instance)
+        return input_queue
+
+    original_open = WebSocketProtocol.onOpen
+
+    def on_open(self):
+        original_open(self)
+        self.http_request_data = b""
+        self.http_headers.clear()  # also request.headers: the same dict
 
     Server.create_application = create_application
+    WebSocketProtocol.onOpen = on_open
 
 
 def main() -> None:
@@ -147,7 +192,7 @@ def main() -> None:
 
     close_cleanly_on_protocol_errors()
     guard_sends(settings.CHAT_MAX_SEND_BUFFER_BYTES)
-    offer_frame_writer(settings.CHAT_MAX_SEND_BUFFER_BYTES)
+    slim_connections(settings.CHAT_MAX_SEND_BUFFER_BYTES)
     CommandLineInterface().run(args[1:])
 
 
