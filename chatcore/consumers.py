@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 # Events queued for one busy connection before it is closed (1011, the client
 # resumes with afterId): a stuck connection never grows memory.
 MAX_BACKLOG = 2000
+# Queued for a connection that must reconnect and resume with afterId: 1011.
+RECONNECT = "chat.reconnect"
 
 
 class ProtocolConsumer(AsyncJsonWebsocketConsumer):
@@ -84,15 +86,16 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         return True
 
     def _queue(self, message: dict[str, Any]) -> None:
-        if self._backlog is None:
-            self._backlog = deque()
-        elif len(self._backlog) >= MAX_BACKLOG:
-            if self._backlog[0]["type"] != "chat.reconnect":
-                logger.warning("%s: %d events queued for a busy connection; closing it", type(self).__name__, MAX_BACKLOG)
-                self._backlog.clear()
-                self._backlog.append({"type": "chat.reconnect"})
-            return
-        self._backlog.append(message)
+        backlog = self._backlog
+        if backlog is None:
+            backlog = self._backlog = deque()
+        elif backlog and backlog[0]["type"] == RECONNECT:
+            return  # the connection is being closed: nothing more for it
+        elif len(backlog) >= MAX_BACKLOG:
+            logger.warning("%s: %d events queued for a busy connection; closing it", type(self).__name__, MAX_BACKLOG)
+            backlog.clear()
+            message = {"type": RECONNECT}
+        backlog.append(message)
         if not self._lane.locked() and self._drainer is None:
             self._drainer = asyncio.ensure_future(self._drain())
 
@@ -117,13 +120,13 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             await self.chat_event(message)
         elif message["type"] == "chat.force_close":
             await self.chat_force_close(message)
-        elif message["type"] == "chat.reconnect":
+        elif message["type"] == RECONNECT:
             await self.chat_reconnect()
 
     def hub_layer_failed(self) -> None:
-        self._queue({"type": "chat.reconnect"})
-        if self._backlog:  # ahead of anything queued: it would not arrive anyway
-            self._backlog.rotate(1)
+        if self._backlog:  # ahead of anything queued: broadcasts may be lost anyway
+            self._backlog.clear()
+        self._queue({"type": RECONNECT})
 
     def presence_entries(self) -> list[tuple[int, list[int], str]]:
         """(user_id, channel_ids, connection) whose presence the hub refreshes."""

@@ -36,6 +36,12 @@ logger = logging.getLogger(__name__)
 # channels-redis forgets members after group_expiry (a day).
 REJOIN_EVERY_ROUNDS = 90
 RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0)
+# The hub sends itself a probe through the layer this often; a probe not back
+# within PROBE_TIMEOUT means broadcasts are not arriving (RedisPubSubChannelLayer
+# never raises on receive: it reconnects and re-subscribes silently).
+PROBE_EVERY = 1.0
+PROBE_TIMEOUT = 10.0
+PROBE_TYPE = "chat.hub_probe"
 
 
 class Listener(Protocol):
@@ -71,7 +77,8 @@ class Hub:
     def __init__(self, layer: Any) -> None:
         self.layer = layer
         self.members: dict[str, set[Listener]] = {}
-        self.listeners: set[Listener] = set()
+        # Every connection of this process, with the groups it is in.
+        self.listeners: dict[Listener, set[str]] = {}
         self._layer_groups: set[str] = set()
         self._group_locks: dict[str, asyncio.Lock] = {}
         self._names = itertools.count(1)
@@ -79,6 +86,8 @@ class Hub:
         self.channel: str | None = None
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
+        self._failing = False
+        self._probe_back = 0.0  # loop time the last probe came back
 
     # -- connections -----------------------------------------------------------
 
@@ -88,22 +97,20 @@ class Hub:
         return f"conn.{self._prefix}.{next(self._names)}"
 
     def register(self, listener: Listener) -> None:
-        self.listeners.add(listener)
+        self.listeners.setdefault(listener, set())
 
     def forget(self, listener: Listener) -> None:
         """The connection is gone: out of every group now; layer groups left
         empty are discarded in the background."""
-        self.listeners.discard(listener)
-        for group, members in list(self.members.items()):
-            if listener in members:
-                members.discard(listener)
-                if not members:
-                    asyncio.ensure_future(self._discard_if_empty(group))
+        for group in self.listeners.pop(listener, ()):
+            if self._remove(group, listener):
+                asyncio.ensure_future(self._discard_if_empty(group))
 
     async def join(self, group: str, listener: Listener) -> None:
         """Events of `group` reach `listener` once this returns."""
         await self._start()
         self.members.setdefault(group, set()).add(listener)
+        self.listeners.setdefault(listener, set()).add(group)
         if group in self._layer_groups:
             return
         try:
@@ -121,6 +128,9 @@ class Hub:
 
     def _remove(self, group: str, listener: Listener) -> bool:
         """True if the group has no local member left."""
+        groups = self.listeners.get(listener)
+        if groups is not None:
+            groups.discard(group)
         members = self.members.get(group)
         if members is None:
             return False
@@ -156,8 +166,9 @@ class Hub:
         async with self._start_lock:
             if self.channel is None:
                 channel = await self.layer.new_channel()
-                self._tasks = [asyncio.ensure_future(self._receive_loop(channel)), asyncio.ensure_future(self._maintain())]
                 self.channel = channel
+                self._probe_back = asyncio.get_running_loop().time()
+                self._tasks = [asyncio.ensure_future(task) for task in (self._receive_loop(channel), self._maintain(), self._probe())]
 
     async def _receive_loop(self, channel: str) -> None:
         failures = 0
@@ -168,16 +179,47 @@ class Hub:
                 raise
             except Exception as exc:
                 failures += 1
-                if failures == 1:
-                    logger.error("hub: channel layer failing (%s); closing %d connections", exc, len(self.listeners))
-                    self._layer_failed()
+                self._failed(f"receive failed: {exc}")
                 await asyncio.sleep(RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1])
                 continue
-            if failures:
-                logger.warning("hub: channel layer back after %d failed receives", failures)
-                failures = 0
-                await self._rejoin()
+            failures = 0
+            if message.get("type") == PROBE_TYPE:
+                self._probe_back = asyncio.get_running_loop().time()
+                if self._failing:
+                    logger.warning("hub: channel layer back")
+                    self._failing = False
+                    await self._rejoin()
+                continue
             self.dispatch(message)
+
+    async def _probe(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(PROBE_EVERY)
+            try:
+                await asyncio.wait_for(self.layer.send(self.channel, {"type": PROBE_TYPE}), PROBE_TIMEOUT)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._failed(f"probe not sent: {exc}")
+                continue
+            if loop.time() - self._probe_back > PROBE_TIMEOUT:
+                self._failed(f"no probe back in {PROBE_TIMEOUT:.0f} s")
+
+    def _failed(self, reason: str) -> None:
+        """Broadcasts may have been lost: every connection is closed (1011) and
+        its client resumes with afterId. Groups are re-added once a probe
+        comes back. Once per outage."""
+        if self._failing:
+            return
+        self._failing = True
+        logger.error("hub: channel layer failing (%s); closing %d connections", reason, len(self.listeners))
+        self._layer_groups.clear()
+        for listener in tuple(self.listeners):
+            try:
+                listener.hub_layer_failed()
+            except Exception:
+                logger.exception("hub: closing a connection failed")
 
     def dispatch(self, message: dict[str, Any]) -> None:
         members = self.members.get(message.get("group"))
@@ -188,16 +230,6 @@ class Hub:
                 listener.hub_event(message)
             except Exception:
                 logger.exception("hub: delivering %s failed", message.get("type"))
-
-    def _layer_failed(self) -> None:
-        """Broadcasts may have been lost: every connection is closed (1011) and
-        its client resumes with afterId. Groups are re-added on recovery."""
-        self._layer_groups.clear()
-        for listener in tuple(self.listeners):
-            try:
-                listener.hub_layer_failed()
-            except Exception:
-                logger.exception("hub: closing a connection failed")
 
     async def _rejoin(self) -> None:
         for group in list(self.members):
