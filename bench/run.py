@@ -107,7 +107,10 @@ METHOD = (
     "tutorial: in its room, as its URL does; python-socketio: Socket.IO-connected), nothing sent. KiB/conn = "
     "(server VmRSS after - before) / connections, the 'before' taken after 10 warm-up connections. Idle CPU = "
     "server utime+stime over 10 s with all of them open (daphne pings each every 20 s)."),
-    ("Clients send no pings and negotiate no compression. Baselines: Channels tutorial consumer with the default "
+    ("Clients: the websockets package for handshakes, joins and the publisher; after the handshake each receiver's "
+    "socket is read by bench/loadgen.py's FrameReader (RFC 6455 frames parsed in place, pings answered), all "
+    "on uvloop, so the clients' own overhead, on the same two cores, weighs less on every server's figures. "
+    "Clients send no pings and negotiate no compression. Baselines: Channels tutorial consumer with the default "
     "RedisChannelLayer config (capacity 100), python-socketio with AsyncRedisManager under uvicorn "
     "(--loop asyncio, websockets-sansio); their publisher learns of acceptance from its own copy (echo)."),
 )
@@ -171,7 +174,7 @@ SPECS = [
 def ensure_baseline_packages() -> None:
     import importlib.util
 
-    if all(importlib.util.find_spec(name) for name in ("socketio", "uvicorn")):
+    if all(importlib.util.find_spec(name) for name in ("socketio", "uvicorn", "uvloop")):
         return
     log("installing bench/requirements.txt into the venv (baselines)")
     subprocess.run(

@@ -56,11 +56,12 @@ def queued_bytes(transport) -> int:
     return len(buffered) - getattr(transport, "offset", 0) + getattr(transport, "_tempDataLen", 0)
 
 
-def too_slow(protocol, limit: int) -> bool:
+def too_slow(protocol, limit: int, queued: int | None = None) -> bool:
     """Past `limit` queued bytes a client that stopped reading is dropped, so
     one slow reader never grows the server's memory."""
     transport = protocol.transport
-    queued = queued_bytes(transport) if transport is not None else 0
+    if queued is None:
+        queued = queued_bytes(transport) if transport is not None else 0
     if queued <= limit:
         return False
     logger.warning("dropping a slow WebSocket reader %s: %d bytes queued", protocol.client_addr, queued)
@@ -104,14 +105,18 @@ def write_frame(protocol, limit: int, frame: bytes, text: str) -> None:
     cost, bench/RESULTS.md)."""
     if protocol.state != protocol.STATE_OPEN:
         return  # closing: as guard_sends
+    transport = protocol.transport
+    if transport is None:
+        return
+    queued = queued_bytes(transport)
+    if queued > limit:
+        too_slow(protocol, limit, queued)
+        return
     if protocol._perMessageCompress is not None or protocol.send_state != protocol.SEND_STATE_GROUND:
         protocol.serverSend(text)  # never the case with daphne's options; kept correct anyway
         return
-    transport = protocol.transport
-    if transport is None or too_slow(protocol, limit):
-        return
     sock = getattr(transport, "socket", None)
-    if sock is None or queued_bytes(transport) or getattr(transport, "TLS", False) or transport.disconnecting:
+    if queued or sock is None or getattr(transport, "TLS", False) or transport.disconnecting:
         transport.write(frame)
         return
     try:
