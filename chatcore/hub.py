@@ -21,6 +21,7 @@ channel layer fails, closes its connections with 1011 so clients resume with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import struct
@@ -28,6 +29,7 @@ import uuid
 import weakref
 from typing import Any, Protocol
 
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
@@ -87,7 +89,7 @@ class Hub:
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
         self._failing = False
-        self._probe_back = 0.0  # loop time the last probe came back
+        self._heard = 0.0  # loop time the layer last delivered anything (a probe or an event)
 
     # -- connections -----------------------------------------------------------
 
@@ -98,6 +100,8 @@ class Hub:
 
     def register(self, listener: Listener) -> None:
         self.listeners.setdefault(listener, set())
+        if self._failing:  # it would miss what the layer is not delivering
+            listener.hub_layer_failed()
 
     def forget(self, listener: Listener) -> None:
         """The connection is gone: out of every group now; layer groups left
@@ -119,7 +123,8 @@ class Hub:
                     await self.layer.group_add(group, self.channel)
                     self._layer_groups.add(group)
         except BaseException:
-            self._remove(group, listener)
+            if self._remove(group, listener):
+                asyncio.ensure_future(self._discard_if_empty(group))  # group_add may have reached the layer
             raise
 
     async def leave(self, group: str, listener: Listener) -> None:
@@ -167,7 +172,7 @@ class Hub:
             if self.channel is None:
                 channel = await self.layer.new_channel()
                 self.channel = channel
-                self._probe_back = asyncio.get_running_loop().time()
+                self._heard = asyncio.get_running_loop().time()
                 self._tasks = [asyncio.ensure_future(task) for task in (self._receive_loop(channel), self._maintain(), self._probe())]
 
     async def _receive_loop(self, channel: str) -> None:
@@ -178,19 +183,20 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                stop_if_cancelled()
                 failures += 1
                 self._failed(f"receive failed: {exc}")
                 await asyncio.sleep(RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1])
                 continue
+            stop_if_cancelled()
             failures = 0
-            if message.get("type") == PROBE_TYPE:
-                self._probe_back = asyncio.get_running_loop().time()
-                if self._failing:
-                    logger.warning("hub: channel layer back")
-                    self._failing = False
-                    await self._rejoin()
-                continue
-            self.dispatch(message)
+            self._heard = asyncio.get_running_loop().time()
+            if self._failing:
+                logger.warning("hub: channel layer back")
+                self._failing = False
+                self._tasks.append(asyncio.ensure_future(self._rejoin()))
+            if message.get("type") != PROBE_TYPE:
+                self.dispatch(message)
 
     async def _probe(self) -> None:
         loop = asyncio.get_running_loop()
@@ -200,11 +206,16 @@ class Hub:
                 await asyncio.wait_for(self.layer.send(self.channel, {"type": PROBE_TYPE}), PROBE_TIMEOUT)
             except asyncio.CancelledError:
                 raise
+            except ChannelFull:
+                pass  # the layer answers; the hub is just behind
             except Exception as exc:
+                stop_if_cancelled()
                 self._failed(f"probe not sent: {exc}")
                 continue
-            if loop.time() - self._probe_back > PROBE_TIMEOUT:
-                self._failed(f"no probe back in {PROBE_TIMEOUT:.0f} s")
+            # Anything received counts: under a heavy fan-out the probe waits
+            # behind the events, which keep arriving.
+            if loop.time() - self._heard > PROBE_TIMEOUT:
+                self._failed(f"nothing received for {PROBE_TIMEOUT:.0f} s, not even the probe")
 
     def _failed(self, reason: str) -> None:
         """Broadcasts may have been lost: every connection is closed (1011) and
@@ -214,7 +225,6 @@ class Hub:
             return
         self._failing = True
         logger.error("hub: channel layer failing (%s); closing %d connections", reason, len(self.listeners))
-        self._layer_groups.clear()
         for listener in tuple(self.listeners):
             try:
                 listener.hub_layer_failed()
@@ -232,12 +242,18 @@ class Hub:
                 logger.exception("hub: delivering %s failed", message.get("type"))
 
     async def _rejoin(self) -> None:
-        for group in list(self.members):
+        """After an outage (a restarted Redis forgot its groups) and now and
+        then (channels-redis expires members after a day): every group with
+        local members is added again, any left without members discarded."""
+        for group in list(self._layer_groups | set(self.members)):
             try:
                 async with self._lock(group):
                     if self.members.get(group):
                         await self.layer.group_add(group, self.channel)
                         self._layer_groups.add(group)
+                    elif group in self._layer_groups:
+                        self._layer_groups.discard(group)
+                        await self.layer.group_discard(group, self.channel)
             except Exception as exc:
                 logger.warning("hub: could not re-join %s: %s", group, exc)
 
@@ -246,20 +262,50 @@ class Hub:
 
         for rounds in itertools.count(1):
             await asyncio.sleep(presence.PRESENCE_TTL / 3)
-            entries = [entry for listener in tuple(self.listeners) for entry in listener.presence_entries()]
             try:
+                entries = [entry for listener in tuple(self.listeners) for entry in listener.presence_entries()]
                 await presence.connections_refresh_many(entries)
-            except Exception as exc:
-                logger.warning("hub: presence refresh failed: %s", exc)
-            if rounds % REJOIN_EVERY_ROUNDS == 0:
-                await self._rejoin()
+                if rounds % REJOIN_EVERY_ROUNDS == 0:
+                    await self._rejoin()
+            except Exception as exc:  # the next round tries again
+                logger.warning("hub: maintenance failed: %s", exc)
 
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
 
+    async def aclose(self) -> None:
+        """Stop the hub's tasks and wait for them. channels-redis's receive can
+        swallow a cancellation and go on waiting, so the receiver is also woken
+        with a probe (it stops after any receive once cancelled)."""
+        self.close()
+        if self.channel is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.layer.send(self.channel, {"type": PROBE_TYPE}), 2)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+
+def stop_if_cancelled() -> None:
+    """A layer call interrupted by cancelling the hub's task can surface as a
+    connection error (redis-py): the task must still end, or closing the
+    event loop waits on it forever."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def close_hubs() -> None:
+    """Stop the hubs of event loops that are neither running nor closed: the
+    in-process tests close a loop per test (tests/conftest.py); a server's
+    loop lives as long as the process."""
+    for loop, hub in list(_hubs.items()):
+        if not loop.is_closed() and not loop.is_running():
+            loop.run_until_complete(hub.aclose())
+        _hubs.pop(loop, None)
 
 
 def get_hub() -> Hub:

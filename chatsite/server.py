@@ -96,6 +96,9 @@ def guard_sends(limit: int) -> None:
     WebSocketProtocol.serverSend = server_send
 
 
+_plain_tcp: type | None = None  # twisted.internet.tcp.Server, once daphne has set Twisted up
+
+
 def write_frame(protocol, limit: int, frame: bytes, text: str) -> None:
     """Send a broadcast's prepared frame (chatcore.hub.prepared_frame): the
     same bytes for every recipient, so no per-recipient framing; and straight
@@ -115,10 +118,12 @@ def write_frame(protocol, limit: int, frame: bytes, text: str) -> None:
     if protocol._perMessageCompress is not None or protocol.send_state != protocol.SEND_STATE_GROUND:
         protocol.serverSend(text)  # never the case with daphne's options; kept correct anyway
         return
-    sock = getattr(transport, "socket", None)
-    if queued or sock is None or getattr(transport, "TLS", False) or transport.disconnecting:
+    # Straight to the socket only for plain TCP: under TLS (daphne -e ssl:...)
+    # the transport is a TLS wrapper that merely forwards `socket` & co.
+    if queued or type(transport) is not _plain_tcp or transport.TLS or transport.disconnecting or protocol.send_queue:
         transport.write(frame)
         return
+    sock = transport.socket
     try:
         sent = sock.send(frame)
     except (BlockingIOError, InterruptedError):
@@ -141,20 +146,20 @@ class ReceiveQueue:
         self._waiter = None
 
     def put_nowait(self, item) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            self._waiter = None
-            waiter.set_result(item)
-            return
         if self._items is None:
             self._items = []
         self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def get(self):
-        if self._items:
-            return self._items.pop(0)
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
-        return await waiter
+        # The item stays queued until taken: a get() cancelled after the
+        # wake-up loses nothing.
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self._items.pop(0)
 
 
 def slim_connections(limit: int) -> None:
@@ -164,6 +169,10 @@ def slim_connections(limit: int) -> None:
     application `scope["chat.write_frame"]` (chatcore.consumers uses it)."""
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import tcp
+
+    global _plain_tcp
+    _plain_tcp = tcp.Server
 
     def create_application(self, protocol, scope):
         # daphne's Server.create_application with ReceiveQueue (daphne 4.2.3).

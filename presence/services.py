@@ -24,6 +24,13 @@ local added = redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[3])
 redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 5)
 return {added, redis.call('ZCARD', KEYS[1])}
 """
+# Refresh: only an entry that is still there (a leave that raced the
+# refresh is not undone), XX = update existing members only.
+_REFRESH = """
+redis.call('ZADD', KEYS[1], 'XX', tonumber(ARGV[1]) + tonumber(ARGV[2]), ARGV[3])
+redis.call('EXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2])) + 5)
+return 0
+"""
 _LEAVE = """
 local now = tonumber(ARGV[1])
 local removed = redis.call('ZREM', KEYS[1], ARGV[2])
@@ -77,7 +84,7 @@ async def connections_refresh_many(entries: list[tuple[int, list[int], str]]) ->
     async with client.pipeline(transaction=False) as pipe:
         for user_id, channel_ids, connection in entries:
             for channel_id in channel_ids:
-                pipe.eval(_JOIN, 1, _key(channel_id, user_id), now, PRESENCE_TTL, connection)
+                pipe.eval(_REFRESH, 1, _key(channel_id, user_id), now, PRESENCE_TTL, connection)
         await pipe.execute()
 
 

@@ -120,3 +120,12 @@ def in_memory_layer(settings):
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item):
+    """Before the test's event loop is closed: stop the per-process hubs
+    (chatcore.hub) that ran on it, which a cancellation alone may not."""
+    from chatcore.hub import close_hubs
+
+    close_hubs()

@@ -22,6 +22,9 @@ class NotJoined(ChatError):
 
 
 class ChatConsumer(ProtocolConsumer):
+    # Until on_authenticated: the hub may ask for presence entries meanwhile.
+    joined: set[int] | frozenset[int] = frozenset()
+
     async def on_authenticated(self) -> None:
         self.joined: set[int] = set()
         # Per channel: the newest message id this connection has been given
