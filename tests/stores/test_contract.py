@@ -329,6 +329,7 @@ def test_changes_to_old_and_new_messages_of_a_long_stream(store, stream):
     assert store.count_after(stream, ids_[0]) == 197
 
 
+@pytest.mark.needs_mongodb
 def test_mongodb_reads_and_extends_the_older_layout(mongodb_config, stream):
     # Before the head held the newest buckets, every bucket had a document of
     # its own and the head only last_id/seq/pins: such streams still work.
