@@ -82,7 +82,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             return False
         if self.skips(message) or not self.should_forward(message["meta"]):
             return True
-        self.write_frame(prepared_frame(message), message["text"])
+        self.write_prepared(message)
         return True
 
     def _queue(self, message: dict[str, Any]) -> None:
@@ -204,10 +204,19 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         """A broadcast from chatcore.events, on the connection's turn."""
         if self.skips(message) or not self.should_forward(message["meta"]):
             return
+        await self.forward(message)
+
+    async def forward(self, message: dict[str, Any]) -> None:
+        """A broadcast's text to this socket: its prepared frame where the
+        server offers a frame writer, else through Channels' send."""
         if self.write_frame is not None:
-            self.write_frame(prepared_frame(message), message["text"])
+            self.write_prepared(message)
         else:
             await self.send(text_data=message["text"])
+
+    def write_prepared(self, message: dict[str, Any]) -> None:
+        """The broadcast's frame, built once per process, straight to the socket."""
+        self.write_frame(prepared_frame(message), message["text"])
 
     def should_forward(self, meta: dict[str, Any]) -> bool:
         """`meta`: type, channelId, messageId of the event (chatcore.events.envelope)."""

@@ -9,7 +9,6 @@ from django.conf import settings
 
 from chatcore.consumers import ProtocolConsumer
 from chatcore.events import abroadcast, channel_group
-from chatcore.hub import prepared_frame
 from chatcore.errors import ChatError
 from chatcore.protocol import pong_event
 from assistant import services as assistant
@@ -157,7 +156,7 @@ class ChatConsumer(ProtocolConsumer):
         if prev_id is not None and prev_id > last:
             return False  # a gap: filled from the store on the connection's turn
         self.delivered[channel_id] = max(last, message_id)
-        self.write_frame(prepared_frame(message), message["text"])
+        self.write_prepared(message)
         return True
 
     def already_delivered(self, channel_id: int, message_id: int, prev_id: int | None, last: int) -> bool:
@@ -203,7 +202,5 @@ class ChatConsumer(ProtocolConsumer):
         self.delivered[channel_id] = max(last, message_id)
         if direct is not None:
             await self.reply(direct, request_id)
-        elif self.write_frame is not None:
-            self.write_frame(prepared_frame(broadcast), broadcast["text"])
         else:
-            await self.send(text_data=broadcast["text"])
+            await self.forward(broadcast)

@@ -302,8 +302,7 @@ def store_fault(request, private_redis, started):
         server = Server(env, log_name="store-mongodb").start()
         started.append(server)
         serving = health(server)[1].get("checks", {}).get("messageStore")
-        if serving != "mongodb":
-            pytest.skip(f"CHAT_MESSAGE_STORE=mongodb is not served by this build yet (healthz messageStore={serving!r})")
+        assert serving == "mongodb", f"CHAT_MESSAGE_STORE=mongodb fell back: healthz messageStore={serving!r}"
         yield server, MongoProcessKilled(ferret)
     finally:
         ferret.stop()

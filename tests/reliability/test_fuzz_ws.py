@@ -973,6 +973,16 @@ def fuzz(
     test()
 
 
+
+def record_final_checks(ledger, check_store, logged_errors) -> None:
+    """After a run: the store's consistency and the errors the server logged."""
+    try:
+        check_store()
+    except AssertionError as exc:
+        ledger.record("both", f"store: {exc}"[:200], "")
+    for kind, detail in logged_errors():
+        ledger.record("both", kind, detail)
+
 def report(label: str, ledger: Ledger) -> str:
     line = (
         f"{label}: {ledger.frames} frames fuzzed ({ledger.binary} binary, {ledger.rejected} must-reject, "
@@ -1163,12 +1173,7 @@ def test_fuzz_both_protocols_in_process(school, caplog, loop_thread, settings):
         pending = list(assistant_services._tasks)
         if pending:
             loop_thread.run(asyncio.wait(pending, timeout=30), timeout=40)
-        try:
-            check_store()
-        except AssertionError as exc:
-            ledger.record("both", f"store: {exc}"[:200], "")
-        for kind, detail in logged_errors():
-            ledger.record("both", kind, detail)
+        record_final_checks(ledger, check_store, logged_errors)
     finally:
         report("in-process", ledger)
         print(f"in-process wall time: {time.monotonic() - started:.1f}s")
@@ -1338,12 +1343,7 @@ def test_fuzz_both_protocols_through_daphne(server, loop_thread):  # noqa: F811
                 )
             finally:
                 loop_thread.run(session.close())
-        try:
-            check_store()
-        except AssertionError as exc:
-            ledger.record("both", f"store: {exc}"[:200], "")
-        for kind, detail in logged_errors():
-            ledger.record("both", kind, detail)
+        record_final_checks(ledger, check_store, logged_errors)
     finally:
         loop_thread.run(seeder.close())
         report("daphne", ledger)
