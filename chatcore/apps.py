@@ -1,3 +1,5 @@
+import importlib.util
+
 from django.apps import AppConfig
 from django.db import DEFAULT_DB_ALIAS
 
@@ -22,3 +24,8 @@ class ChatcoreConfig(AppConfig):
         from chatcore import checks  # noqa: F401  (registers the system checks)
 
         post_migrate.connect(_message_store_schema, sender=self, dispatch_uid="chatcore.message_store_schema")
+        if importlib.util.find_spec("daphne") is not None:
+            # The server's 1011 closes (chatcore.hub), under runserver too.
+            from chatsite.server import allow_server_close_codes
+
+            allow_server_close_codes()

@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 MAX_BACKLOG = 2000
 # Queued for a connection that must reconnect and resume with afterId: 1011.
 RECONNECT = "chat.reconnect"
+# How long a new connection waits for a failing channel layer before 1011.
+LAYER_WAIT_SECONDS = 3.0
 
 
 class ProtocolConsumer(AsyncJsonWebsocketConsumer):
@@ -148,9 +150,19 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         self.groups_joined = [user_group(user.id)]
         if session is not None and session.session_key:
             self.groups_joined.append(session_group(session.session_key))
-        for group in self.groups_joined:
-            await self.hub.join(group, self)
-        await self.on_authenticated()
+        # Without the layer this connection would miss broadcasts: while it
+        # fails (or the hub re-adds its groups after an outage) the client
+        # waits, then is told to come back (1011) and resumes with afterId.
+        try:
+            if not await self.hub.wait_ready(LAYER_WAIT_SECONDS):
+                raise ConnectionError("the channel layer is failing")
+            for group in self.groups_joined:
+                await self.hub.join(group, self)
+            await self.on_authenticated()
+        except Exception as exc:
+            logger.warning("%s: connection not set up, closing it with 1011: %r", type(self).__name__, exc)
+            await self.close(code=1011)
+            return
         await self.send_json(connected_event(user_id=user.id, username=user.username, display_name=user.shown_name))
 
     async def on_authenticated(self) -> None:

@@ -89,6 +89,10 @@ class Hub:
         self._start_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
         self._failing = False
+        # Set while the layer delivers: cleared when it fails, set again once
+        # the groups are back after the outage (`wait_ready`).
+        self._ready = asyncio.Event()
+        self._ready.set()
         self._heard = 0.0  # loop time the layer last delivered anything (a probe or an event)
 
     # -- connections -----------------------------------------------------------
@@ -100,8 +104,18 @@ class Hub:
 
     def register(self, listener: Listener) -> None:
         self.listeners.setdefault(listener, set())
-        if self._failing:  # it would miss what the layer is not delivering
-            listener.hub_layer_failed()
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """False if the layer is failing and not back within `timeout`: a
+        connection set up now would miss what the layer does not deliver
+        (during an outage, or until the hub's groups are re-added after it)."""
+        if self._ready.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     def forget(self, listener: Listener) -> None:
         """The connection is gone: out of every group now; layer groups left
@@ -194,7 +208,8 @@ class Hub:
             if self._failing:
                 logger.warning("hub: channel layer back")
                 self._failing = False
-                self._tasks.append(asyncio.ensure_future(self._rejoin()))
+                self._tasks = [task for task in self._tasks if not task.done()]
+                self._tasks.append(asyncio.ensure_future(self._rejoin(after_outage=True)))
             if message.get("type") != PROBE_TYPE:
                 self.dispatch(message)
 
@@ -224,6 +239,7 @@ class Hub:
         if self._failing:
             return
         self._failing = True
+        self._ready.clear()
         logger.error("hub: channel layer failing (%s); closing %d connections", reason, len(self.listeners))
         for listener in tuple(self.listeners):
             try:
@@ -241,10 +257,11 @@ class Hub:
             except Exception:
                 logger.exception("hub: delivering %s failed", message.get("type"))
 
-    async def _rejoin(self) -> None:
+    async def _rejoin(self, after_outage: bool = False) -> None:
         """After an outage (a restarted Redis forgot its groups) and now and
         then (channels-redis expires members after a day): every group with
-        local members is added again, any left without members discarded."""
+        local members is added again, any left without members discarded.
+        After an outage, new connections wait for it (`wait_ready`)."""
         for group in list(self._layer_groups | set(self.members)):
             try:
                 async with self._lock(group):
@@ -256,6 +273,8 @@ class Hub:
                         await self.layer.group_discard(group, self.channel)
             except Exception as exc:
                 logger.warning("hub: could not re-join %s: %s", group, exc)
+        if after_outage and not self._failing:
+            self._ready.set()
 
     async def _maintain(self) -> None:
         from presence import services as presence

@@ -10,6 +10,13 @@ import weakref
 import redis
 import redis.asyncio as aredis
 from django.conf import settings
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+# One retry on a fresh connection: a pooled socket left over from a restarted
+# Redis fails its first command (chatsite.settings.redis_layer_host).
+RETRY_ON = [redis.exceptions.ConnectionError]
 
 _sync_client: redis.Redis | None = None
 _lock = threading.Lock()
@@ -22,7 +29,9 @@ def sync_client() -> redis.Redis | None:
         return None
     with _lock:
         if _sync_client is None:
-            _sync_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, health_check_interval=30)
+            _sync_client = redis.Redis.from_url(
+                settings.REDIS_URL, socket_timeout=5, health_check_interval=30, retry=Retry(NoBackoff(), 1), retry_on_error=RETRY_ON
+            )
         return _sync_client
 
 
@@ -32,6 +41,6 @@ def async_client() -> aredis.Redis | None:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = aredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+        client = aredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, retry=AsyncRetry(NoBackoff(), 1), retry_on_error=RETRY_ON)
         _async_clients[loop] = client
     return client

@@ -48,6 +48,34 @@ def close_cleanly_on_protocol_errors() -> None:
     WebSocketFactory.__init__ = init
 
 
+# Close codes RFC 6455 gives a server for its own failures: 1011 (unexpected
+# condition: chatcore.hub closes every connection with it when the channel
+# layer fails, so clients resume with afterId), 1012 (restart), 1013 (try
+# again later).
+SERVER_CLOSE_CODES = frozenset({1011, 1012, 1013})
+
+
+def allow_server_close_codes() -> None:
+    """Autobahn's sendClose accepts only 1000 and 3000-4999 (the codes of its
+    application API), so daphne raises on `websocket.close` with 1011 and the
+    socket stays open. Those codes are sent as the close frame they are.
+    Applied by chatcore's AppConfig, so `manage.py runserver` has it too."""
+    from daphne.ws_protocol import WebSocketProtocol
+
+    if getattr(WebSocketProtocol.serverClose, "chat_patched", False):
+        return
+    original_close = WebSocketProtocol.serverClose
+
+    def server_close(self, code=None):
+        if code in SERVER_CLOSE_CODES:
+            self.sendCloseFrame(code=code, isReply=False)
+        else:
+            original_close(self, code)
+
+    server_close.chat_patched = True
+    WebSocketProtocol.serverClose = server_close
+
+
 def queued_bytes(transport) -> int:
     """Bytes Twisted holds for a connection, not yet taken by the kernel:
     FileDescriptor keeps them in dataBuffer (from offset on) plus

@@ -144,20 +144,34 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # CHAT_CHANNEL_LAYER picks the channels-redis flavour: `core` (lists per
 # channel, BLPOP) or `pubsub` (Redis PUBLISH/SUBSCRIBE); bench/ compares them.
 CHAT_CHANNEL_LAYER = os.environ.get("CHAT_CHANNEL_LAYER", "core").strip().lower() or "core"
+
+
+def redis_layer_host(url: str) -> dict:
+    """channels-redis connection options. redis-py's asyncio client retries
+    nothing by default, so a pooled socket left over from a restarted Redis
+    failed the first command on it after the restart (a join refused with
+    1011 though Redis was back): one retry on a fresh connection."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    # redis-py's default 5 s socket timeout ties with channels-redis's 5 s
+    # blocking receive and kills idle consumers: give it headroom.
+    return {"address": url, "socket_timeout": 30, "retry": Retry(NoBackoff(), 1), "retry_on_error": [RedisConnectionError]}
+
+
 if REDIS_URL and CHAT_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
+            "CONFIG": {"hosts": [redis_layer_host(REDIS_URL)]},
         }
     }
 elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # redis-py's default 5 s socket timeout ties with channels-redis's
-            # 5 s blocking receive and kills idle consumers: give it headroom.
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}], "capacity": 1000, "expiry": 30},
+            "CONFIG": {"hosts": [redis_layer_host(REDIS_URL)], "capacity": 1000, "expiry": 30},
         }
     }
 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -14,6 +15,8 @@ from chatcore.protocol import pong_event
 from assistant import services as assistant
 from presence import services as presence
 from workspace_chat import protocol, selectors, services
+
+logger = logging.getLogger(__name__)
 
 
 class NotJoined(ChatError):
@@ -133,10 +136,13 @@ class ChatConsumer(ProtocolConsumer):
         self.catch_up_floor.pop(channel_id, None)
         self.delivered.pop(channel_id, None)
         await self.hub.leave(channel_group(channel_id), self)
-        if await presence.connection_leave(channel_id=channel_id, user_id=self.user.id, connection=self.channel_name):
-            await abroadcast(
-                channel_group(channel_id), protocol.presence_event(channel_id, self.user.id, self.user.username, "offline")
-            )
+        try:
+            if await presence.connection_leave(channel_id=channel_id, user_id=self.user.id, connection=self.channel_name):
+                await abroadcast(
+                    channel_group(channel_id), protocol.presence_event(channel_id, self.user.id, self.user.username, "offline")
+                )
+        except Exception as exc:  # Redis is down: the entry expires by itself (PRESENCE_TTL)
+            logger.warning("presence of user %s in channel %s not cleared: %r", self.user.id, channel_id, exc)
 
     def should_forward(self, meta: dict[str, Any]) -> bool:
         return meta["channelId"] in self.joined  # else a broadcast that raced a leave

@@ -134,8 +134,13 @@ async def test_layer_failure_closes_connections_and_rejoins(memory_layer):
     hub.register(a)
     await hub.join("g", a)
     await until(lambda: a.failed == 1)
+    assert not await hub.wait_ready(0.01), "a new connection would miss broadcasts: it must wait"
+    late = Recorder()
+    hub.register(late)
     await until(lambda: layer.failures == 0)
     await until(lambda: layer.group_adds == 2, timeout=5)  # re-added once a probe comes back
+    assert await hub.wait_ready(5), "the groups are back: new connections go ahead"
+    assert late.failed == 0, "registered during the outage: it waited instead of being closed"
     await memory_layer.group_send("g", {"type": "chat.event", "group": "g"})
     await until(lambda: len(a.events) == 1)
     assert a.failed == 1, "closed once per outage, not once per failed receive"

@@ -232,6 +232,53 @@ async def test_redis_restart_while_clients_chat(private_redis, started):
         duplicates=ledger["duplicates"],
     )
     check_clients(clients, history)
+    log = server.log_path.read_text()
+    assert "invalid close code" not in log, "a 1011 close was refused by autobahn: the socket stayed open"
+
+
+async def closed_with(ws, seconds: float) -> int | None:
+    """The close code the server sends within `seconds` (events are skipped)."""
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async with asyncio.timeout(seconds):
+            while True:
+                await ws.conn.recv()
+    return ws.conn.close_code
+
+
+async def test_channel_layer_failure_closes_sockets_with_1011(private_redis, started):
+    """Redis dies under open sockets, and a client connects during the outage:
+    the server closes each with 1011 (PROTOCOL.md is silent; the README says
+    why) instead of leaving it open and deaf to broadcasts, and without an
+    application crash. Once Redis is back, a connection is accepted at once."""
+    redis = private_redis
+    server = Server(server_env("layer_1011", redis.url()), log_name="layer-1011").start()
+    started.append(server)
+    room = Classroom(server)
+    joined = await room.alice.connect()
+    assert (await joined.request({"type": "join_channel", "channelId": room.general}, "joined_channel"))["type"] == "joined_channel"
+    pal = await room.bob.connect("/ws/messagepal/")
+
+    redis.kill()
+    assert await closed_with(joined, 15) == 1011
+    assert await closed_with(pal, 5) == 1011
+    status, body = await asyncio.to_thread(wait_health, server, 503, 10)
+    assert status == 503, (status, body)
+    during = await room.alice.connect(expect_connected=False)
+    assert await closed_with(during, 10) == 1011
+
+    redis.start()
+    status, body = await asyncio.to_thread(wait_health, server, 200, 30)
+    assert status == 200, (status, body)
+    # The hub's sockets to Redis are from before the crash: the first
+    # connection after the restart must not pay for them.
+    again = await room.alice.connect()
+    answer = await again.request({"type": "join_channel", "channelId": room.general}, "joined_channel")
+    assert answer["type"] == "joined_channel", answer
+    await again.close()
+    assert_alive(server)
+    log = server.log_path.read_text()
+    assert "invalid close code" not in log
+    assert "Exception inside application" not in log, log[-3000:]
 
 
 # ------------------------------------------------------- 2. message store
