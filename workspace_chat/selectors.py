@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.db import connection
+from django.db.models import Q, QuerySet
 
 from accounts.models import User
 from chatcore import jsonutil
@@ -46,18 +48,34 @@ def access_workspace(user: User, workspace_id: int) -> WorkspaceMembership:
     return membership
 
 
+@functools.cache
+def _access_sql(vendor: str) -> str:
+    """access_channel's query, written out: it runs before every message sent,
+    and building it through the ORM (a Subquery and an Exists) cost ~4 ms of
+    Python on this machine around a ~0.7 ms query."""
+    quote = connection.ops.quote_name
+
+    def table(model) -> str:
+        return quote(model._meta.db_table)
+
+    def col(model, name: str) -> str:
+        return quote(model._meta.get_field(name).column)
+
+    fields = ", ".join(f"c.{quote(f.column)}" for f in Channel._meta.concrete_fields)
+    wm, cm = WorkspaceMembership, ChannelMembership
+    return (
+        f"SELECT {fields},"
+        f" (SELECT w.{col(wm, 'role')} FROM {table(wm)} w WHERE w.{col(wm, 'workspace')} = c.{col(Channel, 'workspace')}"
+        f" AND w.{col(wm, 'user')} = %s) AS caller_role,"
+        f" EXISTS (SELECT 1 FROM {table(cm)} m WHERE m.{col(cm, 'channel')} = c.{col(Channel, 'id')}"
+        f" AND m.{col(cm, 'user')} = %s) AS caller_is_member"
+        f" FROM {table(Channel)} c WHERE c.{col(Channel, 'id')} = %s"
+    )
+
+
 def access_channel(user: User, channel_id: int) -> ChannelAccess:
     """One query: the channel, the caller's workspace role and channel membership."""
-    channel = (
-        Channel.objects.annotate(
-            caller_role=Subquery(
-                WorkspaceMembership.objects.filter(workspace_id=OuterRef("workspace_id"), user_id=user.id).values("role")[:1]
-            ),
-            caller_is_member=Exists(ChannelMembership.objects.filter(channel_id=OuterRef("id"), user_id=user.id)),
-        )
-        .filter(id=channel_id)
-        .first()
-    )
+    channel = next(iter(Channel.objects.raw(_access_sql(connection.vendor), [user.id, user.id, channel_id])), None)
     if channel is None or channel.caller_role is None or (channel.is_restricted and not channel.caller_is_member):
         raise ChannelInaccessible("Channel not found.")
     return ChannelAccess(channel=channel, role=channel.caller_role)

@@ -61,15 +61,43 @@ def _page_sql(quote, *, before: bool, after: bool) -> str:
     )
 
 
+# Sending a message, the hottest write, skips it too: through the ORM the
+# duplicate check, the stream head and the insert cost ~8 ms of Python on this
+# machine around ~2 ms of queries (bench/RESULTS.md, "pre-fan-out").
+_INSERT_FIELDS = (
+    "stream", "message_id", "author_id", "content", "message_type", "file_url", "reply_to", "mentions", "created_at",
+    "is_ai", "client_id", "edited_at", "is_pinned", "pinned_by", "grade", "feedback", "graded_by", "hidden",
+)  # fmt: skip
+
+
 class _PageReader:
-    """The page query and the value converters the ORM would apply (the
-    backend's and the fields'), prepared once per database connection alias."""
+    """The raw queries of the hot paths (page, duplicate check, stream head,
+    insert) and the value converters the ORM would apply (the backend's and
+    the fields'), prepared once per database connection alias."""
 
     def __init__(self, alias: str):
         conn = connections[alias]
+        quote = conn.ops.quote_name
         self.queries = {
-            (b, a): _page_sql(conn.ops.quote_name, before=b, after=a) for b in (False, True) for a in (False, True)
+            (b, a): _page_sql(quote, before=b, after=a) for b in (False, True) for a in (False, True)
         }
+        table = quote(Message._meta.db_table)
+        column = {f.name: quote(f.column) for f in Message._meta.concrete_fields}
+        self.by_client_id = (
+            f"SELECT {', '.join(column[f] for f in _PAGE_FIELDS)} FROM {table}"
+            f" WHERE {column['stream']} = %s AND {column['author_id']} = %s AND {column['client_id']} = %s"
+        )
+        self.insert_fields = [Message._meta.get_field(name) for name in _INSERT_FIELDS]
+        self.insert = (
+            f"INSERT INTO {table} ({', '.join(column[f] for f in _INSERT_FIELDS)})"
+            f" VALUES ({', '.join(['%s'] * len(_INSERT_FIELDS))})"
+        )
+        head = quote(StreamHead._meta.db_table)
+        head_stream, head_last = (quote(StreamHead._meta.get_field(name).column) for name in ("stream", "last_id"))
+        # SQLite has no FOR UPDATE: a write transaction there is already alone.
+        lock = " FOR UPDATE" if conn.features.has_select_for_update else ""
+        self.head_lock = f"SELECT {head_last} FROM {head} WHERE {head_stream} = %s{lock}"
+        self.head_update = f"UPDATE {head} SET {head_last} = %s WHERE {head_stream} = %s"
         self.converters = []
         for index, name in enumerate(_PAGE_FIELDS):
             if index == _MENTIONS:
@@ -135,40 +163,60 @@ class SqlMessageStore(MessageStore):
     def _visible(self, stream: str):
         return Message.objects.filter(stream=stream, hidden=False)
 
+    @staticmethod
+    def _reader() -> _PageReader:
+        reader = _readers.get(connection.alias)
+        if reader is None:
+            reader = _readers[connection.alias] = _PageReader(connection.alias)
+        return reader
+
     def find_by_client_id(self, stream: str, author_id: int, client_id: str) -> StoredMessage | None:
-        row = Message.objects.filter(stream=stream, author_id=author_id, client_id=client_id).first()
-        return _record(row) if row else None
+        reader = self._reader()
+        with connection.cursor() as cursor:
+            cursor.execute(reader.by_client_id, [stream, author_id, client_id])
+            rows = cursor.fetchall()
+        return reader.records(stream, rows)[0] if rows else None
 
     def append(self, new: NewMessage) -> tuple[StoredMessage, bool]:
+        reader = self._reader()
         try:
             with transaction.atomic():
                 if new.client_id:
                     existing = self.find_by_client_id(new.stream, new.author_id, new.client_id)
                     if existing is not None:
                         return existing, False
-                head = StreamHead.objects.select_for_update().filter(stream=new.stream).first()
-                if head is None:
-                    # First message of the stream: two writers may race here, so
-                    # insert-or-ignore, then lock the one row that exists.
-                    StreamHead.objects.bulk_create([StreamHead(stream=new.stream, last_id=0)], ignore_conflicts=True)
-                    head = StreamHead.objects.select_for_update().get(stream=new.stream)
-                prev_id = head.last_id  # 0: the stream's first message
-                message_id = ids.next_id(prev_id or None)
-                StreamHead.objects.filter(stream=new.stream).update(last_id=message_id)
-                row = Message.objects.create(
-                    message_id=message_id,
-                    stream=new.stream,
-                    author_id=new.author_id,
-                    content=new.content,
-                    message_type=new.message_type,
-                    file_url=new.file_url,
-                    reply_to=new.reply_to,
-                    mentions=list(new.mentions),
-                    created_at=timezone.now(),
-                    is_ai=new.is_ai,
-                    client_id=new.client_id or None,
-                )
-                stored = _record(row)
+                with connection.cursor() as cursor:
+                    cursor.execute(reader.head_lock, [new.stream])
+                    head = cursor.fetchone()
+                    if head is None:
+                        # First message of the stream: two writers may race here, so
+                        # insert-or-ignore, then lock the one row that exists.
+                        StreamHead.objects.bulk_create([StreamHead(stream=new.stream, last_id=0)], ignore_conflicts=True)
+                        cursor.execute(reader.head_lock, [new.stream])
+                        head = cursor.fetchone()
+                    prev_id = head[0]  # 0: the stream's first message
+                    message_id = ids.next_id(prev_id or None)
+                    cursor.execute(reader.head_update, [message_id, new.stream])
+                    stored = StoredMessage(
+                        id=message_id,
+                        stream=new.stream,
+                        author_id=new.author_id,
+                        content=new.content,
+                        created_at=timezone.now(),
+                        message_type=new.message_type,
+                        file_url=new.file_url,
+                        reply_to=new.reply_to,
+                        mentions=list(new.mentions),
+                        is_ai=new.is_ai,
+                        client_id=new.client_id or None,
+                    )
+                    cursor.execute(
+                        reader.insert,
+                        [
+                            field.get_db_prep_save(stored.id if field.name == "message_id" else getattr(stored, field.name), connection)
+                            for field in reader.insert_fields
+                        ],
+                    )
                 stored.prev_id = prev_id
                 return stored, True
         except IntegrityError:
@@ -187,9 +235,7 @@ class SqlMessageStore(MessageStore):
 
     def page(self, stream, *, before=None, after=None, limit=50):
         limit = max(1, min(int(limit), MAX_PAGE))
-        reader = _readers.get(connection.alias)
-        if reader is None:
-            reader = _readers[connection.alias] = _PageReader(connection.alias)
+        reader = self._reader()
         params: list = [stream, False]
         if after is not None:
             params.append(int(after))
