@@ -81,7 +81,7 @@ BENCH_REDIS_DB = 13  # a database of its own (the e2e suite uses 14), emptied be
 PHASE_SECONDS = {"fanout": (75.0, 170.0), "idle": (35.0, 110.0)}
 # Most needed first (the targets compare ours with the tutorial), so a slow
 # machine that runs out of budget loses the least important figures.
-PLAN = (("core", "fanout"), ("tutorial", "fanout"), ("pubsub", "fanout"), ("core", "idle"),
+PLAN = (("core", "fanout"), ("tutorial", "fanout"), ("pubsub", "fanout"), ("core", "idle"), ("core2", "fanout"),
         ("socketio", "fanout"), ("tutorial", "idle"), ("socketio", "idle"), ("pubsub", "idle"))
 
 OURS_ARGV = ("-m", "chatsite.server", "--bind", "127.0.0.1", "--port", "{port}")
@@ -89,8 +89,10 @@ LAYER_CLASS = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
 
 # Printed under every table, so RESULTS.md explains itself.
 METHOD = (
-    ("Everything on 127.0.0.1 on this one machine: one server process (daphne, or uvicorn for python-socketio), "
-    "Redis, PostgreSQL, and the clients (websockets package), all on the same cores. Figures are comparable "
+    ("Everything on 127.0.0.1 on this one machine: one server process (daphne, or uvicorn for python-socketio; "
+    "two daphne processes on one Redis for the '2 processes' row, the publisher and one receiver process on the "
+    "first, the other receiver process on the second), Redis, PostgreSQL, and the clients (websockets package), "
+    "all on the same cores. Figures are comparable "
     "between servers of one run; absolute rates depend on whatever else runs (see `other` and the first note)."),
     ("Fan-out: a channel of the publisher plus the receivers, all connected and joined; the publisher sends at a "
     "fixed rate per step; a step counts until every accepted message reached every open receiver (or deliveries "
@@ -143,6 +145,7 @@ class Spec:
     env: dict[str, str] = field(default_factory=dict)
     login: bool = False  # connections need the seeded session cookies
     layer: str | None = None  # ours: the CHAT_CHANNEL_LAYER it must resolve to
+    processes: int = 1  # server processes on one Redis; receiver worker i talks to process i % processes
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,10 @@ SPECS = [
          {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core"),
     Spec("pubsub", "ours, RedisPubSubChannelLayer", OURS_ARGV, lambda port, seed: OurChat(port, seed["channelId"]),
          {"CHAT_CHANNEL_LAYER": "pubsub"}, login=True, layer="pubsub"),
+    # Scale-out: the same chat served by two daphne processes on one Redis
+    # (README, "Scaling"), one per core; half the receivers on each.
+    Spec("core2", "ours, RedisChannelLayer, 2 processes", OURS_ARGV, lambda port, seed: OurChat(port, seed["channelId"]),
+         {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core", processes=2),
     Spec("tutorial", "Channels tutorial (daphne)",
          ("-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "bench.baselines.channels_tutorial.asgi:application"),
          lambda port, seed: ChannelsTutorial(port), {"DJANGO_SETTINGS_MODULE": "bench.baselines.channels_tutorial.settings"}),
@@ -260,11 +267,37 @@ def redis_cpu(client) -> float:
 
 
 # --- running a server with its clients ------------------------------------------------------
+class Servers:
+    """The processes of one server under test, measured together (CPU and
+    RSS summed); `port` is the first one's, where the publisher connects."""
+
+    def __init__(self, servers: list[Server]) -> None:
+        self.servers = servers
+        self.ports = [s.port for s in servers]
+        self.port = self.ports[0]
+
+    def start(self) -> Servers:
+        for server in self.servers:
+            server.start()
+        return self
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+    def cpu_seconds(self) -> float:
+        return sum(s.cpu_seconds() for s in self.servers)
+
+    def rss_kib(self) -> int:
+        return sum(s.rss_kib() for s in self.servers)
+
+
 @contextlib.contextmanager
-def running(spec: Spec, ctx: Context, workers: int, budget: Budget) -> Iterator[tuple[Server, list[Worker]]]:
+def running(spec: Spec, ctx: Context, workers: int, budget: Budget) -> Iterator[tuple[Servers, list[Worker]]]:
     with redis_client(ctx.env) as redis:
         redis.flushdb()  # no groups, presence or buckets left by the previous server
-    server = Server(spec.key, list(spec.argv), {**ctx.env, **spec.env}, ctx.run_dir)
+    names = [spec.key] if spec.processes == 1 else [f"{spec.key}-{i}" for i in range(spec.processes)]
+    server = Servers([Server(name, list(spec.argv), {**ctx.env, **spec.env}, ctx.run_dir) for name in names])
     handles: list[Worker] = []
     try:
         server.start()
@@ -280,13 +313,14 @@ def split(items: list, parts: int) -> list[list]:
     return [items[i::parts] for i in range(parts)]
 
 
-def open_everywhere(workers: list[Worker], target: Target, credentials: list, join: bool, seconds: float) -> dict:
-    """Spread the connections over the workers; what is not open after
-    `seconds` is given up (and reported)."""
+def open_everywhere(workers: list[Worker], targets: list[Target], credentials: list, join: bool, seconds: float) -> dict:
+    """Spread the connections over the workers (worker i connects to
+    targets[i % len(targets)]); what is not open after `seconds` is given
+    up (and reported)."""
     answers = call_all(workers, "open", timeout=seconds + 30, per_worker=[
-        {"target": target, "credentials": chunk, "join": join, "concurrency": CONNECT_CONCURRENCY, "publisher": False,
-         "seconds": seconds}
-        for chunk in split(credentials, len(workers))
+        {"target": targets[i % len(targets)], "credentials": chunk, "join": join, "concurrency": CONNECT_CONCURRENCY,
+         "publisher": False, "seconds": seconds}
+        for i, chunk in enumerate(split(credentials, len(workers)))
     ])
     return {
         "opened": sum(a["opened"] for a in answers),
@@ -329,7 +363,7 @@ def settle(workers: list[Worker], seconds: float) -> tuple[int, bool]:
 class Usage:
     """CPU seconds of each party between two instants, as % of one core."""
 
-    def __init__(self, server: Server, workers: list[Worker], redis) -> None:
+    def __init__(self, server: Servers, workers: list[Worker], redis) -> None:
         self.server, self.workers, self.redis = server, workers, redis
         self.start = self._sample()
 
@@ -363,12 +397,14 @@ def fanout(spec: Spec, ctx: Context, budget: Budget) -> dict:
         publisher, receivers = workers[0], workers[1:]
         target = spec.make_target(server.port, ctx.seed)
         result["ack_is_delivery"] = target.ack_is_delivery
+        result["processes"] = spec.processes
         if spec.login:
             mark_online_elsewhere(redis, ctx.seed["channelId"], [ctx.seed["publisherId"], *ctx.seed["userIds"][:MEMBERS]])
         started, join_usage = time.monotonic(), Usage(server, workers, redis)
         # Whatever the join leaves of the phase goes to the steps (at least the first).
         join_budget = budget.left() - STEPS[0][1] - DRAIN_CAP_SECONDS
-        opened = open_everywhere(receivers, target, credentials_for(spec, ctx, 0, MEMBERS), join=True, seconds=join_budget)
+        targets = [spec.make_target(port, ctx.seed) for port in server.ports]
+        opened = open_everywhere(receivers, targets, credentials_for(spec, ctx, 0, MEMBERS), join=True, seconds=join_budget)
         publisher.call("open", timeout=60, target=target, credentials=[ctx.seed["publisher"] if spec.login else None],
                        join=True, concurrency=1, publisher=True, seconds=30)
         result["join_frames"], settled = settle(workers, max(5.0, join_budget - (time.monotonic() - started)))
@@ -419,7 +455,7 @@ def mark_online_elsewhere(redis, channel_id: int, user_ids: list[int]) -> None:
         pipe.execute()
 
 
-def measure_step(step: int, rate: int, seconds: float, first_seq: int, server: Server, publisher: Worker,
+def measure_step(step: int, rate: int, seconds: float, first_seq: int, server: Servers, publisher: Worker,
                  receivers: list[Worker], usage: Usage, members: int) -> dict:
     """Publish one step, wait for its deliveries, and sum up what every receiver saw."""
     pub = publisher.call("publish", timeout=seconds + 60, step=step, rate=rate, seconds=seconds, first_seq=first_seq)
@@ -500,7 +536,7 @@ def idle(spec: Spec, ctx: Context, budget: Budget) -> dict:
             if seconds < 5:
                 result["notes"].append(f"stopped before {count} connections: time budget")
                 break
-            opened = open_everywhere(workers, target, credentials_for(spec, ctx, start, count), join=False, seconds=seconds)
+            opened = open_everywhere(workers, [target], credentials_for(spec, ctx, start, count), join=False, seconds=seconds)
             start = count
             total += opened["opened"]
             note_failures(result, opened, f"of {count} idle connections")
@@ -562,8 +598,9 @@ def limited_by(fan: dict) -> str:
     last = fan["steps"][-1]
     if not last["saturated"]:
         return f"nothing: kept up at {last['rate']} msg/s (the highest step)"
-    if cpu["server"] >= 85:
-        return f"server CPU ({cpu['server']:.0f}% of its one core)"
+    processes = fan.get("processes", 1)
+    if cpu["server"] >= 85 * processes:
+        return f"server CPU ({cpu['server']:.0f}% of {'its one core' if processes == 1 else f'{processes} cores'})"
     if cpu["machine"] >= 90 * cores:
         return (f"machine CPU (server {cpu['server']:.0f}%, clients {cpu['clients']:.0f}%, Redis {cpu['redis']:.0f}%, "
                 f"other work {cpu['other']:.0f}%)")
@@ -647,7 +684,7 @@ def render(results: dict[str, dict], machine: dict[str, str], notes: list[str]) 
 
 def targets(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
     """The issue's targets beside our figures, one column per channel layer."""
-    ours = [k for k in ("core", "pubsub") if k in results]
+    ours = [k for k in ("core", "pubsub", "core2") if k in results]
     tutorial = peak((results.get("tutorial") or {}).get("fanout") or {})
 
     def cell(figure: str, ok: bool | None) -> str:
@@ -725,7 +762,7 @@ def main() -> int:
             results = measure(specs, phases, ctx, budget, notes)
         finally:
             drop_database(env)
-        keep_logs = any("error" in (res.get(phase) or {}) for res in results.values() for phase in phases)
+        keep_logs = bool(os.environ.get("BENCH_KEEP_LOGS")) or any("error" in (res.get(phase) or {}) for res in results.values() for phase in phases)
     finally:
         if keep_logs:
             log(f"server logs kept in {run_dir}")

@@ -232,6 +232,14 @@ def main() -> None:
     args = daphne_args(sys.argv[1:])  # sets Django up
     from django.conf import settings
 
+    # What is loaded now lives as long as the process: out of the collector's
+    # sight, so a full collection scans connections, not Django (~110k
+    # objects, ~80 ms per full collection on the bench machine).
+    import gc
+
+    import chatsite.asgi  # noqa: F401  (the application daphne loads)
+
+    gc.freeze()
     close_cleanly_on_protocol_errors()
     guard_sends(settings.CHAT_MAX_SEND_BUFFER_BYTES)
     slim_connections(settings.CHAT_MAX_SEND_BUFFER_BYTES)
