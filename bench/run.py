@@ -10,8 +10,10 @@ worker processes of real WebSocket clients (bench/loadgen.py), prints the
 table and writes it to bench/RESULTS.md.
 
 Servers: ours (`python -m chatsite.server`) with each channel layer
-(CHAT_CHANNEL_LAYER=core|pubsub), the Channels tutorial consumer under daphne
-and python-socketio under uvicorn (bench/baselines/). For each:
+(CHAT_CHANNEL_LAYER=core|pubsub), ours as two processes on one Redis (`core2`,
+fan-out only: the scale-out of the README's "Scaling"), the Channels tutorial
+consumer under daphne and python-socketio under uvicorn (bench/baselines/).
+For each:
 
   fan-out  one publisher and 1,000 joined receivers in one channel; the publish
            rate goes up in steps until deliveries stop keeping up: deliveries/s
@@ -22,6 +24,8 @@ and python-socketio under uvicorn (bench/baselines/). For each:
 
 Everything runs on 127.0.0.1 and is bounded: a global time budget, timeouts on
 every wait, workers that exit by themselves, servers killed by process group.
+The servers' logs are kept (path printed) when a phase fails, or always with
+BENCH_KEEP_LOGS=1.
 """
 
 from __future__ import annotations
