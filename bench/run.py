@@ -301,7 +301,10 @@ def running(spec: Spec, ctx: Context, workers: int, budget: Budget) -> Iterator[
     with redis_client(ctx.env) as redis:
         redis.flushdb()  # no groups, presence or buckets left by the previous server
     names = [spec.key] if spec.processes == 1 else [f"{spec.key}-{i}" for i in range(spec.processes)]
-    server = Servers([Server(name, list(spec.argv), {**ctx.env, **spec.env}, ctx.run_dir) for name in names])
+    while True:  # each picks a free port before any listens: never twice the same
+        server = Servers([Server(name, list(spec.argv), {**ctx.env, **spec.env}, ctx.run_dir) for name in names])
+        if len(set(server.ports)) == len(server.ports):
+            break
     handles: list[Worker] = []
     try:
         server.start()

@@ -14,6 +14,7 @@ from typing import Any
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
 from chatcore import jsonutil
 from chatcore.errors import ChatError, RateLimited
@@ -160,7 +161,9 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
                 await self.hub.join(group, self)
             await self.on_authenticated()
         except Exception as exc:
-            logger.warning("%s: connection not set up, closing it with 1011: %r", type(self).__name__, exc)
+            # A layer or Redis failure is expected in an outage; anything else is a bug.
+            expected = isinstance(exc, RedisError | OSError)
+            logger.warning("%s: connection not set up, closing it with 1011: %r", type(self).__name__, exc, exc_info=not expected)
             await self.close(code=1011)
             return
         await self.send_json(connected_event(user_id=user.id, username=user.username, display_name=user.shown_name))

@@ -93,6 +93,7 @@ class Hub:
         # the groups are back after the outage (`wait_ready`).
         self._ready = asyncio.Event()
         self._ready.set()
+        self._outages = 0  # a _rejoin of an earlier outage must not declare a later one over
         self._heard = 0.0  # loop time the layer last delivered anything (a probe or an event)
 
     # -- connections -----------------------------------------------------------
@@ -239,6 +240,7 @@ class Hub:
         if self._failing:
             return
         self._failing = True
+        self._outages += 1
         self._ready.clear()
         logger.error("hub: channel layer failing (%s); closing %d connections", reason, len(self.listeners))
         for listener in tuple(self.listeners):
@@ -261,7 +263,10 @@ class Hub:
         """After an outage (a restarted Redis forgot its groups) and now and
         then (channels-redis expires members after a day): every group with
         local members is added again, any left without members discarded.
-        After an outage, new connections wait for it (`wait_ready`)."""
+        After an outage, new connections wait for it (`wait_ready`). A group
+        that could not be re-added is forgotten as a layer group, so the next
+        local join adds it again."""
+        outage = self._outages
         for group in list(self._layer_groups | set(self.members)):
             try:
                 async with self._lock(group):
@@ -272,8 +277,9 @@ class Hub:
                         self._layer_groups.discard(group)
                         await self.layer.group_discard(group, self.channel)
             except Exception as exc:
+                self._layer_groups.discard(group)
                 logger.warning("hub: could not re-join %s: %s", group, exc)
-        if after_outage and not self._failing:
+        if after_outage and not self._failing and outage == self._outages:
             self._ready.set()
 
     async def _maintain(self) -> None:

@@ -15,7 +15,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 # One retry on a fresh connection: a pooled socket left over from a restarted
-# Redis fails its first command (chatsite.settings.redis_layer_host).
+# Redis fails its first command (chatsite.settings.redis_layer_host). Not on
+# a timeout: the command may have run (a rate-limit token taken twice).
 RETRY_ON = [redis.exceptions.ConnectionError]
 
 _sync_client: redis.Redis | None = None
@@ -30,7 +31,11 @@ def sync_client() -> redis.Redis | None:
     with _lock:
         if _sync_client is None:
             _sync_client = redis.Redis.from_url(
-                settings.REDIS_URL, socket_timeout=5, health_check_interval=30, retry=Retry(NoBackoff(), 1), retry_on_error=RETRY_ON
+                settings.REDIS_URL,
+                socket_timeout=5,
+                health_check_interval=30,
+                retry=Retry(NoBackoff(), 1, supported_errors=tuple(RETRY_ON)),
+                retry_on_error=RETRY_ON,
             )
         return _sync_client
 
@@ -41,6 +46,11 @@ def async_client() -> aredis.Redis | None:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = aredis.Redis.from_url(settings.REDIS_URL, socket_timeout=5, retry=AsyncRetry(NoBackoff(), 1), retry_on_error=RETRY_ON)
+        client = aredis.Redis.from_url(
+            settings.REDIS_URL,
+            socket_timeout=5,
+            retry=AsyncRetry(NoBackoff(), 1, supported_errors=tuple(RETRY_ON)),
+            retry_on_error=RETRY_ON,
+        )
         _async_clients[loop] = client
     return client

@@ -157,7 +157,10 @@ def redis_layer_host(url: str) -> dict:
 
     # redis-py's default 5 s socket timeout ties with channels-redis's 5 s
     # blocking receive and kills idle consumers: give it headroom.
-    return {"address": url, "socket_timeout": 30, "retry": Retry(NoBackoff(), 1), "retry_on_error": [RedisConnectionError]}
+    # Only a connection error: a timeout may mean the command ran (a retried
+    # PUBLISH would deliver twice).
+    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    return {"address": url, "socket_timeout": 30, "retry": retry, "retry_on_error": [RedisConnectionError]}
 
 
 if REDIS_URL and CHAT_CHANNEL_LAYER == "pubsub":

@@ -105,6 +105,7 @@ class FlakyLayer:
         self.inner, self.failures = inner, failures
         self.group_adds = 0
         self.silent = False  # sends vanish, receive waits: RedisPubSubChannelLayer while Redis is down
+        self.failing_group_adds = 0
 
     async def new_channel(self):
         return await self.inner.new_channel()
@@ -121,6 +122,9 @@ class FlakyLayer:
 
     async def group_add(self, group, channel):
         self.group_adds += 1
+        if self.failing_group_adds:
+            self.failing_group_adds -= 1
+            raise ConnectionError("redis is down")
         await self.inner.group_add(group, channel)
 
     async def group_discard(self, group, channel):
@@ -144,6 +148,32 @@ async def test_layer_failure_closes_connections_and_rejoins(memory_layer):
     await memory_layer.group_send("g", {"type": "chat.event", "group": "g"})
     await until(lambda: len(a.events) == 1)
     assert a.failed == 1, "closed once per outage, not once per failed receive"
+    hub.close()
+
+
+async def test_a_group_not_re_added_after_an_outage_is_added_by_the_next_join(memory_layer):
+    layer = FlakyLayer(memory_layer)
+    hub = Hub(layer)
+    a, b = Recorder(), Recorder()
+    hub.register(a)
+    await hub.join("g", a)
+    layer.failing_group_adds = 1
+    hub._failed("test")
+    await hub._rejoin(after_outage=True)  # as the receive loop starts it once the layer answers
+    assert layer.group_adds == 2
+    hub._failing = False
+    await hub._rejoin(after_outage=True)
+    assert await hub.wait_ready(0.01)
+    adds = layer.group_adds
+    hub.register(b)
+    await hub.join("g", b)
+    assert layer.group_adds == adds, "re-added by the second rejoin: the join needs no group_add"
+    layer.failing_group_adds = 1
+    hub._failed("again")
+    hub._failing = False
+    await hub._rejoin(after_outage=True)  # fails for g: g is no layer group any more
+    await hub.join("g", Recorder())
+    assert layer.group_adds == adds + 2, "the next join adds the group the rejoin could not"
     hub.close()
 
 
