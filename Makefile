@@ -22,9 +22,9 @@ run: install
 	@echo "Open http://$(HOST):$(PORT)/ and log in as alice, bob or carol."
 	$(PY) -m chatsite.server --bind $(HOST) --port $(PORT)
 
-# Starts Redis and PostgreSQL through scripts/services, then runs the suite
-# twice: against the production shape (PostgreSQL + Redis) and the embedded
-# default (SQLite + in-memory layer).
+# Starts Redis, PostgreSQL, Cassandra and FerretDB through scripts/services,
+# then runs the suite four times (scripts/run_tests.py): production shape,
+# embedded default, and the end-to-end tests on each real message store.
 test: install
 	$(PY) scripts/run_tests.py
 
