@@ -59,6 +59,23 @@ class NewMessage:
     is_ai: bool = False
     client_id: str | None = None
 
+    def stored(self, *, message_id: int, created_at: datetime, prev_id: int | None = None) -> StoredMessage:
+        """What `append` hands back for this message once stored at `message_id`."""
+        return StoredMessage(
+            id=message_id,
+            stream=self.stream,
+            author_id=self.author_id,
+            content=self.content,
+            created_at=created_at,
+            message_type=self.message_type,
+            file_url=self.file_url,
+            reply_to=self.reply_to,
+            mentions=list(self.mentions),
+            is_ai=self.is_ai,
+            client_id=self.client_id or None,
+            prev_id=prev_id,
+        )
+
 
 @dataclass(frozen=True)
 class ReadPointer:

@@ -609,23 +609,11 @@ class CassandraMessageStore(MessageStore):
             if existing is not None:
                 return existing, False
         now = _now()
-        stored = StoredMessage(
-            id=message_id,
-            stream=new.stream,
-            author_id=new.author_id,
-            content=new.content,
-            # Cassandra keeps milliseconds; hand back what a later read returns.
-            created_at=now.replace(microsecond=now.microsecond // 1000 * 1000),
-            message_type=new.message_type,
-            file_url=new.file_url,
-            reply_to=new.reply_to,
-            mentions=list(new.mentions),
-            is_ai=new.is_ai,
-            client_id=new.client_id or None,
-            # prev_id stays None ("cannot tell"): the message of the previous id
-            # may still be on its way to the table when this one is visible, so
-            # a consumer that filled the gap from the store would miss it.
-        )
+        # Cassandra keeps milliseconds: hand back what a later read returns.
+        # prev_id stays None ("cannot tell"): the message of the previous id
+        # may still be on its way to the table when this one is visible, so a
+        # consumer that filled the gap from the store would miss it.
+        stored = new.stored(message_id=message_id, created_at=now.replace(microsecond=now.microsecond // 1000 * 1000))
         bucket = bucket_of(message_id)
         try:
             # The bucket row first: a message is never in a bucket that pages skip.

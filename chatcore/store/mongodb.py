@@ -445,22 +445,9 @@ class MongoMessageStore(MessageStore):
             seq = int((head or {}).get("seq", 0))
             message_id = ids.next_id((head or {}).get("last_id"))
             number = seq // BUCKET_SIZE
-            stored = StoredMessage(
-                id=message_id,
-                stream=new.stream,
-                author_id=new.author_id,
-                content=new.content,
-                created_at=_now(),
-                message_type=new.message_type,
-                file_url=new.file_url,
-                reply_to=new.reply_to,
-                mentions=list(new.mentions),
-                is_ai=new.is_ai,
-                client_id=new.client_id or None,
-                # Under the lock the previous id's message, if it was stored at
-                # all, is stored before this one can be seen. 0: the first.
-                prev_id=(head or {}).get("last_id") or 0,
-            )
+            # Under the lock the previous id's message, if it was stored at
+            # all, is stored before this one can be seen. 0: the first.
+            stored = new.stored(message_id=message_id, created_at=_now(), prev_id=(head or {}).get("last_id") or 0)
             # The message itself is written last: if this process dies half-way,
             # what is left (a clientId pointing nowhere, a skipped id) is
             # harmless and the retry stores the message.

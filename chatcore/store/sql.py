@@ -180,11 +180,11 @@ class SqlMessageStore(MessageStore):
     def append(self, new: NewMessage) -> tuple[StoredMessage, bool]:
         reader = self._reader()
         try:
+            # No look-up of the clientId first (services.message_send has just
+            # done one): the unique (stream, author, client_id) constraint
+            # refuses a duplicate, the savepoint undoes the head's move, and the
+            # stored message is returned below.
             with transaction.atomic():
-                if new.client_id:
-                    existing = self.find_by_client_id(new.stream, new.author_id, new.client_id)
-                    if existing is not None:
-                        return existing, False
                 with connection.cursor() as cursor:
                     cursor.execute(reader.head_lock, [new.stream])
                     head = cursor.fetchone()
@@ -197,19 +197,7 @@ class SqlMessageStore(MessageStore):
                     prev_id = head[0]  # 0: the stream's first message
                     message_id = ids.next_id(prev_id or None)
                     cursor.execute(reader.head_update, [message_id, new.stream])
-                    stored = StoredMessage(
-                        id=message_id,
-                        stream=new.stream,
-                        author_id=new.author_id,
-                        content=new.content,
-                        created_at=timezone.now(),
-                        message_type=new.message_type,
-                        file_url=new.file_url,
-                        reply_to=new.reply_to,
-                        mentions=list(new.mentions),
-                        is_ai=new.is_ai,
-                        client_id=new.client_id or None,
-                    )
+                    stored = new.stored(message_id=message_id, created_at=timezone.now(), prev_id=prev_id)
                     cursor.execute(
                         reader.insert,
                         [
@@ -217,10 +205,9 @@ class SqlMessageStore(MessageStore):
                             for field in reader.insert_fields
                         ],
                     )
-                stored.prev_id = prev_id
                 return stored, True
         except IntegrityError:
-            # Lost a race on (stream, author, client_id) or on the first head row.
+            # The clientId is stored already (a retry, or a race lost).
             if new.client_id:
                 existing = self.find_by_client_id(new.stream, new.author_id, new.client_id)
                 if existing is not None:
