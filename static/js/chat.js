@@ -5,7 +5,7 @@
 
 import { ChatSocket } from "./socket.js";
 import { MessageList, TypingIndicator, wireComposer } from "./messages.js";
-import { api, el, errorText, icon, newClientId, readJsonScript, wireLogout } from "./util.js";
+import { api, el, errorText, icon, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");
 const me = page.me;
@@ -307,11 +307,14 @@ function channelLink(channel) {
 function renderSidebar() {
   const channels = state.channels.filter((c) => c.kind !== "dm");
   const dms = state.channels.filter((c) => c.kind === "dm");
-  $("channel-list").replaceChildren(...channels.map(channelLink));
-  $("dm-list").replaceChildren(...(dms.length ? dms.map(channelLink) : [el("li", { class: "muted small", text: "None yet" })]));
+  // Patched in place, not rebuilt: presence and unread changes arrive while
+  // someone is clicking a link here.
+  updateChildren($("channel-list"), channels.map(channelLink));
+  updateChildren($("dm-list"), dms.length ? dms.map(channelLink) : [el("li", { class: "muted small", text: "None yet" })]);
   const members = [...state.members.values()].sort((a, b) => (a.user.displayName || a.user.username).localeCompare(b.user.displayName || b.user.username));
-  $("member-list").replaceChildren(
-    ...members.map(({ user, role }) => {
+  updateChildren(
+    $("member-list"),
+    members.map(({ user, role }) => {
       const name = user.displayName || user.username;
       if (user.id === me.id) {
         return el("li", {}, el("span", { class: "nav-item member" }, dot(user.id), el("span", { class: "nav-label", text: `${name} (you)` }), el("span", { class: "role", text: role })));
@@ -323,7 +326,6 @@ function renderSidebar() {
         el("span", { class: "nav-label", text: name }),
         el("span", { class: "role", text: role }),
       );
-      button.addEventListener("click", () => openDm(user.id, button));
       return el("li", {}, button);
     }),
   );
@@ -421,6 +423,12 @@ async function start() {
   state.channels = channels;
   for (const channel of channels) state.unread.set(channel.id, channel.unreadCount || 0);
   $("workspace-name").textContent = workspace.name;
+  // One delegated listener: the member buttons are patched in place by
+  // renderSidebar and carry no listeners of their own.
+  $("member-list").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-user-id]");
+    if (button && !button.disabled) openDm(Number(button.dataset.userId), button);
+  });
   renderSidebar();
   renderHeader();
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => note(e.message)));

@@ -5,7 +5,7 @@
 
 import { ChatSocket } from "./socket.js";
 import { MessageList, TypingIndicator, wireComposer } from "./messages.js";
-import { api, debounce, el, newClientId, readJsonScript, wireLogout } from "./util.js";
+import { api, debounce, el, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");
 const me = page.me;
@@ -221,7 +221,8 @@ function renderConversations() {
       ),
     );
   });
-  $("conversation-list").replaceChildren(...items);
+  // Patched in place: a new message reorders this list while someone clicks in it.
+  updateChildren($("conversation-list"), items);
   $("conversation-empty").hidden = items.length > 0;
 }
 

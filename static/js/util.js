@@ -159,3 +159,34 @@ export function wireLogout() {
     });
   }
 }
+
+// Puts `children` into `parent` the way replaceChildren would, but keeps every
+// existing node that is still there in the new rendering and patches the rest
+// in place. Lists that re-render on every presence or unread change (the
+// sidebar) must not swap the link under the pointer: a node replaced between
+// mousedown and mouseup loses the click. Elements that carry their own event
+// listeners must not be patched into other things: use delegated listeners on
+// `parent` (see chat.js, the member list) instead.
+export function updateChildren(parent, children) {
+  const next = children.filter((child) => child !== null && child !== undefined && child !== false);
+  next.forEach((child, index) => {
+    const current = parent.childNodes[index];
+    if (!current) parent.append(child);
+    else if (!patchNode(current, child)) parent.replaceChild(child, current);
+  });
+  while (parent.childNodes.length > next.length) parent.lastChild.remove();
+}
+
+function patchNode(current, next) {
+  if (current.nodeType !== next.nodeType || current.nodeName !== next.nodeName) return false;
+  if (current.nodeType === Node.TEXT_NODE) {
+    if (current.data !== next.data) current.data = next.data;
+    return true;
+  }
+  if (current.nodeType !== Node.ELEMENT_NODE) return false;
+  if (current.isEqualNode(next)) return true;
+  for (const { name } of [...current.attributes]) if (!next.hasAttribute(name)) current.removeAttribute(name);
+  for (const { name, value } of [...next.attributes]) if (current.getAttribute(name) !== value) current.setAttribute(name, value);
+  updateChildren(current, [...next.childNodes]);
+  return true;
+}

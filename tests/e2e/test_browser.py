@@ -186,8 +186,22 @@ async def test_two_people_chat_typing_read_receipts_and_dm(classroom, browser):
     await alice.shot(test, "dm")
     # Bob's sidebar did not know the DM yet; on load it has it, unread.
     await bob.page.goto(general)
+    await live(bob)
     dm_link = bob.page.get_by_role("navigation", name="Channels").get_by_role("link", name=re.compile("Alice S"))
     await expect(dm_link.get_by_label("1 unread")).to_be_visible()
+    # The sidebar re-renders on every presence change; the nodes under the
+    # pointer are patched in place, never swapped (a node swapped between
+    # mousedown and mouseup loses the click: CI saw this one fail).
+    # (A fresh page knows no presence yet: PROTOCOL.md sends changes only.)
+    await expect(member_dot(bob, "Teacher T")).not_to_have_class(re.compile("dot-online"))
+    link_node = await dm_link.element_handle()
+    teacher_button = await bob.page.get_by_role("button", name="Direct message Teacher T").element_handle()
+    await teacher_ws.close()
+    teacher_ws = await room.teacher.connect()
+    await join(teacher_ws, room.general)
+    await expect(member_dot(bob, "Teacher T")).to_have_class(re.compile("dot-online"))
+    assert await link_node.evaluate("node => node.isConnected")
+    assert await teacher_button.evaluate("node => node.isConnected")
     await dm_link.click()
     await expect(bubble(bob, "just between us")).to_be_visible()
     await expect(own_bubble(alice, "just between us")).to_have_attribute("data-status", "read")
