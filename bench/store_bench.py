@@ -12,6 +12,11 @@ insert_many), then reads through the store interface, as the app does:
 - append: then a send into that channel (no target; it shows what a store's
   layout costs writers at this size).
 
+On FerretDB with its SQLite backend (FERRETDB_SQLITE_DIR set, as
+scripts/services prints it) the mongodb row is measured twice: `mongodb` as
+FerretDB stands (its `_id` lookups scan the table), then `mongodb+ix` after
+the index `migrate` adds there (chatcore/store/ferretdb_sqlite.py).
+
 Each row also prints the 1-minute load average taken just before it ran: the
 machine is shared, and figures taken under load say more about the load.
 
@@ -234,7 +239,12 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
 
 
-def bench_store(name: str, store: Any, ids_: list[int], reads: int, budget: float) -> list[tuple[str, str, int, float, float, float]]:
+KINDS = ("latest", "scrollback", "append")
+
+
+def bench_store(
+    name: str, store: Any, ids_: list[int], reads: int, budget: float, kinds: tuple[str, ...] = KINDS
+) -> list[tuple[str, str, int, float, float, float]]:
     from chatcore.store import NewMessage
 
     rng = random.Random(42)
@@ -254,6 +264,8 @@ def bench_store(name: str, store: Any, ids_: list[int], reads: int, budget: floa
         store.append(NewMessage(stream=STREAM, author_id=1, content=content(0)))
 
     for kind, read, count in (("latest", latest, reads), ("scrollback", scrollback, reads), ("append", append, min(reads, 200))):
+        if kind not in kinds:
+            continue
         load = os.getloadavg()[0]  # before the kind runs: what else was using the machine
         times = measure(read, count, budget)
         rows.append((name, kind, len(times), percentile(times, 0.5), percentile(times, 0.99), load))
@@ -297,6 +309,17 @@ def main() -> int:
                 raise SystemExit(f"unknown store {name}")
             loads[name] = time.monotonic() - started
             print(f"[{name}] loaded in {loads[name]:.0f}s; reading ...", flush=True)
+            ferretdb_dir = os.environ.get("FERRETDB_SQLITE_DIR", "") if name == "mongodb" else ""
+            if ferretdb_dir:
+                # FerretDB on SQLite: first as it stands (its _id lookups scan),
+                # then with the index `migrate` adds (chatcore/store/ferretdb_sqlite.py).
+                rows += bench_store("mongodb", store, ids_, args.reads, args.read_budget, kinds=("latest", "scrollback"))
+                store.ferretdb_sqlite_dir = ferretdb_dir
+                indexing = time.monotonic()
+                store.index_ferretdb_sqlite()
+                print(f"[{name}] FerretDB SQLite _id index added in {time.monotonic() - indexing:.0f}s; reading ...", flush=True)
+                name = "mongodb+ix"
+                loads[name] = loads["mongodb"]
             rows += bench_store(name, store, ids_, args.reads, args.read_budget)
         finally:
             if name == "sql":

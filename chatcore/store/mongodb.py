@@ -58,6 +58,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 import uuid
@@ -73,6 +74,7 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from chatcore import ids, jsonutil
+from chatcore.store import ferretdb_sqlite
 from chatcore.store.base import MAX_PAGE, MessageStore, NewMessage, ReadPointer, StoredMessage, StoreError, count_capped
 
 logger = logging.getLogger(__name__)
@@ -212,8 +214,11 @@ def _decode(line: str) -> dict[str, Any]:
 class MongoMessageStore(MessageStore):
     name = "mongodb"
 
-    def __init__(self, *, uri: str, database: str | None = None, timeout: float = 3.0):
+    def __init__(self, *, uri: str, database: str | None = None, timeout: float = 3.0, ferretdb_sqlite_dir: str = ""):
         self.uri = uri
+        # FerretDB 1.x on SQLite next to us: ensure_schema adds the index its
+        # `_id` lookups need (chatcore.store.ferretdb_sqlite).
+        self.ferretdb_sqlite_dir = ferretdb_sqlite_dir
         client = client_for(uri, timeout=timeout)
         default = client.get_default_database(default=DEFAULT_DATABASE)
         self.db: Database = client.get_database(database) if database else default
@@ -235,6 +240,20 @@ class MongoMessageStore(MessageStore):
         for collection in (self.heads, self.locators, self.pointers, self.locks):
             if collection.name not in self.db.list_collection_names():
                 self.db.create_collection(collection.name)
+        if self.ferretdb_sqlite_dir:
+            self.index_ferretdb_sqlite()
+
+    def index_ferretdb_sqlite(self) -> list[str]:
+        """Add the `_id` pushdown index to this database's FerretDB SQLite
+        tables (chatcore.store.ferretdb_sqlite); a wrong directory is an error."""
+        path = ferretdb_sqlite.database_file(self.ferretdb_sqlite_dir, self.db.name)
+        try:
+            created = ferretdb_sqlite.add_id_indexes(path)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"FERRETDB_SQLITE_DIR: cannot index {path}: {exc}") from exc
+        if created:
+            logger.info("FerretDB SQLite: added the _id pushdown index to %d table(s) of %s", len(created), path)
+        return created
 
     @_driver_errors
     def drop_schema(self) -> None:

@@ -26,7 +26,7 @@ from django.test import Client
 
 from chatcore import ids
 from chatcore import store as store_module
-from chatcore.store import MessageStore, NewMessage, StoreError, get_store, reset_store
+from chatcore.store import MessageStore, NewMessage, StoreError, ferretdb_sqlite, get_store, reset_store
 from tests.conftest import require_service
 from tests.schemas import check_chat_event
 
@@ -79,7 +79,8 @@ def _mongodb_uri(database: str) -> str:
 
 @pytest.fixture(scope="session")
 def mongodb_config():
-    config = {"uri": _mongodb_uri(f"chat_test_{RUN}")}
+    # With FerretDB on SQLite (scripts/services), as `migrate` would run it.
+    config = {"uri": _mongodb_uri(f"chat_test_{RUN}"), "ferretdb_sqlite_dir": os.environ.get("FERRETDB_SQLITE_DIR", "")}
     store = build_store("mongodb", config)
     store.ensure_schema()
     yield config
@@ -450,6 +451,37 @@ def fresh_store():
 def served_store_name() -> str:
     body = Client().get("/healthz").json()
     return body["checks"]["messageStore"]
+
+
+MONGODB_COLLECTIONS = ("stream_heads", "message_buckets", "message_locators", "client_ids", "read_pointers", "locks")
+
+
+@pytest.mark.needs_mongodb
+def test_ferretdb_sqlite_id_lookups_are_served_by_an_index(mongodb_config, tmp_path):
+    """FerretDB 1.24 (SQLite) looks `_id` up with an expression its own `_id`
+    index does not match, so every lookup scans; ensure_schema adds an index
+    on that expression to every collection (chatcore.store.ferretdb_sqlite),
+    once, and names FERRETDB_SQLITE_DIR when it points elsewhere."""
+    directory = os.environ.get("FERRETDB_SQLITE_DIR", "")
+    require_service("FERRETDB_SQLITE_DIR", directory)
+    path = ferretdb_sqlite.database_file(directory, f"chat_test_{RUN}")
+    for collection in MONGODB_COLLECTIONS:
+        assert "USING INDEX" in ferretdb_sqlite.lookup_plan(path, collection), collection
+    assert build_store("mongodb", mongodb_config).index_ferretdb_sqlite() == []  # already there
+
+    bare = build_store("mongodb", {"uri": _mongodb_uri(f"chat_bare_{RUN}")})
+    try:
+        bare.ensure_schema()
+        bare_path = ferretdb_sqlite.database_file(directory, f"chat_bare_{RUN}")
+        assert "SCAN" in ferretdb_sqlite.lookup_plan(bare_path, "message_locators")  # FerretDB's own index: unused
+        assert len(ferretdb_sqlite.add_id_indexes(bare_path)) == len(MONGODB_COLLECTIONS)
+        assert "USING INDEX" in ferretdb_sqlite.lookup_plan(bare_path, "message_locators")
+    finally:
+        bare.drop_schema()
+
+    elsewhere = build_store("mongodb", {**mongodb_config, "ferretdb_sqlite_dir": str(tmp_path)})
+    with pytest.raises(StoreError, match="FERRETDB_SQLITE_DIR"):
+        elsewhere.index_ferretdb_sqlite()
 
 
 def fallback_reasons(caplog) -> list[str]:
