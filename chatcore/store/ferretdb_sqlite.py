@@ -60,7 +60,7 @@ def add_id_indexes(path: Path) -> list[str]:
 
 def lookup_plan(path: Path, collection: str) -> str:
     """SQLite's plan for FerretDB's `_id` lookup in `collection` (tests)."""
-    connection = sqlite3.connect(path, timeout=30)
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
     try:
         (table,) = connection.execute("SELECT table_name FROM _ferretdb_collections WHERE name = ?", (collection,)).fetchone()
         rows = connection.execute(f"EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM {_quoted(table)} WHERE {PUSHDOWN_EXPRESSION} = ?", ("x",))

@@ -48,8 +48,14 @@ def prepare_database(base_env: dict[str, str], name: str) -> dict[str, str]:
         env["DATABASE_URL"] = parsed._replace(path=f"/{name}").geturl()
     else:
         env["DATABASE_URL"] = "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="chat-e2e-"), f"{name}.sqlite3")
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    migrate(env)
     return env
+
+
+def migrate(env: dict[str, str]) -> None:
+    """`manage.py migrate` under `env`: the relational schema and (its
+    post_migrate hook) the configured message store's schema."""
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
 
 
 class Server:

@@ -152,6 +152,11 @@ class FerretProcess:
     def uri(self) -> str:
         return f"mongodb://127.0.0.1:{self.port}/chat"
 
+    @property
+    def data_dir(self) -> str:
+        """Its -sqlite-url directory: FERRETDB_SQLITE_DIR for a server using it."""
+        return f"{self.dir}/data"
+
     def ping(self) -> bool:
         from pymongo import MongoClient
         from pymongo.errors import PyMongoError
@@ -168,7 +173,7 @@ class FerretProcess:
     def start(self, timeout: float = 30.0) -> FerretProcess:
         log = open(Path(self.dir) / "ferretdb.log", "ab")  # noqa: SIM115 - the child keeps it open
         self.proc = subprocess.Popen(
-            [self.binary, "-listen-addr", f"127.0.0.1:{self.port}", "-sqlite-url", f"file:{self.dir}/data/", "-log-level", "warn"],
+            [self.binary, "-listen-addr", f"127.0.0.1:{self.port}", "-sqlite-url", f"file:{self.data_dir}/", "-log-level", "warn"],
             stdout=log,
             stderr=subprocess.STDOUT,
         )
