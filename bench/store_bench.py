@@ -171,7 +171,26 @@ def cassandra_load(ids_: list[int], keyspace: str, deadline: Deadline) -> Any:
         if not result.success:
             raise RuntimeError(result.result_or_exc)
     session.execute(f"INSERT INTO {keyspace}.stream_heads (stream, last_id) VALUES (%s, %s) IF NOT EXISTS", (STREAM, ids_[-1]))
+    settle_compactions(session)
     return store
+
+
+def settle_compactions(session: Any, limit: float = 180.0) -> None:
+    """A bulk load leaves Cassandra compacting for a while, busy on both
+    cores; a channel read in production is not. Wait (bounded) until no
+    compaction has run for 3 s, and say how long that took."""
+    started = time.monotonic()
+    quiet_since = None
+    while time.monotonic() - started < limit:
+        busy = list(session.execute("SELECT kind FROM system_views.sstable_tasks"))
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since >= 3:
+            break
+        time.sleep(0.5)
+    print(f"[cassandra] compactions after the load settled in {time.monotonic() - started:.0f}s (limit {limit:.0f}s)", flush=True)
 
 
 # -- MongoDB -------------------------------------------------------------------------
@@ -179,7 +198,7 @@ def cassandra_load(ids_: list[int], keyspace: str, deadline: Deadline) -> Any:
 
 def mongodb_load(ids_: list[int], database: str, deadline: Deadline) -> Any:
     from chatcore.store import StoredMessage
-    from chatcore.store.mongodb import BUCKET_SIZE, MongoMessageStore, _document, _encode
+    from chatcore.store.mongodb import BUCKET_SIZE, MongoMessageStore, _document, _encode, _sealed
 
     uri = os.environ.get("MONGODB_URI", "")
     if not uri:
@@ -202,9 +221,7 @@ def mongodb_load(ids_: list[int], database: str, deadline: Deadline) -> Any:
             if number >= top - 1:
                 recent[f"b{number}"] = {"lo": members[0], "hi": members[-1], "messages": "\n".join(lines)}
                 continue
-            docs.append(
-                {"_id": f"{STREAM}|{number}", "stream": STREAM, "b": number, "lo": members[0], "hi": members[-1], "messages": "\n".join(lines)}
-            )
+            docs.append({"_id": f"{STREAM}|{number}", **_sealed(STREAM, number, {"lo": members[0], "hi": members[-1]}, "\n".join(lines))})
         if docs:
             store.buckets.insert_many(docs, ordered=False)
         deadline.check()
