@@ -198,7 +198,7 @@ def settle_compactions(session: Any, limit: float = 180.0) -> None:
 
 def mongodb_load(ids_: list[int], database: str, deadline: Deadline) -> Any:
     from chatcore.store import StoredMessage
-    from chatcore.store.mongodb import BUCKET_SIZE, MongoMessageStore, _document, _encode, _sealed
+    from chatcore.store.mongodb import BUCKET_SIZE, MongoMessageStore, _document, _encode
 
     uri = os.environ.get("MONGODB_URI", "")
     if not uri:
@@ -221,7 +221,9 @@ def mongodb_load(ids_: list[int], database: str, deadline: Deadline) -> Any:
             if number >= top - 1:
                 recent[f"b{number}"] = {"lo": members[0], "hi": members[-1], "messages": "\n".join(lines)}
                 continue
-            docs.append({"_id": f"{STREAM}|{number}", **_sealed(STREAM, number, {"lo": members[0], "hi": members[-1]}, "\n".join(lines))})
+            docs.append(
+                {"_id": f"{STREAM}|{number}", "stream": STREAM, "b": number, "lo": members[0], "hi": members[-1], "messages": "\n".join(lines)}
+            )
         if docs:
             store.buckets.insert_many(docs, ordered=False)
         deadline.check()

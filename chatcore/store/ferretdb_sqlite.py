@@ -13,7 +13,10 @@ documents here). Upstream: FerretDB/FerretDB#3340 (SQLite indexes), #4646
 an index on exactly the expression the pushdown uses (0.7 ms for the same
 lookup). It changes no document and no FerretDB metadata: FerretDB's own
 unique index still enforces `_id`, and dropping a collection drops the table
-with its indexes. It needs the database file, so it works only where the
+with its indexes. Building the index holds SQLite's write lock: instant on
+the empty collections of a first `migrate`, seconds on an existing large
+one, during which FerretDB's writes wait (its busy timeout is 10 s). It
+needs the database file, so it works only where the
 application runs next to a FerretDB that uses the SQLite backend: set
 `FERRETDB_SQLITE_DIR` to the directory of FerretDB's `-sqlite-url`
 (scripts/services prints it) and `migrate` adds the indexes.
@@ -41,7 +44,8 @@ def add_id_indexes(path: Path) -> list[str]:
     database file `path` that lacks it; returns the tables it indexed."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} is not a FerretDB SQLite database file (is FERRETDB_SQLITE_DIR FerretDB's -sqlite-url directory?)")
-    connection = sqlite3.connect(path, timeout=30)
+    # mode=rw: never create a file FerretDB would then take for a database.
+    connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, timeout=30)
     try:
         tables = [row[0] for row in connection.execute("SELECT table_name FROM _ferretdb_collections")]
         existing = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}

@@ -207,16 +207,6 @@ def _encode(entry: dict[str, Any]) -> str:
     )
 
 
-def _top(head: dict[str, Any] | None) -> int:
-    """The number of the stream's newest bucket."""
-    return max(0, (int((head or {}).get("seq", 0)) - 1) // BUCKET_SIZE)
-
-
-def _sealed(stream: str, number: int, bucket: dict[str, Any], messages: str) -> dict[str, Any]:
-    """The own document of bucket `number`, moved out of the head for good."""
-    return {"stream": stream, "b": number, "lo": bucket.get("lo"), "hi": bucket.get("hi"), "messages": messages, "sealed": True}
-
-
 def _decode(line: str) -> dict[str, Any]:
     entry = jsonutil.loads(line)
     for name in ("created_at", "edited_at"):
@@ -333,21 +323,14 @@ class MongoMessageStore(MessageStore):
         id range (lo, hi) stays: deletions do not shrink it, so the binary
         search in _locate stays monotonic."""
         messages = "\n".join(_encode(e) for e in entries)
-        recent = self._recent(head).get(f"b{number}")
-        if recent is not None and number < _top(head) - 1:
-            # Left in the head by an append that died between sealing it and
-            # updating the head: finish that move, so that readers, which take
-            # a sealed bucket's own document (_sealed_bucket), see this write.
-            self._insert_or_replace(self.buckets, f"{stream}|{number}", _sealed(stream, number, recent, messages))
-            self.heads.update_one({"_id": stream}, {"$unset": {f"recent.b{number}": ""}})
-        elif recent is not None:
+        if f"b{number}" in self._recent(head):
             self.heads.update_one({"_id": stream}, {"$set": {f"recent.b{number}.messages": messages}})
         else:
             self.buckets.update_one({"_id": f"{stream}|{number}"}, {"$set": {"messages": messages}})
 
     def _locate(self, stream: str, message_id: int, head: dict[str, Any]) -> int:
         """The bucket holding `message_id`, or where it would be."""
-        top = _top(head)
+        top = max(0, (head.get("seq", 0) - 1) // BUCKET_SIZE)
         if message_id > head.get("last_id", 0):
             return top
         # Within the buckets the head holds, the head tells (no lookup).
@@ -369,28 +352,13 @@ class MongoMessageStore(MessageStore):
                 high = middle - 1
         return low
 
-    def _sealed_bucket(self, stream: str, number: int) -> dict[str, Any] | None:
-        """Bucket `number` from its own document if it has been sealed (moved
-        out of the head for good), else None: then the head has it. A sealed
-        bucket never returns to the head, and a write to one that a crashed
-        append left in both places finishes the move first (_write_bucket),
-        so a reader may skip the head (~22 KB, most of an older page's cost
-        on FerretDB). Buckets of the layout before the head held any carry no
-        `sealed` flag and are read the old way."""
-        bucket = self.buckets.find_one({"_id": f"{stream}|{number}"})
-        return bucket if bucket is not None and bucket.get("sealed") else None
-
     def _find(self, stream: str, message_id: int, head: dict[str, Any] | None) -> tuple[int, list[dict[str, Any]], int] | None:
-        """(bucket number, its messages, index of the message) or None.
-        Writers pass the head they hold; readers pass None."""
+        """(bucket number, its messages, index of the message) or None."""
         locator = self.locators.find_one({"_id": f"{stream}|{message_id}"})
         if locator is None:
             return None
         number = int(locator["b"])
-        bucket = self._sealed_bucket(stream, number) if head is None else None
-        if bucket is None:
-            bucket = self._bucket(stream, number, head if head is not None else self._head(stream))
-        entries = self._entries(bucket)
+        entries = self._entries(self._bucket(stream, number, head))
         for index, entry in enumerate(entries):
             if entry["id"] == message_id:
                 return number, entries, index
@@ -398,33 +366,22 @@ class MongoMessageStore(MessageStore):
 
     def _entry(self, stream: str, message_id: int, head: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The stored message, hidden or not."""
-        found = self._find(stream, message_id, head)
+        found = self._find(stream, message_id, head if head is not None else self._head(stream))
         return found[1][found[2]] if found is not None else None
 
     def _scan(self, stream: str, *, after: int | None, before: int | None, ascending: bool) -> Iterator[dict[str, Any]]:
         """Visible messages strictly between `after` and `before`, oldest first
         if `ascending`, bucket by bucket."""
-        first: tuple[int, dict[str, Any]] | None = None
-        if not ascending and before is not None:
-            # An older page: when the cursor's bucket is sealed, it and every
-            # older bucket are read without the head (_sealed_bucket).
-            locator = self.locators.find_one({"_id": f"{stream}|{before}"})
-            sealed = self._sealed_bucket(stream, int(locator["b"])) if locator is not None else None
-            if sealed is not None:
-                first = (int(locator["b"]), sealed)
-        head = None
-        if first is not None:
-            numbers: Iterator[int] = iter(range(first[0], -1, -1))
+        head = self._head(stream)
+        if head is None:
+            return
+        top = max(0, (head.get("seq", 0) - 1) // BUCKET_SIZE)
+        if ascending:
+            numbers: Iterator[int] = iter(range(self._locate(stream, after, head) if after is not None else 0, top + 1))
         else:
-            head = self._head(stream)
-            if head is None:
-                return
-            if ascending:
-                numbers = iter(range(self._locate(stream, after, head) if after is not None else 0, _top(head) + 1))
-            else:
-                numbers = iter(range(self._locate(stream, before, head) if before is not None else _top(head), -1, -1))
+            numbers = iter(range(self._locate(stream, before, head) if before is not None else top, -1, -1))
         for number in numbers:
-            bucket = first[1] if first is not None and number == first[0] else self._bucket(stream, number, head)
+            bucket = self._bucket(stream, number, head)
             lines = bucket["messages"].split("\n") if bucket is not None and bucket.get("messages") else []
             if not ascending:
                 lines.reverse()
@@ -536,7 +493,8 @@ class MongoMessageStore(MessageStore):
             sealed = [key for key in recent if key != f"b{number}" and int(key[1:]) < number - 1]
             for key in sealed:
                 old = recent[key]
-                self._insert_or_replace(self.buckets, f"{new.stream}|{key[1:]}", _sealed(new.stream, int(key[1:]), old, old.get("messages", "")))
+                document = {"stream": new.stream, "b": int(key[1:]), "lo": old.get("lo"), "hi": old.get("hi"), "messages": old.get("messages", "")}
+                self._insert_or_replace(self.buckets, f"{new.stream}|{key[1:]}", document)
             if sealed:
                 change["$unset"] = {f"recent.{key}": "" for key in sealed}
             if head:

@@ -355,27 +355,6 @@ def test_mongodb_reads_and_extends_the_older_layout(mongodb_config, stream):
     assert [m.id for m in store.pinned(stream)] == [old_ids[66]]
 
 
-@pytest.mark.needs_mongodb
-def test_mongodb_bucket_left_in_the_head_by_a_crashed_append(mongodb_config, stream):
-    # An append that died between sealing a bucket (its own document) and
-    # updating the head leaves it in both places. Older pages read a sealed
-    # bucket without the head, so a change to that bucket must reach its own
-    # document: the change finishes the move.
-    store = build_store("mongodb", mongodb_config)
-    ids_ = add(store, stream, 200)  # buckets 0..3; the head holds 2 and 3
-    sealed = store.buckets.find_one({"_id": f"{stream}|1"})
-    assert sealed["sealed"]
-    store.heads.update_one({"_id": stream}, {"$set": {"recent.b1": {"lo": sealed["lo"], "hi": sealed["hi"], "messages": sealed["messages"]}}})
-    hidden, edited = ids_[70], ids_[71]
-    assert store.set_hidden(stream, hidden, True)
-    assert store.update_content(stream, edited, content="edited", edited=True).content == "edited"
-    assert "b1" not in store.heads.find_one({"_id": stream})["recent"]
-    page, _ = store.page(stream, before=ids_[75], limit=10)
-    assert hidden not in [m.id for m in page] and [m.content for m in page if m.id == edited] == ["edited"]
-    assert walk_back(store, stream, 50) == [i for i in ids_ if i != hidden]
-    assert store.get(stream, edited).content == "edited" and store.get(stream, hidden) is None
-
-
 def test_deleted_client_id_can_be_sent_again(store, stream):
     first, _ = store.append(NewMessage(stream=stream, author_id=1, content="oops", client_id="k"))
     assert store.delete(stream, first.id)
