@@ -14,10 +14,18 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-# One retry on a fresh connection: a pooled socket left over from a restarted
-# Redis fails its first command (chatsite.settings.redis_layer_host). Not on
-# a timeout: the command may have run (a rate-limit token taken twice).
-RETRY_ON = [redis.exceptions.ConnectionError]
+
+def retry_options(retry_class: type = Retry) -> dict:
+    """How every Redis client here retries (ours, and channels-redis's through
+    chatsite.settings.redis_layer_host): once, at once, on a fresh connection,
+    after a connection error only. A pooled socket left over from a restarted
+    Redis fails its first command; redis-py's asyncio client retries nothing
+    by default. Never after a timeout: the command may have run (a rate-limit
+    token taken twice, a PUBLISH delivered twice). `retry_class`: redis-py's
+    sync or asyncio Retry."""
+    errors = (redis.exceptions.ConnectionError,)
+    return {"retry": retry_class(NoBackoff(), 1, supported_errors=errors), "retry_on_error": list(errors)}
+
 
 _sync_client: redis.Redis | None = None
 _lock = threading.Lock()
@@ -34,8 +42,7 @@ def sync_client() -> redis.Redis | None:
                 settings.REDIS_URL,
                 socket_timeout=5,
                 health_check_interval=30,
-                retry=Retry(NoBackoff(), 1, supported_errors=tuple(RETRY_ON)),
-                retry_on_error=RETRY_ON,
+                **retry_options(Retry),
             )
         return _sync_client
 
@@ -49,8 +56,7 @@ def async_client() -> aredis.Redis | None:
         client = aredis.Redis.from_url(
             settings.REDIS_URL,
             socket_timeout=5,
-            retry=AsyncRetry(NoBackoff(), 1, supported_errors=tuple(RETRY_ON)),
-            retry_on_error=RETRY_ON,
+            **retry_options(AsyncRetry),
         )
         _async_clients[loop] = client
     return client

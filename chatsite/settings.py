@@ -147,20 +147,15 @@ CHAT_CHANNEL_LAYER = os.environ.get("CHAT_CHANNEL_LAYER", "core").strip().lower(
 
 
 def redis_layer_host(url: str) -> dict:
-    """channels-redis connection options. redis-py's asyncio client retries
-    nothing by default, so a pooled socket left over from a restarted Redis
-    failed the first command on it after the restart (a join refused with
-    1011 though Redis was back): one retry on a fresh connection."""
+    """channels-redis connection options, with the retry policy of every Redis
+    client here (chatcore.redis.retry_options)."""
     from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from chatcore.redis import retry_options
 
     # redis-py's default 5 s socket timeout ties with channels-redis's 5 s
     # blocking receive and kills idle consumers: give it headroom.
-    # Only a connection error: a timeout may mean the command ran (a retried
-    # PUBLISH would deliver twice).
-    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
-    return {"address": url, "socket_timeout": 30, "retry": retry, "retry_on_error": [RedisConnectionError]}
+    return {"address": url, "socket_timeout": 30, **retry_options(Retry)}
 
 
 if REDIS_URL and CHAT_CHANNEL_LAYER == "pubsub":

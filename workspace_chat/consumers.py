@@ -7,6 +7,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from chatcore.consumers import ProtocolConsumer
 from chatcore.events import abroadcast, channel_group
@@ -141,7 +142,7 @@ class ChatConsumer(ProtocolConsumer):
                 await abroadcast(
                     channel_group(channel_id), protocol.presence_event(channel_id, self.user.id, self.user.username, "offline")
                 )
-        except Exception as exc:  # Redis is down: the entry expires by itself (PRESENCE_TTL)
+        except (RedisError, OSError) as exc:  # Redis is down: the entry expires by itself (PRESENCE_TTL)
             logger.warning("presence of user %s in channel %s not cleared: %r", self.user.id, channel_id, exc)
 
     def should_forward(self, meta: dict[str, Any]) -> bool:

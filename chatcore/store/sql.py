@@ -70,7 +70,7 @@ _INSERT_FIELDS = (
 )  # fmt: skip
 
 
-class _PageReader:
+class _Queries:
     """The raw queries of the hot paths (page, duplicate check, stream head,
     insert) and the value converters the ORM would apply (the backend's and
     the fields'), prepared once per database connection alias."""
@@ -154,7 +154,7 @@ def _page_record(stream: str, row: list) -> StoredMessage:
     )
 
 
-_readers: dict[str, _PageReader] = {}
+_readers: dict[str, _Queries] = {}
 
 
 class SqlMessageStore(MessageStore):
@@ -164,10 +164,10 @@ class SqlMessageStore(MessageStore):
         return Message.objects.filter(stream=stream, hidden=False)
 
     @staticmethod
-    def _reader() -> _PageReader:
+    def _reader() -> _Queries:
         reader = _readers.get(connection.alias)
         if reader is None:
-            reader = _readers[connection.alias] = _PageReader(connection.alias)
+            reader = _readers[connection.alias] = _Queries(connection.alias)
         return reader
 
     def find_by_client_id(self, stream: str, author_id: int, client_id: str) -> StoredMessage | None:
