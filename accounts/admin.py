@@ -10,7 +10,7 @@ class UserAdmin(BaseUserAdmin):
     list_display = ("username", "display_name", "email", "is_active", "is_staff", "is_ai", "date_joined", "last_login")
     list_filter = ("is_active", "is_staff", "is_superuser", "is_ai")
     search_fields = ("username", "display_name", "email")
-    fieldsets = BaseUserAdmin.fieldsets + (("Chat", {"fields": ("display_name", "is_ai")}),)
+    fieldsets = (*(BaseUserAdmin.fieldsets or ()), ("Chat", {"fields": ("display_name", "is_ai")}))
     actions = ["deactivate"]
 
     @admin.action(description="Deactivate selected users (they can no longer log in)")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate, login
 from django.contrib.auth.validators import UnicodeUsernameValidator
-from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny

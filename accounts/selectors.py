@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db.models import Q, QuerySet
 
 from accounts.models import User
+from accounts.schema import UserObject
 
 
 def user_search(*, text: str, limit: int = 20) -> QuerySet[User]:
@@ -13,8 +14,8 @@ def user_search(*, text: str, limit: int = 20) -> QuerySet[User]:
     return qs.order_by("username")[:limit]
 
 
-def user_object(user: User) -> dict:
-    return {"id": user.id, "username": user.username, "displayName": user.shown_name}
+def user_object(user: User) -> UserObject:
+    return UserObject(id=user.id, username=user.username, displayName=user.shown_name)
 
 
 def user_canonical_username(username: str) -> str:

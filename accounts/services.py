@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import logout
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.contrib.auth import logout
 from django.db import transaction
 from rest_framework.exceptions import ValidationError
 
 from accounts.models import User
-from chatcore.events import force_close, session_group, user_group
+from realtime.events import force_close, session_group, user_group
 
 
 @transaction.atomic

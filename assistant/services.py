@@ -1,6 +1,8 @@
 """The @AI assistant: answers a question in its channel, streamed, bounded in
-time, behind a per-user quota and a circuit breaker. It never blocks the
-consumer that saw the question: `schedule_answer` runs it as a task."""
+time, behind a per-user quota and a circuit breaker. A message that mentions
+@AI reaches `schedule_answer` through workspace_chat's post-commit hook
+(registered in assistant.apps), which runs the answer as a task: nothing
+waits for it. Its messages are posted through workspace_chat's services."""
 
 from __future__ import annotations
 
@@ -15,10 +17,12 @@ from django.conf import settings
 
 from accounts.models import User
 from assistant import prompt
-from chatcore import ratelimit
-from chatcore.events import abroadcast, channel_group
-from chatcore.store import get_store
-from workspace_chat import protocol, services as chat_services
+from messagestore import get_store
+from messagestore.streams import channel_stream
+from realtime import ratelimit
+from workspace_chat import services as chat_services
+from workspace_chat.hooks import MessageCreated
+from workspace_chat.schema import MessageObject
 from workspace_chat.selectors import authors_by_id
 
 logger = logging.getLogger(__name__)
@@ -61,20 +65,22 @@ def ai_user() -> User:
     return user
 
 
-def schedule_answer(*, channel_id: int, asker: User, question: dict[str, Any]) -> asyncio.Task | None:
-    """Answer in the background if the message mentions @AI."""
-    if question.get("isAI") or not prompt.mentions_ai(question["content"]):
-        return None
-    task = asyncio.create_task(answer(channel_id=channel_id, asker=asker, question=question))
+def wants_answer(created: MessageCreated) -> bool:
+    """A person's message that mentions @AI (asked on every message's send path)."""
+    return not created.message["isAI"] and prompt.mentions_ai(created.message["content"])
+
+
+def schedule_answer(created: MessageCreated) -> None:
+    """Answer in the background (on the event loop, after the question committed)."""
+    task = asyncio.create_task(answer(channel_id=created.channel_id, asker=created.author, question=dict(created.message)))
     _tasks.add(task)
     task.add_done_callback(_tasks.discard)
-    return task
 
 
 def _transcript(channel_id: int, question_id: int) -> list[prompt.Line]:
     """The last N messages of this channel up to the question: the asker
     could read all of them (they just posted there)."""
-    messages, _ = get_store().page(f"ch:{channel_id}", before=question_id, limit=settings.CHAT_AI_CONTEXT_MESSAGES)
+    messages, _ = get_store().page(channel_stream(channel_id), before=question_id, limit=settings.CHAT_AI_CONTEXT_MESSAGES)
     authors = authors_by_id(m.author_id for m in messages)
     return [
         prompt.Line(author=authors[m.author_id].username if m.author_id in authors else "deleted", text=m.content, is_ai=m.is_ai)
@@ -104,7 +110,7 @@ async def answer(*, channel_id: int, asker: User, question: dict[str, Any]) -> N
         logger.exception("the assistant failed in channel %s", channel_id)
 
 
-async def _post(channel_id: int, ai: User, text: str) -> dict[str, Any]:
+async def _post(channel_id: int, ai: User, text: str) -> MessageObject:
     return await database_sync_to_async(chat_services.ai_message_post)(channel_id=channel_id, ai_user=ai, content=text)
 
 
@@ -161,6 +167,5 @@ async def _stream(client, channel_id: int, ai: User, messages: list[dict[str, st
             )
             last_sent = time.monotonic()
         elif time.monotonic() - last_sent >= UPDATE_INTERVAL:
-            state["payload"] = {**state["payload"], "content": text, "streaming": True}
-            await abroadcast(channel_group(channel_id), protocol.message_updated_event(channel_id, state["payload"]))
+            state["payload"] = await chat_services.ai_message_stream(channel_id=channel_id, message=state["payload"], text=text)
             last_sent = time.monotonic()

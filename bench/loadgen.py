@@ -383,7 +383,7 @@ async def _serve(pipe, lifetime: float) -> None:
                 if asyncio.iscoroutine(result):
                     result = await result
                 pipe.send(("ok", result))
-            except Exception:  # noqa: BLE001 -- the coordinator reports it; the worker serves on
+            except Exception:
                 pipe.send(("error", traceback.format_exc()))
     finally:
         loop.remove_reader(pipe.fileno())

@@ -83,7 +83,7 @@ def seed(users: int, members: int) -> dict:
                     ),
                     expire_date=expire,
                 )
-                for key, u in zip(keys, people)
+                for key, u in zip(keys, people, strict=True)
             ],
             batch_size=BATCH,
         )

@@ -15,7 +15,7 @@ insert_many), then reads through the store interface, as the app does:
 On FerretDB with its SQLite backend (FERRETDB_SQLITE_DIR set, as
 scripts/services prints it) the mongodb row is measured twice: `mongodb` as
 FerretDB stands (its `_id` lookups scan the table), then `mongodb+ix` after
-the index `migrate` adds there (chatcore/store/ferretdb_sqlite.py).
+the index `migrate` adds there (messagestore/ferretdb_sqlite.py).
 
 Each row also prints the 1-minute load average taken just before it ran: the
 machine is shared, and figures taken under load say more about the load.
@@ -50,14 +50,14 @@ TARGET_P99_MS = 10.0
 
 
 def message_ids(count: int) -> list[int]:
-    from chatcore import ids
+    from messagestore import ids
 
     first_ms = ids.now_ms() - count * STEP_MS - 60_000
     return [((first_ms + i * STEP_MS - ids.EPOCH_MS) << ids.SEQUENCE_BITS) for i in range(count)]
 
 
 def created_at(message_id: int) -> datetime:
-    from chatcore import ids
+    from messagestore import ids
 
     return ids.id_time(message_id)
 
@@ -101,7 +101,7 @@ def sql_load(ids_: list[int], deadline: Deadline) -> Any:
     from django.core.management import call_command
     from django.db import connection
 
-    from chatcore.store.sql import SqlMessageStore
+    from messagestore.sql import SqlMessageStore
 
     call_command("migrate", verbosity=0, interactive=False)
     with connection.cursor() as cursor:
@@ -135,7 +135,7 @@ def cassandra_load(ids_: list[int], keyspace: str, deadline: Deadline) -> Any:
     from cassandra.concurrent import execute_concurrent
     from cassandra.query import BatchStatement, BatchType
 
-    from chatcore.store.cassandra import CassandraMessageStore, bucket_of
+    from messagestore.cassandra import CassandraMessageStore, bucket_of
 
     hosts = os.environ.get("CASSANDRA_HOSTS", "")
     if not hosts:
@@ -197,8 +197,8 @@ def settle_compactions(session: Any, limit: float = 180.0) -> None:
 
 
 def mongodb_load(ids_: list[int], database: str, deadline: Deadline) -> Any:
-    from chatcore.store import StoredMessage
-    from chatcore.store.mongodb import BUCKET_SIZE, MongoMessageStore, _document, _encode
+    from messagestore import StoredMessage
+    from messagestore.mongodb import BUCKET_SIZE, MongoMessageStore, _document, _encode
 
     uri = os.environ.get("MONGODB_URI", "")
     if not uri:
@@ -255,7 +255,7 @@ def measure(read: Callable[[], Any], count: int, budget: float) -> list[float]:
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 KINDS = ("latest", "scrollback", "append")
@@ -264,7 +264,7 @@ KINDS = ("latest", "scrollback", "append")
 def bench_store(
     name: str, store: Any, ids_: list[int], reads: int, budget: float, kinds: tuple[str, ...] = KINDS
 ) -> list[tuple[str, str, int, float, float, float]]:
-    from chatcore.store import NewMessage
+    from messagestore import NewMessage
 
     rng = random.Random(42)
     rows = []
@@ -331,7 +331,7 @@ def main() -> int:
             ferretdb_dir = os.environ.get("FERRETDB_SQLITE_DIR", "") if name == "mongodb" else ""
             if ferretdb_dir:
                 # FerretDB on SQLite: first as it stands (its _id lookups scan),
-                # then with the index `migrate` adds (chatcore/store/ferretdb_sqlite.py).
+                # then with the index `migrate` adds (messagestore/ferretdb_sqlite.py).
                 rows += bench_store("mongodb", store, ids_, args.reads, args.read_budget, kinds=("latest", "scrollback"))
                 store.ferretdb_sqlite_dir = ferretdb_dir
                 indexing = time.monotonic()

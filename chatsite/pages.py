@@ -16,14 +16,21 @@ from django.urls import path, re_path
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from accounts.models import User
+from accounts.schema import UserObject
 from accounts.selectors import user_object
-from chatcore.errors import NotFound
 from messagepal import selectors as pal_selectors
+from wire.errors import NotFound
 from workspace_chat import selectors
 
 
-def _me(request: HttpRequest) -> dict:
-    return user_object(request.user)
+def _user(request: HttpRequest) -> User:
+    """The logged-in user (every caller is behind login_required or checked)."""
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _me(request: HttpRequest) -> UserObject:
+    return user_object(_user(request))
 
 
 @ensure_csrf_cookie
@@ -45,10 +52,10 @@ def register(request: HttpRequest) -> HttpResponse:
 def workspace(request: HttpRequest, workspace_id: int) -> HttpResponse:
     """A workspace opens on its first visible channel."""
     try:
-        membership = selectors.access_workspace(request.user, workspace_id)
+        membership = selectors.access_workspace(_user(request), workspace_id)
     except NotFound:
         raise Http404("Workspace not found.") from None
-    first = selectors.visible_channels(request.user, membership.workspace).first()
+    first = selectors.visible_channels(_user(request), membership.workspace).first()
     if first is not None:
         return redirect("channel", workspace_id=workspace_id, channel_id=first.id)
     return _chat_page(request, workspace_id, None)
@@ -57,7 +64,7 @@ def workspace(request: HttpRequest, workspace_id: int) -> HttpResponse:
 @login_required
 def channel(request: HttpRequest, workspace_id: int, channel_id: int) -> HttpResponse:
     try:
-        access = selectors.access_channel(request.user, channel_id)
+        access = selectors.access_channel(_user(request), channel_id)
     except NotFound:
         raise Http404("Channel not found.") from None
     if access.channel.workspace_id != workspace_id:
@@ -77,7 +84,7 @@ def messagepal(request: HttpRequest, conversation_id: str | None = None) -> Http
     other = None
     if conversation_id is not None:
         try:
-            low, high = pal_selectors.access_conversation(request.user, conversation_id)
+            low, high = pal_selectors.access_conversation(_user(request), conversation_id)
         except NotFound:
             raise Http404("Conversation not found.") from None
         other_user = User.objects.filter(id=high if request.user.id == low else low, is_active=True).first()

@@ -41,6 +41,7 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
+    "chatsite",  # before daphne: its runserver installs the daphne adapter
     "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
@@ -52,7 +53,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
-    "chatcore",
+    "messagestore",
     "accounts",
     "presence",
     "assistant",
@@ -148,10 +149,10 @@ CHAT_CHANNEL_LAYER = os.environ.get("CHAT_CHANNEL_LAYER", "core").strip().lower(
 
 def redis_layer_host(url: str) -> dict:
     """channels-redis connection options, with the retry policy of every Redis
-    client here (chatcore.redis.retry_options)."""
+    client here (realtime.redis.retry_options)."""
     from redis.asyncio.retry import Retry
 
-    from chatcore.redis import retry_options
+    from realtime.redis import retry_options
 
     # redis-py's default 5 s socket timeout ties with channels-redis's 5 s
     # blocking receive and kills idle consumers: give it headroom.
@@ -183,9 +184,12 @@ CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
 CHAT_MAX_FRAME_BYTES = env_int("CHAT_MAX_FRAME_BYTES", 64 * 1024)
 CHAT_PING_INTERVAL = env_int("CHAT_PING_INTERVAL", 20)
 CHAT_PING_TIMEOUT = env_int("CHAT_PING_TIMEOUT", 30)
+# Check every event a consumer sends against its schema (wire.schema); the
+# tests turn it on, production leaves it off (it costs a decode per event).
+CHAT_CHECK_EVENTS = env_bool("CHAT_CHECK_EVENTS", False)
 # Bytes queued for one slow client before the server drops it (never grows memory).
 CHAT_MAX_SEND_BUFFER_BYTES = env_int("CHAT_MAX_SEND_BUFFER_BYTES", 1024 * 1024)
-# Message store (chatcore.store): sql | cassandra | mongodb. cassandra falls
+# Message store (messagestore): sql | cassandra | mongodb. cassandra falls
 # back to mongodb (if MONGODB_URI is set) and then sql when unreachable at
 # start-up; mongodb falls back to sql.
 CHAT_MESSAGE_STORE = os.environ.get("CHAT_MESSAGE_STORE", "sql").strip().lower() or "sql"
@@ -195,12 +199,12 @@ CASSANDRA_KEYSPACE = os.environ.get("CASSANDRA_KEYSPACE", "chat")
 MONGODB_URI = os.environ.get("MONGODB_URI", "")
 # FerretDB 1.x with its SQLite backend on this machine: the directory of its
 # -sqlite-url. `migrate` then adds the index its _id lookups need
-# (chatcore/store/ferretdb_sqlite.py). Leave unset for MongoDB or a remote FerretDB.
+# (messagestore/ferretdb_sqlite.py). Leave unset for MongoDB or a remote FerretDB.
 FERRETDB_SQLITE_DIR = os.environ.get("FERRETDB_SQLITE_DIR", "")
 # Seconds a store may take to connect or answer: a dead store fails fast
 # instead of hanging a consumer.
 CHAT_STORE_TIMEOUT = env_float("CHAT_STORE_TIMEOUT", 3.0)
-# django-cassandra-engine: only its model layer is used (chatcore.store.cassandra
+# django-cassandra-engine: only its model layer is used (messagestore.cassandra
 # says why its app is not in INSTALLED_APPS, so no DATABASES["cassandra"]);
 # cqlengine creates tables (migrate -> ensure_schema) only with this set.
 os.environ.setdefault("CQLENG_ALLOW_SCHEMA_MANAGEMENT", "1")
@@ -227,9 +231,9 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["chatcore.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "chatcore.api.NestedSerializerSchema",
-    "EXCEPTION_HANDLER": "chatcore.api.exception_handler",
+    "DEFAULT_PARSER_CLASSES": ["wire.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "wire.http.NestedSerializerSchema",
+    "EXCEPTION_HANDLER": "wire.http.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {

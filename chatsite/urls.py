@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
-from chatcore.api import healthz
+from chatsite.health import healthz
 
 
 class IdConverter:

@@ -4,8 +4,8 @@ the message store (moderators hide/delete them under Message store -> Messages).
 from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
-from chatcore.store import get_store
 from messagepal.models import Conversation
+from messagestore import get_store
 
 
 @admin.register(Conversation)

@@ -8,10 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.api import UserOutputSerializer
-from chatcore.api import parse_int_param
-from chatcore.errors import Invalid
-from chatcore.protocol import MAX_CLIENT_ID
 from messagepal import protocol, selectors, services
+from wire.errors import Invalid
+from wire.http import parse_int_param
+from wire.protocol import MAX_CLIENT_ID
 
 
 class PalMessageOutputSerializer(serializers.Serializer):

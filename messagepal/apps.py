@@ -7,7 +7,7 @@ class MessagepalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chatcore import moderation
         from messagepal.services import pal_message_moderate
+        from messagestore import moderation
 
         moderation.register("conv_", lambda stream, message_id, action: pal_message_moderate(conversation_id=stream, message_number=message_id, action=action))

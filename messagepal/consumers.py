@@ -7,13 +7,15 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from chatcore.consumers import ProtocolConsumer
-from chatcore.events import pal_user_group
-from chatcore.protocol import pong_event
-from messagepal import protocol, selectors, services
+from messagepal import protocol, schema, selectors, services
+from realtime.consumers import ProtocolConsumer
+from realtime.events import pal_user_group
+from wire.protocol import Ping, pong_event
 
 
 class MessagePalConsumer(ProtocolConsumer):
+    event_schemas = schema.EVENTS
+
     async def on_authenticated(self) -> None:
         self.subscriptions: set[str] = set()
         # Recipients already checked on this connection, so typing costs no query.
@@ -37,7 +39,7 @@ class MessagePalConsumer(ProtocolConsumer):
                     skip_channel=self.channel_name,
                 )
                 self.known_recipients.add(command.recipient_id)
-                await self.reply(protocol.message_received_event(message), request_id)
+                await self.reply(schema.message_received_event(message), request_id)
             case protocol.Typing():
                 if command.recipient_id not in self.known_recipients:
                     await database_sync_to_async(services.pal_recipient_check)(sender=self.user, recipient_id=command.recipient_id)
@@ -54,15 +56,15 @@ class MessagePalConsumer(ProtocolConsumer):
             case protocol.Subscribe():
                 selectors.access_conversation(self.user, command.conversation_id)
                 self.subscriptions.add(command.conversation_id)
-                await self.reply(protocol.subscribed_event(command.conversation_id), request_id)
+                await self.reply(schema.subscribed_event(command.conversation_id), request_id)
             case protocol.Unsubscribe():
                 selectors.access_conversation(self.user, command.conversation_id)
                 self.subscriptions.discard(command.conversation_id)
-                await self.reply(protocol.unsubscribed_event(command.conversation_id), request_id)
+                await self.reply(schema.unsubscribed_event(command.conversation_id), request_id)
             case protocol.FetchHistory():
                 messages, has_more = await database_sync_to_async(selectors.conversation_history)(
                     user=self.user, conversation_id=command.conversation_id, before=command.before, limit=command.limit
                 )
-                await self.reply(protocol.history_response_event(command.conversation_id, messages, has_more), request_id)
-            case protocol.Ping():
+                await self.reply(schema.history_response_event(command.conversation_id, messages, has_more), request_id)
+            case Ping():
                 await self.reply(pong_event(), request_id)

@@ -1,6 +1,6 @@
 """The `/ws/messagepal/` protocol (PROTOCOL.md, "MessagePal WebSocket"):
-inbound frames -> typed commands, outbound event builders, and the id
-formats. Pure.
+inbound frames -> typed commands, and the id formats (messagepal.schema
+holds what goes out). Pure.
 
 Conversation ids are `conv_{a}_{b}` with a < b. A message id is the string
 `{conversationId}:{n}` where n is the store's integer id, so any message id
@@ -12,8 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from chatcore.jsonutil import iso
-from chatcore.protocol import (
+from wire.protocol import (
     MAX_ID,
     Ping,
     bad_request,
@@ -23,7 +22,6 @@ from chatcore.protocol import (
     read_id,
     read_str,
 )
-from chatcore.store import StoredMessage
 
 CONVERSATION_RE = re.compile(r"^conv_([1-9][0-9]{0,15})_([1-9][0-9]{0,15})$")
 MESSAGE_ID_RE = re.compile(r"^(conv_[1-9][0-9]{0,15}_[1-9][0-9]{0,15}):([1-9][0-9]{0,15})$")
@@ -149,43 +147,3 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
         return FetchHistory(conversation, before, min(limit, MAX_PAGE))
     raise bad_request(f"Unknown event type {kind[:64]!r}.")
 
-
-# --- outbound ---------------------------------------------------------------
-
-
-def message_object(msg: StoredMessage, *, sender_username: str, recipient_id: int, read_at: Any) -> dict[str, Any]:
-    return {
-        "id": message_id(msg.stream, msg.id),
-        "conversationId": msg.stream,
-        "senderId": msg.author_id,
-        "senderUsername": sender_username,
-        "recipientId": recipient_id,
-        "content": msg.content,
-        "createdAt": iso(msg.created_at),
-        "readAt": iso(read_at),
-        "clientId": msg.client_id,
-    }
-
-
-def message_received_event(message: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "message_received", "message": message}
-
-
-def typing_event(conversation: str, user_id: int, username: str) -> dict[str, Any]:
-    return {"type": "user_typing", "conversationId": conversation, "userId": user_id, "username": username}
-
-
-def message_read_event(conversation: str, message_id_: str, read_by: int, read_at: Any) -> dict[str, Any]:
-    return {"type": "message_read", "conversationId": conversation, "messageId": message_id_, "readBy": read_by, "readAt": iso(read_at)}
-
-
-def history_response_event(conversation: str, messages: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {"type": "history_response", "conversationId": conversation, "messages": messages, "hasMore": has_more}
-
-
-def subscribed_event(conversation: str) -> dict[str, Any]:
-    return {"type": "subscribed", "conversationId": conversation}
-
-
-def unsubscribed_event(conversation: str) -> dict[str, Any]:
-    return {"type": "unsubscribed", "conversationId": conversation}

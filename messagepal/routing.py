@@ -1,5 +1,6 @@
 from django.urls import re_path
 
 from messagepal.consumers import MessagePalConsumer
+from realtime.consumers import consumer
 
-websocket_urlpatterns = [re_path(r"^ws/messagepal/?$", MessagePalConsumer.as_asgi())]
+websocket_urlpatterns = [re_path(r"^ws/messagepal/?$", consumer(MessagePalConsumer))]

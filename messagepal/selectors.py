@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import bisect
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Q
 
 from accounts.models import User
 from accounts.selectors import user_object
-from chatcore.errors import NotFound
-from chatcore.store import StoredMessage, get_store
-from messagepal import protocol
+from messagepal import protocol, schema
 from messagepal.models import Conversation, ReadMark
+from messagestore import StoredMessage, get_store
+from wire.errors import NotFound
 
 
 class ConversationInaccessible(NotFound):
@@ -29,7 +30,7 @@ def access_conversation(user: User, conversation_id: str) -> tuple[int, int]:
     return pair
 
 
-def message_objects(messages: list[StoredMessage]) -> list[dict[str, Any]]:
+def message_objects(messages: list[StoredMessage]) -> list[schema.PalMessageObject]:
     """Message objects with usernames and readAt: two reads for a page."""
     if not messages:
         return []
@@ -48,21 +49,21 @@ def message_objects(messages: list[StoredMessage]) -> list[dict[str, Any]]:
         recipient = high if m.author_id == low else low
         reader_marks = marks[recipient]
         i = bisect.bisect_left(reader_marks, m.id, key=lambda mark: mark[0])
-        read_at = reader_marks[i][1] if i < len(reader_marks) else None
+        first_read: datetime | None = reader_marks[i][1] if i < len(reader_marks) else None
         result.append(
-            protocol.message_object(m, sender_username=usernames.get(m.author_id, "deleted"), recipient_id=recipient, read_at=read_at)
+            schema.message_object(m, sender_username=usernames.get(m.author_id, "deleted"), recipient_id=recipient, read_at=first_read)
         )
     return result
 
 
-def conversation_history(*, user: User, conversation_id: str, before: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
+def conversation_history(*, user: User, conversation_id: str, before: int | None, limit: int) -> tuple[list[schema.PalMessageObject], bool]:
     access_conversation(user, conversation_id)
     limit = max(1, min(limit, protocol.MAX_PAGE))
     messages, has_more = get_store().page(conversation_id, before=before, limit=limit)
     return message_objects(messages), has_more
 
 
-def conversation_list(*, user: User) -> list[dict[str, Any]]:
+def conversation_list(*, user: User) -> list[schema.ConversationListItem]:
     """The caller's conversations with a message, newest first."""
     store = get_store()
     conversations = (
@@ -73,18 +74,18 @@ def conversation_list(*, user: User) -> list[dict[str, Any]]:
     result = []
     for conversation in conversations:
         other = conversation.user_high if conversation.user_low_id == user.id else conversation.user_low
-        last = store.get(conversation.id, conversation.last_message_id)
+        last = store.get(conversation.id, conversation.last_message_id) if conversation.last_message_id is not None else None
         if last is None:  # hidden or deleted by a moderator
             page, _ = store.page(conversation.id, limit=1)
             last = page[0] if page else None
         pointer = store.read_pointers(conversation.id).get(user.id)
         unread = store.count_after(conversation.id, pointer.message_id if pointer else None, exclude_author=user.id)
         result.append(
-            {
-                "conversationId": conversation.id,
-                "otherUser": user_object(other),
-                "lastMessage": message_objects([last])[0] if last else None,
-                "unreadCount": unread,
-            }
+            schema.ConversationListItem(
+                conversationId=conversation.id,
+                otherUser=user_object(other),
+                lastMessage=message_objects([last])[0] if last else None,
+                unreadCount=unread,
+            )
         )
     return result

@@ -3,19 +3,17 @@ connection of both people), mark read, typing."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from chatcore import ratelimit
-from chatcore.errors import Invalid, NotFound, RateLimited, StoreUnavailable
-from chatcore.events import abroadcast, broadcast_on_commit, pal_user_group
-from chatcore.store import NewMessage, StoreError, get_store
-from messagepal import protocol
+from messagepal import protocol, schema
 from messagepal.models import Conversation, ReadMark
 from messagepal.selectors import access_conversation, message_objects
+from messagestore import NewMessage, StoredMessage, get_store
+from messagestore.services import message_append
+from realtime.events import abroadcast, broadcast_on_commit, pal_user_group
+from wire.errors import Invalid, NotFound
 
 
 def _recipient(sender: User, recipient_id: int) -> User:
@@ -36,40 +34,34 @@ def conversation_get_or_create(*, sender: User, recipient_id: int) -> Conversati
     return conversation
 
 
-def pal_message_send(*, sender: User, recipient_id: int, content: str, client_id: str | None = None, skip_channel: str | None = None) -> tuple[dict[str, Any], bool]:
+def pal_message_send(
+    *, sender: User, recipient_id: int, content: str, client_id: str | None = None, skip_channel: str | None = None
+) -> tuple[schema.PalMessageObject, bool]:
     """Persist; `message_received` to both people's connections after commit
     (the sending connection gets it as its direct answer instead)."""
     conversation = conversation_get_or_create(sender=sender, recipient_id=recipient_id)
-    store = get_store()
-    try:
-        if client_id:
-            existing = store.find_by_client_id(conversation.id, sender.id, client_id)
-            if existing is not None:
-                return message_objects([existing])[0], False
-        decision = ratelimit.take(f"user:{sender.id}")
-        if not decision.allowed:
-            raise RateLimited("Too many messages; slow down.", decision.retry_after)
-        with transaction.atomic():
-            stored, created = store.append(
-                NewMessage(stream=conversation.id, author_id=sender.id, content=content, client_id=client_id)
-            )
-            Conversation.objects.filter(id=conversation.id).update(last_message_id=stored.id, last_message_at=stored.created_at)
-            payload = protocol.message_object(stored, sender_username=sender.username, recipient_id=conversation.other(sender.id), read_at=None)
-            if created:
-                event = protocol.message_received_event(payload)
-                for user_id in (conversation.user_low_id, conversation.user_high_id):
-                    broadcast_on_commit(pal_user_group(user_id), event, skip_channel=skip_channel)
-    except StoreError as exc:
-        raise StoreUnavailable("The message could not be stored; it was not sent.") from exc
-    return payload, created
+    recipient = conversation.other(sender.id)
+    created: list[schema.PalMessageObject] = []
+
+    def on_created(stored: StoredMessage) -> None:
+        Conversation.objects.filter(id=conversation.id).update(last_message_id=stored.id, last_message_at=stored.created_at)
+        created.append(schema.message_object(stored, sender_username=sender.username, recipient_id=recipient, read_at=None))
+        event = schema.message_received_event(created[0])
+        for user_id in (conversation.user_low_id, conversation.user_high_id):
+            broadcast_on_commit(pal_user_group(user_id), event, skip_channel=skip_channel)
+
+    sent = message_append(new=NewMessage(stream=conversation.id, author_id=sender.id, content=content, client_id=client_id), on_created=on_created)
+    if not sent.created:  # a replay: the stored message, as history shows it
+        return message_objects([sent.message])[0], False
+    return created[0], True
 
 
-def pal_message_send_to_conversation(*, sender: User, conversation_id: str, content: str, client_id: str | None = None) -> tuple[dict[str, Any], bool]:
+def pal_message_send_to_conversation(*, sender: User, conversation_id: str, content: str, client_id: str | None = None) -> tuple[schema.PalMessageObject, bool]:
     low, high = access_conversation(sender, conversation_id)
     return pal_message_send(sender=sender, recipient_id=high if sender.id == low else low, content=content, client_id=client_id)
 
 
-def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip_channel: str | None = None) -> dict[str, Any]:
+def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip_channel: str | None = None) -> schema.PalMessageReadEvent:
     """The caller marks that message and every earlier one read; `message_read`
     to both people if the pointer moved."""
     low, high = access_conversation(user, conversation_id)
@@ -81,7 +73,7 @@ def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip
         pointer = store.read_pointers(conversation_id).get(user.id)
         read_at = pointer.read_at if pointer else timezone.now()
         pointer_number = pointer.message_id if pointer else message_number
-        event = protocol.message_read_event(conversation_id, protocol.message_id(conversation_id, pointer_number), user.id, read_at)
+        event = schema.message_read_event(conversation_id, protocol.message_id(conversation_id, pointer_number), user.id, read_at)
         if moved:
             ReadMark.objects.create(conversation_id=conversation_id, reader_id=user.id, message_id=pointer_number, read_at=read_at)
             for user_id in (low, high):
@@ -92,7 +84,7 @@ def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip
 async def pal_typing(*, user: User, recipient_id: int) -> None:
     """`user_typing` to the recipient's connections; the consumer checked the recipient."""
     conversation = protocol.conversation_id(user.id, recipient_id)
-    await abroadcast(pal_user_group(recipient_id), protocol.typing_event(conversation, user.id, user.username))
+    await abroadcast(pal_user_group(recipient_id), schema.typing_event(conversation, user.id, user.username))
 
 
 def pal_recipient_check(*, sender: User, recipient_id: int) -> None:

@@ -2,19 +2,21 @@
 
 A user is online in a channel while at least one of their connections has
 joined it. With REDIS_URL the connections are kept in Redis (one sorted set
-per (channel, user), scored by expiry, refreshed by each process's hub, chatcore.hub)
-so every process sees the same count and a crashed process's entries expire.
-Without it, one in-process dict does the same for one process.
+per (channel, user), scored by expiry) so every process sees the same count
+and a crashed process's entries expire; each process refreshes the entries of
+its live connections in one pipeline from the hub's maintenance round
+(`connections_refresh`, registered in presence.apps). Without REDIS_URL, one
+in-process dict does the same for one process.
 """
 
 from __future__ import annotations
 
 import time
 
-from chatcore.redis import async_client
+from realtime.redis import async_client
 
-# A connection entry lives this long unless refreshed; chatcore.hub refreshes
-# every PRESENCE_TTL / 3 seconds.
+# A connection entry lives this long unless refreshed; the hub's maintenance
+# round (realtime.hub.MAINTENANCE_EVERY, a third of this) refreshes it.
 PRESENCE_TTL = 60.0
 
 _JOIN = """
@@ -39,6 +41,9 @@ return {removed, redis.call('ZCARD', KEYS[1])}
 """
 
 _local: dict[tuple[int, int], set[str]] = {}
+# This process's connections and the channels each has joined: what
+# `connections_refresh` keeps alive in Redis.
+_live: dict[str, tuple[int, set[int]]] = {}
 
 
 def _key(channel_id: int, user_id: int) -> str:
@@ -54,11 +59,17 @@ async def connection_join(*, channel_id: int, user_id: int, connection: str) -> 
         conns.add(connection)
         return first
     added, count = await client.eval(_JOIN, 1, _key(channel_id, user_id), time.time(), PRESENCE_TTL, connection)
+    _live.setdefault(connection, (user_id, set()))[1].add(channel_id)
     return int(added) == 1 and int(count) == 1
 
 
 async def connection_leave(*, channel_id: int, user_id: int, connection: str) -> bool:
     """Forget a connection; True if it was the user's last in the channel."""
+    live = _live.get(connection)
+    if live is not None:
+        live[1].discard(channel_id)
+        if not live[1]:
+            del _live[connection]
     client = async_client()
     if client is None:
         conns = _local.get((channel_id, user_id))
@@ -73,10 +84,20 @@ async def connection_leave(*, channel_id: int, user_id: int, connection: str) ->
     return int(removed) == 1 and int(count) == 0
 
 
+def connection_gone(connection: str) -> None:
+    """The connection ended, whether or not it left its channels: stop
+    refreshing it (its Redis entries expire within PRESENCE_TTL)."""
+    _live.pop(connection, None)
+
+
+async def connections_refresh() -> None:
+    """Keep the Redis entries of this process's live connections from
+    expiring: one pipeline for the whole process."""
+    await connections_refresh_many([(user_id, list(channels), connection) for connection, (user_id, channels) in list(_live.items())])
+
+
 async def connections_refresh_many(entries: list[tuple[int, list[int], str]]) -> None:
-    """Keep the entries of live connections from expiring: (user_id,
-    channel_ids, connection) each, one pipeline for a whole process
-    (chatcore.hub calls it every PRESENCE_TTL / 3 seconds)."""
+    """(user_id, channel_ids, connection) each, in one pipeline."""
     client = async_client()
     if client is None or not entries:
         return
@@ -90,3 +111,4 @@ async def connections_refresh_many(entries: list[tuple[int, list[int], str]]) ->
 
 def reset_local() -> None:
     _local.clear()
+    _live.clear()

@@ -30,16 +30,24 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 @pytest.fixture(autouse=True)
 def _fresh_in_process_state(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    from chatcore import ratelimit
-    from chatcore.store import reset_store
+    # Every event a consumer sends is checked against its schema (wire.schema):
+    # a test during which one did not match fails here.
+    settings.CHAT_CHECK_EVENTS = True
+    from messagestore import reset_store
     from presence import services as presence
+    from realtime import ratelimit
+    from wire import schema
 
     ratelimit.reset_local()
     presence.reset_local()
     reset_store()
     _fresh_redis()
+    schema.violations.clear()
     yield
     _fresh_redis()
+    violations = list(schema.violations)
+    schema.violations.clear()
+    assert not violations, f"events left a consumer with fields their schema does not declare: {violations}"
 
 
 def _fresh_redis() -> None:
@@ -51,7 +59,7 @@ def _fresh_redis() -> None:
     from channels.layers import channel_layers
     from django.conf import settings
 
-    from chatcore import redis as chat_redis
+    from realtime import redis as chat_redis
 
     channel_layers.backends.clear()
     chat_redis._sync_client = None
@@ -125,7 +133,7 @@ def in_memory_layer(settings):
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item):
     """Before the test's event loop is closed: stop the per-process hubs
-    (chatcore.hub) that ran on it, which a cancellation alone may not."""
-    from chatcore.hub import close_hubs
+    (realtime.hub) that ran on it, which a cancellation alone may not."""
+    from realtime.hub import close_hubs
 
     close_hubs()

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import user_object
-from chatcore.api import parse_int_param
+from wire.http import parse_int_param
 from workspace_chat import selectors, services
 from workspace_chat.models import Channel, ChannelKind, Role, WorkspaceMembership
 

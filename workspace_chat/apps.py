@@ -7,7 +7,7 @@ class WorkspaceChatConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from chatcore import moderation
+        from messagestore import moderation
         from workspace_chat.services import message_moderate
 
         moderation.register(

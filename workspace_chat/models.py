@@ -1,10 +1,12 @@
 """Workspaces, their members and channels. Messages live in the message store
-(chatcore.store), keyed by the stream `ch:{channel.id}`."""
+(messagestore), keyed by the stream `ch:{channel.id}`."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+
+from messagestore.streams import channel_stream
 
 
 class Role(models.TextChoices):
@@ -65,7 +67,7 @@ class Channel(models.Model):
 
     @property
     def stream(self) -> str:
-        return f"ch:{self.id}"
+        return channel_stream(self.id)
 
     @property
     def is_restricted(self) -> bool:

@@ -1,13 +1,13 @@
 """The `/ws/chat/` protocol (PROTOCOL.md, "Workspace chat WebSocket"):
-inbound frames -> typed commands, and the outbound event builders. Pure."""
+inbound frames -> typed commands (workspace_chat.schema holds what goes
+out). Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from chatcore.jsonutil import iso
-from chatcore.protocol import (
+from wire.protocol import (
     Ping,
     bad_request,
     is_safe_url,
@@ -17,9 +17,7 @@ from chatcore.protocol import (
     read_id,
     read_str,
 )
-from chatcore.store import StoredMessage
-
-MESSAGE_TYPES = ("text", "file", "image", "announcement", "assignment")
+from workspace_chat.schema import MESSAGE_TYPES
 
 
 @dataclass(frozen=True)
@@ -111,86 +109,3 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
         return PinMessage(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
     raise bad_request(f"Unknown event type {kind[:64]!r}.")
 
-
-# --- outbound ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Author:
-    id: int
-    username: str
-    display_name: str
-
-
-def message_object(msg: StoredMessage, *, channel_id: int, author: Author, read_by: list[int], streaming: bool | None = None) -> dict[str, Any]:
-    obj: dict[str, Any] = {
-        "id": msg.id,
-        "channelId": channel_id,
-        "authorId": msg.author_id,
-        "authorUsername": author.username,
-        "authorDisplayName": author.display_name,
-        "content": msg.content,
-        "messageType": msg.message_type,
-        "fileUrl": msg.file_url,
-        "replyTo": msg.reply_to,
-        "mentions": list(msg.mentions),
-        "createdAt": iso(msg.created_at),
-        "editedAt": iso(msg.edited_at),
-        "isPinned": msg.is_pinned,
-        "isAI": msg.is_ai,
-        "clientId": msg.client_id,
-        "grade": msg.grade,
-        "readBy": read_by,
-    }
-    if streaming is not None:
-        obj["streaming"] = streaming
-    return obj
-
-
-def joined_channel_event(channel_id: int, missed: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
-    return {"type": "joined_channel", "channelId": channel_id, "missed": missed, "hasMore": has_more}
-
-
-def left_channel_event(channel_id: int) -> dict[str, Any]:
-    return {"type": "left_channel", "channelId": channel_id}
-
-
-def new_message_event(channel_id: int, message: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "new_message", "channelId": channel_id, "message": message}
-
-
-def message_updated_event(channel_id: int, message: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "message_updated", "channelId": channel_id, "message": message}
-
-
-def message_deleted_event(channel_id: int, message_id: int) -> dict[str, Any]:
-    return {"type": "message_deleted", "channelId": channel_id, "messageId": message_id}
-
-
-def typing_event(kind: str, channel_id: int, author: Author) -> dict[str, Any]:
-    assert kind in ("user_typing", "user_stop_typing")
-    return {
-        "type": kind,
-        "channelId": channel_id,
-        "userId": author.id,
-        "username": author.username,
-        "displayName": author.display_name,
-    }
-
-
-def message_read_event(channel_id: int, message_id: int, user_id: int) -> dict[str, Any]:
-    return {"type": "message_read", "channelId": channel_id, "messageId": message_id, "userId": user_id}
-
-
-def presence_event(channel_id: int, user_id: int, username: str, status: str) -> dict[str, Any]:
-    assert status in ("online", "offline")
-    return {"type": "user_presence", "channelId": channel_id, "userId": user_id, "username": username, "status": status}
-
-
-def message_pinned_event(channel_id: int, message_id: int, *, user_id: int, username: str) -> dict[str, Any]:
-    return {
-        "type": "message_pinned",
-        "channelId": channel_id,
-        "messageId": message_id,
-        "pinnedBy": {"userId": user_id, "username": username},
-    }

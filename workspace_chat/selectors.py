@@ -5,17 +5,17 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import Field, Model, Q, QuerySet
 
 from accounts.models import User
-from chatcore import jsonutil
-from chatcore.errors import NotFound
-from chatcore.store import StoredMessage, get_store
-from workspace_chat import protocol
-from workspace_chat.models import Channel, ChannelKind, ChannelMembership, Role, Workspace, WorkspaceMembership
+from messagestore import StoredMessage, get_store
+from messagestore.streams import channel_stream
+from wire import jsonutil
+from wire.errors import NotFound
+from workspace_chat import schema
+from workspace_chat.models import STAFF_ROLES, Channel, ChannelKind, ChannelMembership, Workspace, WorkspaceMembership
 
 HISTORY_MAX = 100
 CATCH_UP_MAX = 500
@@ -36,7 +36,7 @@ class ChannelAccess:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in (Role.ADMIN, Role.TEACHER)
+        return self.role in STAFF_ROLES
 
 
 def access_workspace(user: User, workspace_id: int) -> WorkspaceMembership:
@@ -55,13 +55,15 @@ def _access_sql(vendor: str) -> str:
     Python on this machine around a ~0.7 ms query."""
     quote = connection.ops.quote_name
 
-    def table(model) -> str:
+    def table(model: type[Model]) -> str:
         return quote(model._meta.db_table)
 
-    def col(model, name: str) -> str:
-        return quote(model._meta.get_field(name).column)
+    def col(model: type[Model], name: str) -> str:
+        field = model._meta.get_field(name)
+        assert isinstance(field, Field) and field.column
+        return quote(field.column)
 
-    fields = ", ".join(f"c.{quote(f.column)}" for f in Channel._meta.concrete_fields)
+    fields = ", ".join(f"c.{quote(f.column)}" for f in Channel._meta.concrete_fields if f.column)
     wm, cm = WorkspaceMembership, ChannelMembership
     return (
         f"SELECT {fields},"
@@ -76,9 +78,11 @@ def _access_sql(vendor: str) -> str:
 def access_channel(user: User, channel_id: int) -> ChannelAccess:
     """One query: the channel, the caller's workspace role and channel membership."""
     channel = next(iter(Channel.objects.raw(_access_sql(connection.vendor), [user.id, user.id, channel_id])), None)
-    if channel is None or channel.caller_role is None or (channel.is_restricted and not channel.caller_is_member):
+    # The raw query's extra columns arrive as attributes of the instance.
+    role = getattr(channel, "caller_role", None)
+    if channel is None or role is None or (channel.is_restricted and not getattr(channel, "caller_is_member", False)):
         raise ChannelInaccessible("Channel not found.")
-    return ChannelAccess(channel=channel, role=channel.caller_role)
+    return ChannelAccess(channel=channel, role=role)
 
 
 def workspace_list(user: User) -> QuerySet[WorkspaceMembership]:
@@ -110,21 +114,21 @@ def channel_unread(user: User, channel: Channel) -> tuple[int, int | None]:
     return unread, store.last_id(channel.stream)
 
 
-def author_of(user: User) -> protocol.Author:
-    return protocol.Author(id=user.id, username=user.username, display_name=user.shown_name)
+def author_of(user: User) -> schema.Author:
+    return schema.Author(id=user.id, username=user.username, display_name=user.shown_name)
 
 
-def authors_by_id(user_ids: Iterable[int]) -> dict[int, protocol.Author]:
+def authors_by_id(user_ids: Iterable[int]) -> dict[int, schema.Author]:
     wanted = set(user_ids)
     if not wanted:
         return {}
     return {u.id: author_of(u) for u in User.objects.filter(id__in=wanted)}
 
 
-UNKNOWN_AUTHOR = protocol.Author(id=0, username="deleted", display_name="Deleted user")
+UNKNOWN_AUTHOR = schema.Author(id=0, username="deleted", display_name="Deleted user")
 
 
-def message_objects(channel_id: int, messages: list[StoredMessage], *, authors: dict[int, protocol.Author] | None = None) -> list[dict[str, Any]]:
+def message_objects(channel_id: int, messages: list[StoredMessage], *, authors: dict[int, schema.Author] | None = None) -> list[schema.MessageObject]:
     """Message objects with authors and readBy: two reads for a whole page."""
     if not messages:
         return []
@@ -132,7 +136,7 @@ def message_objects(channel_id: int, messages: list[StoredMessage], *, authors: 
     authors = authors if authors is not None else authors_by_id(m.author_id for m in messages)
     pointers = get_store().read_pointers(stream)
     return [
-        protocol.message_object(
+        schema.message_object(
             m,
             channel_id=channel_id,
             author=authors.get(m.author_id, UNKNOWN_AUTHOR),
@@ -142,14 +146,14 @@ def message_objects(channel_id: int, messages: list[StoredMessage], *, authors: 
     ]
 
 
-def message_history(*, user: User, channel_id: int, before: int | None, after: int | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
+def message_history(*, user: User, channel_id: int, before: int | None, after: int | None, limit: int) -> tuple[list[schema.MessageObject], bool]:
     access = access_channel(user, channel_id)
     limit = max(1, min(limit, HISTORY_MAX))
     messages, has_more = get_store().page(access.channel.stream, before=before, after=after, limit=limit)
     return message_objects(channel_id, messages), has_more
 
 
-def catch_up(*, channel: Channel, after_id: int | None) -> tuple[list[dict[str, Any]], bool, int]:
+def catch_up(*, channel: Channel, after_id: int | None) -> tuple[list[schema.MessageObject], bool, int]:
     """(missed, hasMore, the newest id the client now has or may page to over
     HTTP). At most CATCH_UP_MAX messages and about CATCH_UP_MAX_BYTES."""
     store = get_store()
@@ -168,13 +172,13 @@ def catch_up(*, channel: Channel, after_id: int | None) -> tuple[list[dict[str, 
     return missed, False, missed[-1]["id"] if missed else after_id
 
 
-def messages_between(*, channel_id: int, after: int, before: int) -> list[dict[str, Any]]:
+def messages_between(*, channel_id: int, after: int, before: int) -> list[schema.MessageObject]:
     """Messages a connection has not been sent yet (a broadcast overtook them)."""
-    messages, _ = get_store().page(f"ch:{channel_id}", after=after, before=before, limit=CATCH_UP_MAX)
+    messages, _ = get_store().page(channel_stream(channel_id), after=after, before=before, limit=CATCH_UP_MAX)
     return message_objects(channel_id, messages)
 
 
-def channel_pins(*, user: User, channel_id: int) -> list[dict[str, Any]]:
+def channel_pins(*, user: User, channel_id: int) -> list[schema.MessageObject]:
     access = access_channel(user, channel_id)
     return message_objects(channel_id, get_store().pinned(access.channel.stream))
 

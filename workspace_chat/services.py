@@ -1,29 +1,31 @@
-"""Writes of workspace chat. Every rule (roles, rate limit, idempotency,
-ordering) is decided here; events leave through chatcore.events."""
+"""Writes of workspace chat, and every event it sends: messages, read
+pointers, pins, grades, moderation, the assistant's answers, typing and
+presence. Every rule (roles, rate limit, idempotency) is decided here or in
+the selectors' access checks; events leave through realtime.events."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from redis.exceptions import RedisError
 
 from accounts.models import User
-from chatcore import ratelimit
-from chatcore.errors import Forbidden, Invalid, NotFound, RateLimited, StoreUnavailable
-from chatcore.events import broadcast_on_commit, channel_group
-from chatcore.store import NewMessage, StoreError, get_store
-from workspace_chat import protocol
-from workspace_chat.models import Channel, ChannelKind, ChannelMembership, Role, Workspace, WorkspaceMembership
-from workspace_chat.selectors import (
-    access_channel,
-    access_workspace,
-    author_of,
-    channel_message,
-    message_objects,
-)
+from messagestore import NewMessage, StoredMessage, get_store
+from messagestore.services import message_append
+from messagestore.streams import channel_stream
+from presence import services as presence
+from realtime.events import abroadcast, broadcast_on_commit, channel_group
+from wire.errors import Forbidden, Invalid, NotFound
+from workspace_chat import schema
+from workspace_chat.hooks import MessageCreated, message_created_on_commit
+from workspace_chat.models import STAFF_ROLES, Channel, ChannelKind, ChannelMembership, Role, Workspace, WorkspaceMembership
+from workspace_chat.selectors import access_channel, access_workspace, author_of, channel_message, message_objects
+
+logger = logging.getLogger(__name__)
 
 MENTION_RE = re.compile(r"(?<![\w@.])@([\w.+-]{1,150})")
 
@@ -54,7 +56,7 @@ def workspace_member_add(*, actor: User, workspace_id: int, username: str, role:
 @transaction.atomic
 def channel_create(*, actor: User, workspace_id: int, name: str, kind: str, is_private: bool) -> Channel:
     membership = access_workspace(actor, workspace_id)
-    if membership.role not in (Role.ADMIN, Role.TEACHER):
+    if membership.role not in STAFF_ROLES:
         raise Forbidden("Only admins and teachers can create channels.")
     if kind == ChannelKind.DM:
         raise Invalid("kind", "DMs are created through the DM endpoint.")
@@ -112,8 +114,9 @@ def _mentions(channel: Channel, content: str) -> list[int]:
 @dataclass(frozen=True)
 class SendResult:
     channel_id: int
-    message: dict[str, Any]
+    message: schema.MessageObject
     created: bool
+    # The stream's message before this one, when the store can tell (realtime.delivery).
     prev_id: int | None = None
 
 
@@ -128,69 +131,63 @@ def message_send(
     client_id: str | None = None,
     skip_channel: str | None = None,
 ) -> SendResult:
-    """Persist and broadcast `new_message`. A clientId already stored for this
-    author and channel returns the stored message and stores nothing."""
+    """Persist and broadcast `new_message` (the sending connection,
+    `skip_channel`, gets it as its direct answer instead). A clientId already
+    stored for this author and channel returns the stored message and stores
+    nothing."""
     access = access_channel(user, channel_id)
     channel = access.channel
-    store = get_store()
     author = author_of(user)
-    try:
-        if client_id:
-            existing = store.find_by_client_id(channel.stream, user.id, client_id)
-            if existing is not None:
-                return SendResult(channel.id, message_objects(channel.id, [existing], authors={user.id: author})[0], False)
+
+    def check() -> None:
         if channel.kind == ChannelKind.ANNOUNCEMENT and not access.is_staff:
             raise Forbidden("Only admins and teachers can post in an announcement channel.")
         if message_type in ("announcement", "assignment") and not access.is_staff:
             raise Forbidden(f"Only admins and teachers can post {message_type} messages.")
-        if reply_to is not None and store.get(channel.stream, reply_to) is None:
+        if reply_to is not None and get_store().get(channel.stream, reply_to) is None:
             raise Invalid("replyTo", "The message replied to is not in this channel.")
-        decision = ratelimit.take(f"user:{user.id}")
-        if not decision.allowed:
-            raise RateLimited("Too many messages; slow down.", decision.retry_after)
-        with transaction.atomic():
-            stored, created = store.append(
-                NewMessage(
-                    stream=channel.stream,
-                    author_id=user.id,
-                    content=content,
-                    message_type=message_type,
-                    file_url=file_url,
-                    reply_to=reply_to,
-                    mentions=_mentions(channel, content),
-                    client_id=client_id,
-                )
-            )
-            payload = protocol.message_object(stored, channel_id=channel.id, author=author, read_by=[])
-            if created:
-                broadcast_on_commit(
-                    channel_group(channel.id),
-                    protocol.new_message_event(channel.id, payload),
-                    skip_channel=skip_channel,
-                    prev_id=stored.prev_id,
-                )
-    except StoreError as exc:
-        raise StoreUnavailable("The message could not be stored; it was not sent.") from exc
-    return SendResult(channel.id, payload, created, stored.prev_id if created else None)
+
+    created: list[schema.MessageObject] = []
+
+    def on_created(stored: StoredMessage) -> None:
+        payload = schema.message_object(stored, channel_id=channel.id, author=author, read_by=[])
+        created.append(payload)
+        broadcast_on_commit(channel_group(channel.id), schema.new_message_event(channel.id, payload), skip_channel=skip_channel, prev_id=stored.prev_id)
+        message_created_on_commit(MessageCreated(channel_id=channel.id, author=user, message=payload))
+
+    new = NewMessage(
+        stream=channel.stream,
+        author_id=user.id,
+        content=content,
+        message_type=message_type,
+        file_url=file_url,
+        reply_to=reply_to,
+        mentions=_mentions(channel, content),
+        client_id=client_id,
+    )
+    sent = message_append(new=new, check=check, on_created=on_created)
+    if not sent.created:  # a replay: the stored message, as history shows it
+        return SendResult(channel.id, message_objects(channel.id, [sent.message], authors={user.id: author})[0], False)
+    return SendResult(channel.id, created[0], True, sent.message.prev_id)
 
 
-def read_mark(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> dict[str, Any]:
+def read_mark(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> schema.MessageReadEvent:
     """Move the caller's read pointer forward; `message_read` to the channel if it moved."""
     access = access_channel(user, channel_id)
     channel_message(access.channel, message_id)
     store = get_store()
     with transaction.atomic():
         moved = store.set_read_pointer(access.channel.stream, user.id, message_id)
-        event = protocol.message_read_event(channel_id, message_id, user.id)
+        event = schema.message_read_event(channel_id, message_id, user.id)
         if moved:
             broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
     if not moved:
         pointer = store.read_pointers(access.channel.stream).get(user.id)
-        event = protocol.message_read_event(channel_id, pointer.message_id if pointer else message_id, user.id)
+        event = schema.message_read_event(channel_id, pointer.message_id if pointer else message_id, user.id)
     return event
 
 
-def message_pin(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> dict[str, Any]:
+def message_pin(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> schema.MessagePinnedEvent:
     access = access_channel(user, channel_id)
     if not access.is_staff:
         raise Forbidden("Only admins and teachers can pin messages.")
@@ -198,12 +195,12 @@ def message_pin(*, user: User, channel_id: int, message_id: int, skip_channel: s
     with transaction.atomic():
         if get_store().set_pinned(access.channel.stream, message_id, pinned=True, by=user.id) is None:
             raise NotFound("Message not found.")
-        event = protocol.message_pinned_event(channel_id, message_id, user_id=user.id, username=user.username)
+        event = schema.message_pinned_event(channel_id, message_id, user_id=user.id, username=user.username)
         broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
     return event
 
 
-def message_grade(*, user: User, channel_id: int, message_id: int, grade: str, feedback: str | None) -> dict[str, Any]:
+def message_grade(*, user: User, channel_id: int, message_id: int, grade: str, feedback: str | None) -> schema.MessageObject:
     access = access_channel(user, channel_id)
     if not access.is_staff:
         raise Forbidden("Only admins and teachers can grade messages.")
@@ -213,14 +210,14 @@ def message_grade(*, user: User, channel_id: int, message_id: int, grade: str, f
         if updated is None:
             raise NotFound("Message not found.")
         payload = message_objects(channel_id, [updated])[0]
-        broadcast_on_commit(channel_group(channel_id), protocol.message_updated_event(channel_id, payload))
+        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload))
     return payload
 
 
 def message_moderate(*, channel_id: int, message_id: int, action: str) -> bool:
     """Moderators (Django admin): hide or delete a message; `message_deleted` to the channel."""
     store = get_store()
-    stream = f"ch:{channel_id}"
+    stream = channel_stream(channel_id)
     with transaction.atomic():
         if action == "hide":
             done = store.set_hidden(stream, message_id, True)
@@ -229,31 +226,68 @@ def message_moderate(*, channel_id: int, message_id: int, action: str) -> bool:
         else:
             raise ValueError(action)
         if done:
-            broadcast_on_commit(channel_group(channel_id), protocol.message_deleted_event(channel_id, message_id))
+            broadcast_on_commit(channel_group(channel_id), schema.message_deleted_event(channel_id, message_id))
     return done
 
 
-def ai_message_post(*, channel_id: int, ai_user: User, content: str, streaming: bool | None = None) -> dict[str, Any]:
+# -- the @AI assistant's answers (assistant.services calls these) -----------------
+
+
+def ai_message_post(*, channel_id: int, ai_user: User, content: str, streaming: bool | None = None) -> schema.MessageObject:
     """The assistant's message: stored, then `new_message` to the channel.
     Internal: the assistant answers only where the asker could post."""
-    stream = f"ch:{channel_id}"
-    try:
-        with transaction.atomic():
-            stored, _ = get_store().append(NewMessage(stream=stream, author_id=ai_user.id, content=content, is_ai=True))
-            payload = protocol.message_object(stored, channel_id=channel_id, author=author_of(ai_user), read_by=[], streaming=streaming)
-            broadcast_on_commit(channel_group(channel_id), protocol.new_message_event(channel_id, payload), prev_id=stored.prev_id)
-    except StoreError as exc:
-        raise StoreUnavailable("The assistant's answer could not be stored.") from exc
-    return payload
+    author = author_of(ai_user)
+
+    created: list[schema.MessageObject] = []
+
+    def on_created(stored: StoredMessage) -> None:
+        created.append(schema.message_object(stored, channel_id=channel_id, author=author, read_by=[], streaming=streaming))
+        broadcast_on_commit(channel_group(channel_id), schema.new_message_event(channel_id, created[0]), prev_id=stored.prev_id)
+
+    new = NewMessage(stream=channel_stream(channel_id), author_id=ai_user.id, content=content, is_ai=True)
+    message_append(new=new, on_created=on_created, rate_limited=False)
+    return created[0]
 
 
-def ai_message_finish(*, channel_id: int, message_id: int, ai_user: User, content: str) -> dict[str, Any] | None:
+async def ai_message_stream(*, channel_id: int, message: schema.MessageObject, text: str) -> schema.MessageObject:
+    """The growing text of a streamed answer: `message_updated` (streaming
+    true) to the channel, not stored (only the final text is)."""
+    updated = schema.MessageObject(**{**message, "content": text, "streaming": True})
+    await abroadcast(channel_group(channel_id), schema.message_updated_event(channel_id, updated))
+    return updated
+
+
+def ai_message_finish(*, channel_id: int, message_id: int, ai_user: User, content: str) -> schema.MessageObject | None:
     """The final text of a streamed answer: stored, then the last
     `message_updated` (streaming false)."""
     with transaction.atomic():
-        stored = get_store().update_content(f"ch:{channel_id}", message_id, content=content, edited=False)
+        stored = get_store().update_content(channel_stream(channel_id), message_id, content=content, edited=False)
         if stored is None:  # removed by a moderator meanwhile
             return None
-        payload = protocol.message_object(stored, channel_id=channel_id, author=author_of(ai_user), read_by=[], streaming=False)
-        broadcast_on_commit(channel_group(channel_id), protocol.message_updated_event(channel_id, payload))
+        payload = schema.message_object(stored, channel_id=channel_id, author=author_of(ai_user), read_by=[], streaming=False)
+        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload))
     return payload
+
+
+# -- ephemeral: typing and presence (no transaction) ------------------------------------
+
+
+async def channel_typing(*, user: User, channel_id: int, typing: bool) -> None:
+    """`user_typing` / `user_stop_typing` to the others in the channel; the
+    consumer checked that the connection joined it."""
+    await abroadcast(channel_group(channel_id), schema.typing_event(typing, channel_id, author_of(user)), skip_user=user.id)
+
+
+async def channel_presence_join(*, user: User, channel_id: int, connection: str) -> None:
+    """A connection joined the channel: `user_presence` online if it is the user's first there."""
+    if await presence.connection_join(channel_id=channel_id, user_id=user.id, connection=connection):
+        await abroadcast(channel_group(channel_id), schema.presence_event(channel_id, user.id, user.username, online=True))
+
+
+async def channel_presence_leave(*, user: User, channel_id: int, connection: str) -> None:
+    """A connection left the channel (or closed): `user_presence` offline if it was the user's last."""
+    try:
+        if await presence.connection_leave(channel_id=channel_id, user_id=user.id, connection=connection):
+            await abroadcast(channel_group(channel_id), schema.presence_event(channel_id, user.id, user.username, online=False))
+    except (RedisError, OSError) as exc:  # Redis is down: the entry expires by itself (presence.PRESENCE_TTL)
+        logger.warning("presence of user %s in channel %s not cleared: %r", user.id, channel_id, exc)

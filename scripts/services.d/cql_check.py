@@ -41,12 +41,12 @@ def _recv_exact(sock, n):
 
 def request(sock, stream, opcode, body=b""):
     sock.sendall(struct.pack(">BBhBi", VERSION, 0, stream, opcode, len(body)) + body)
-    version, _flags, _stream, op, length = struct.unpack(">BBhBi", _recv_exact(sock, 9))
+    _version, _flags, _stream, op, length = struct.unpack(">BBhBi", _recv_exact(sock, 9))
     payload = _recv_exact(sock, length) if length else b""
     if op == OP_ERROR:
         code = struct.unpack(">i", payload[:4])[0]
         (mlen,) = struct.unpack(">H", payload[4:6])
-        raise RuntimeError("CQL error 0x%04x: %s" % (code, payload[6:6 + mlen].decode(errors="replace")))
+        raise RuntimeError("CQL error 0x{:04x}: {}".format(code, payload[6:6 + mlen].decode(errors="replace")))
     return op, payload
 
 
@@ -66,13 +66,13 @@ def main():
             if op != OP_READY:
                 raise RuntimeError("STARTUP answered with opcode %d" % op)
             if args.keyspace:
-                cql = ("CREATE KEYSPACE IF NOT EXISTS %s WITH replication = "
-                       "{'class': 'SimpleStrategy', 'replication_factor': 1}" % args.keyspace)
+                cql = (f"CREATE KEYSPACE IF NOT EXISTS {args.keyspace} WITH replication = "
+                       "{'class': 'SimpleStrategy', 'replication_factor': 1}")
                 sock.settimeout(max(args.timeout, 30.0))
                 op, _ = request(sock, 3, OP_QUERY, _long_string(cql) + struct.pack(">HB", CONSISTENCY_ONE, 0))
                 if op != OP_RESULT:
                     raise RuntimeError("QUERY answered with opcode %d" % op)
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+    except Exception as exc:
         print("cql_check: %s:%d: %s" % (args.host, args.port, exc), file=sys.stderr)
         return 1
     return 0

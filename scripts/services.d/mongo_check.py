@@ -29,7 +29,7 @@ def bson_encode(doc):
             raw = value.encode() + b"\x00"
             body += b"\x02" + _cstring(key) + struct.pack("<i", len(raw)) + raw
         else:
-            raise TypeError("unsupported BSON value %r" % (value,))
+            raise TypeError(f"unsupported BSON value {value!r}")
     return struct.pack("<i", len(body) + 5) + body + b"\x00"
 
 
@@ -105,8 +105,8 @@ def main():
                 raise RuntimeError("unexpected OP_MSG section kind %d" % payload[4])
             reply = bson_top_level(payload[5:])
             if reply.get("ok") != 1:
-                raise RuntimeError("ping failed: %r" % (reply,))
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+                raise RuntimeError(f"ping failed: {reply!r}")
+    except Exception as exc:
         print("mongo_check: %s:%d: %s" % (args.host, args.port, exc), file=sys.stderr)
         return 1
     return 0

@@ -63,12 +63,15 @@ class Tab:
         self.name = name
         self.dialogs: list[str] = []
         self.errors: list[str] = []
+        self._dismissing: set[asyncio.Future] = set()
         page.on("dialog", self._dialog)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
-        asyncio.ensure_future(dialog.dismiss())
+        task = asyncio.ensure_future(dialog.dismiss())
+        self._dismissing.add(task)
+        task.add_done_callback(self._dismissing.discard)
 
     async def shot(self, test: str, label: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -58,16 +58,21 @@ def migrate(env: dict[str, str]) -> None:
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
 
 
+SCHEMA_VIOLATION = "event schema violation"
+
+
 class Server:
     def __init__(self, env: dict[str, str], *, log_name: str = "daphne"):
-        self.env = env
+        # Every event the server sends is checked against its schema
+        # (wire.schema); stop() fails if one did not match.
+        self.env = {"CHAT_CHECK_EVENTS": "1", **env}
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_base = f"ws://127.0.0.1:{self.port}"
         self.log_path = Path(tempfile.mkdtemp(prefix="chat-e2e-log-")) / f"{log_name}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "Server":
+    def start(self, timeout: float = 30.0) -> Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "chatsite.server", "--bind", "127.0.0.1", "--port", str(self.port)],
@@ -96,6 +101,15 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.assert_schemas_held()
+
+    def assert_schemas_held(self) -> None:
+        try:
+            full = self.log_path.read_text(errors="replace")
+        except OSError:
+            return
+        bad = [line for line in full.splitlines() if SCHEMA_VIOLATION in line]
+        assert not bad, f"the server sent events that do not match their schema: {bad[:5]}"
 
     def log(self) -> str:
         try:
@@ -211,7 +225,7 @@ class Person:
         self.id: int = r.json()["id"]
         self.sockets: list[WS] = []
 
-    def relogin(self, server: Server) -> "Person":
+    def relogin(self, server: Server) -> Person:
         """The same user's session, used against another server process."""
         other = object.__new__(Person)
         other.server, other.username, other.id, other.sockets = server, self.username, self.id, []

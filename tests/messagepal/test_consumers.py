@@ -13,10 +13,10 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 
-from chatcore import store as store_module
-from chatcore.store import StoreError
-from chatcore.store.sql import SqlMessageStore
+import messagestore as store_module
 from chatsite.routing import websocket_urlpatterns
+from messagestore import StoreError
+from messagestore.sql import SqlMessageStore
 from tests.messagepal.test_services import conv, make_pals, send
 from tests.pal_schemas import check_pal_event
 

@@ -8,15 +8,16 @@ from typing import Any
 
 import pytest
 
-from chatcore.protocol import ProtocolError, connected_event, pong_event
-from chatcore.store import StoredMessage
 from messagepal import protocol as p
+from messagepal import schema
+from messagestore import StoredMessage
 from tests.pal_schemas import (
     PAL_EVENTS,
     PAL_MESSAGE_FIELDS,
     check_pal_event,
     check_pal_message,
 )
+from wire.protocol import ProtocolError, connected_event, pong_event
 
 BAD_CONVERSATION_IDS = [
     "conv_2_1",  # not ordered
@@ -206,7 +207,7 @@ def _stored(**kw: Any) -> StoredMessage:
 
 def test_message_object_is_exact():
     read_at = datetime(2026, 1, 2, 4, 0, tzinfo=UTC)
-    message = p.message_object(_stored(), sender_username="ben", recipient_id=1, read_at=read_at)
+    message = schema.message_object(_stored(), sender_username="ben", recipient_id=1, read_at=read_at)
     assert message == {
         "id": "conv_1_2:9",
         "conversationId": "conv_1_2",
@@ -220,36 +221,36 @@ def test_message_object_is_exact():
     }
     assert set(message) == PAL_MESSAGE_FIELDS
     check_pal_message(message)
-    unread = p.message_object(_stored(client_id=None), sender_username="ben", recipient_id=1, read_at=None)
+    unread = schema.message_object(_stored(client_id=None), sender_username="ben", recipient_id=1, read_at=None)
     assert unread["readAt"] is None and unread["clientId"] is None
     check_pal_message(unread)
 
 
 def test_every_outbound_event_matches_its_schema():
-    message = p.message_object(_stored(), sender_username="ben", recipient_id=1, read_at=None)
+    message = schema.message_object(_stored(), sender_username="ben", recipient_id=1, read_at=None)
     at = datetime(2026, 1, 2, tzinfo=UTC)
     events = [
         connected_event(user_id=1, username="ann", display_name="Ann"),
-        p.message_received_event(message),
-        p.typing_event("conv_1_2", 2, "ben"),
-        p.message_read_event("conv_1_2", "conv_1_2:9", 1, at),
-        p.history_response_event("conv_1_2", [message], True),
-        p.history_response_event("conv_1_2", [], False),
-        p.subscribed_event("conv_1_2"),
-        p.unsubscribed_event("conv_1_2"),
+        schema.message_received_event(message),
+        schema.typing_event("conv_1_2", 2, "ben"),
+        schema.message_read_event("conv_1_2", "conv_1_2:9", 1, at),
+        schema.history_response_event("conv_1_2", [message], True),
+        schema.history_response_event("conv_1_2", [], False),
+        schema.subscribed_event("conv_1_2"),
+        schema.unsubscribed_event("conv_1_2"),
         pong_event(),
     ]
     for event in events:
         check_pal_event(event)
     assert {e["type"] for e in events} | {"error"} == set(PAL_EVENTS)
-    assert p.message_read_event("conv_1_2", "conv_1_2:9", 1, at) == {
+    assert schema.message_read_event("conv_1_2", "conv_1_2:9", 1, at) == {
         "type": "message_read",
         "conversationId": "conv_1_2",
         "messageId": "conv_1_2:9",
         "readBy": 1,
         "readAt": "2026-01-02T00:00:00.000Z",
     }
-    assert p.typing_event("conv_1_2", 2, "ben") == {"type": "user_typing", "conversationId": "conv_1_2", "userId": 2, "username": "ben"}
+    assert schema.typing_event("conv_1_2", 2, "ben") == {"type": "user_typing", "conversationId": "conv_1_2", "userId": 2, "username": "ben"}
 
 
 @pytest.mark.parametrize(

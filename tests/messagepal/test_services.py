@@ -12,15 +12,14 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from accounts.selectors import user_object
-from chatcore import moderation
-from chatcore.errors import Invalid, NotFound, RateLimited
-from chatcore.events import EVENT_TYPE, pal_user_group, payload_of
-from chatcore.store import get_store
 from messagepal import selectors, services
 from messagepal.models import Conversation
 from messagepal.selectors import ConversationInaccessible
+from messagestore import get_store, moderation
+from realtime.events import EVENT_TYPE, pal_user_group, payload_of
 from tests.pal_schemas import check_pal_event, check_pal_message
 from tests.workspace_chat.test_services import Listener
+from wire.errors import Invalid, NotFound, RateLimited
 
 # Broadcasts leave on commit, so these tests run outside a wrapping transaction.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -105,7 +105,7 @@ class RedisProcess:
             return False
 
     def start(self, timeout: float = 15.0) -> RedisProcess:
-        log = open(Path(self.dir) / "redis.log", "ab")  # noqa: SIM115 - the child keeps it open
+        log = open(Path(self.dir) / "redis.log", "ab")
         self.proc = subprocess.Popen(
             [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", self.dir, "--protected-mode", "yes"],
@@ -171,7 +171,7 @@ class FerretProcess:
             client.close()
 
     def start(self, timeout: float = 30.0) -> FerretProcess:
-        log = open(Path(self.dir) / "ferretdb.log", "ab")  # noqa: SIM115 - the child keeps it open
+        log = open(Path(self.dir) / "ferretdb.log", "ab")
         self.proc = subprocess.Popen(
             [self.binary, "-listen-addr", f"127.0.0.1:{self.port}", "-sqlite-url", f"file:{self.data_dir}/", "-log-level", "warn"],
             stdout=log,

@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 import pytest
 import websockets
 
-from chatcore.store import ferretdb_sqlite
+from messagestore import ferretdb_sqlite
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Server, migrate
 from tests.reliability.faults import (

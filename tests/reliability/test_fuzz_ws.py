@@ -280,33 +280,7 @@ RAW_LITERALS = [
     '"tab\there"',
     '"line\nbreak"',
 ]
-TYPE_VARIANTS = sorted(CHAT_TYPES | PAL_TYPES) + [
-    "",
-    "PING",
-    "Ping",
-    "ping ",
-    " ping",
-    "ping\x00",
-    "p\x00ing",
-    "send_message\u200b",
-    "\u202eping",
-    "send-message",
-    "sendMessage",
-    "connected",
-    "error",
-    "pong",
-    "new_message",
-    "message_received",
-    "joined_channel",
-    "history_response",
-    "__proto__",
-    "constructor",
-    "chat.event",
-    "chat_event",
-    "chat.force_close",
-    "websocket.disconnect",
-    "x" * 1000,
-]
+TYPE_VARIANTS = [*sorted(CHAT_TYPES | PAL_TYPES), "", "PING", "Ping", "ping ", " ping", "ping\x00", "p\x00ing", "send_message\u200b", "\u202eping", "send-message", "sendMessage", "connected", "error", "pong", "new_message", "message_received", "joined_channel", "history_response", "__proto__", "constructor", "chat.event", "chat_event", "chat.force_close", "websocket.disconnect", "x" * 1000]
 FIELD_NAMES = [
     "type",
     "requestId",
@@ -1010,7 +984,7 @@ class CommConn:
     async def recv(self, timeout: float) -> dict[str, Any]:
         try:
             out = await self.comm.receive_output(timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise Hang() from None
         if out["type"] == "websocket.close":
             raise Closed(f"code {out.get('code')}")
@@ -1059,10 +1033,10 @@ def test_fuzz_both_protocols_in_process(school, caplog, loop_thread, settings):
 
     from accounts.models import User
     from assistant import services as assistant_services
-    from chatcore.store import get_store
     from chatsite.routing import websocket_urlpatterns
     from messagepal import services as pal_services
     from messagepal.protocol import conversation_id
+    from messagestore import get_store
     from workspace_chat import services as chat_services
     from workspace_chat.models import Channel
 

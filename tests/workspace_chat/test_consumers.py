@@ -10,10 +10,10 @@ from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
-from chatcore import store as store_module
-from chatcore.store import StoreError
-from chatcore.store.sql import SqlMessageStore
+import messagestore as store_module
 from chatsite.routing import websocket_urlpatterns
+from messagestore import StoreError
+from messagestore.sql import SqlMessageStore
 from tests.schemas import check_chat_event
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,13 +1,14 @@
-"""workspace_chat.protocol: parsing every command and building every event."""
+"""workspace_chat.protocol and .schema: parsing every command and building every event."""
 
 from datetime import UTC, datetime
 
 import pytest
 
-from chatcore.protocol import ProtocolError, connected_event
-from chatcore.store import StoredMessage
+from messagestore import StoredMessage
 from tests.schemas import check_chat_event
+from wire.protocol import ProtocolError, connected_event
 from workspace_chat import protocol as p
+from workspace_chat import schema as s
 
 
 def parse(text: str):
@@ -53,21 +54,21 @@ def _message() -> StoredMessage:
 
 
 def test_every_outbound_event_matches_its_schema():
-    author = p.Author(1, "alice", "Alice")
-    message = p.message_object(_message(), channel_id=3, author=author, read_by=[2])
+    author = s.Author(1, "alice", "Alice")
+    message = s.message_object(_message(), channel_id=3, author=author, read_by=[2])
     assert message["createdAt"] == "2026-01-02T00:00:00.000Z" and message["content"] == "<b>x</b>"
     events = [
         connected_event(user_id=1, username="alice", display_name="Alice"),
-        p.joined_channel_event(3, [message], False),
-        p.left_channel_event(3),
-        p.new_message_event(3, message),
-        p.message_updated_event(3, message),
-        p.message_deleted_event(3, 7),
-        p.typing_event("user_typing", 3, author),
-        p.typing_event("user_stop_typing", 3, author),
-        p.message_read_event(3, 7, 2),
-        p.presence_event(3, 1, "alice", "online"),
-        p.message_pinned_event(3, 7, user_id=1, username="alice"),
+        s.joined_channel_event(3, [message], False),
+        s.left_channel_event(3),
+        s.new_message_event(3, message),
+        s.message_updated_event(3, message),
+        s.message_deleted_event(3, 7),
+        s.typing_event(True, 3, author),
+        s.typing_event(False, 3, author),
+        s.message_read_event(3, 7, 2),
+        s.presence_event(3, 1, "alice", online=True),
+        s.message_pinned_event(3, 7, user_id=1, username="alice"),
     ]
     for event in events:
         check_chat_event(event)

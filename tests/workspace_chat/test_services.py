@@ -4,6 +4,7 @@ broadcast (caught by joining the channel's group on the channel layer)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
@@ -11,10 +12,10 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
-from chatcore.errors import Forbidden, Invalid, NotFound, RateLimited
-from chatcore.events import EVENT_TYPE, channel_group, payload_of
-from chatcore.store import get_store
+from messagestore import get_store
+from realtime.events import EVENT_TYPE, channel_group, payload_of
 from tests.schemas import check_chat_event, check_message
+from wire.errors import Forbidden, Invalid, NotFound, RateLimited
 from workspace_chat import selectors, services
 
 # Broadcasts leave on commit, so these tests run outside a wrapping transaction.
@@ -143,7 +144,7 @@ def test_client_id_is_per_author_and_per_channel(school):
 def test_ids_strictly_increase_in_send_order(school):
     authors = (school.alice, school.bob, school.carol)
     sent = [send(authors[i % 3], school.general, f"m{i}").message["id"] for i in range(30)]
-    assert all(a < b for a, b in zip(sent, sent[1:], strict=False))
+    assert all(a < b for a, b in itertools.pairwise(sent))
     assert all(0 < i < 2**53 for i in sent)
     assert [m["id"] for m in history(school.alice, school.general)] == sent
 

@@ -1,0 +1,281 @@
+"""Everything this project changes inside daphne, autobahn and Twisted, in one
+place. Each change reaches into a private part of one exact version of those
+packages, so:
+
+- importing this module checks the installed versions against `WRITTEN_FOR`
+  and refuses to go on (a clear error naming both) rather than degrade
+  silently, e.g. slow-reader protection quietly off after a renamed field;
+- `install()` applies the patches; only the launchers call it
+  (`python -m chatsite.server`, and `manage.py runserver` through
+  chatsite/management/commands/runserver.py), never an AppConfig;
+- tests/chatsite/test_daphne_adapter.py holds a contract test per patch that
+  fails when the private it relies on moves or changes.
+
+The patches, and why:
+
+1. clean 1009: autobahn drops the TCP connection on a protocol error such as
+   an over-size message (failByDrop); the closing handshake tells the client
+   why (PROTOCOL.md).
+2. server close codes: autobahn's sendClose accepts only 1000 and 3000-4999,
+   so daphne raises on `websocket.close` with 1011/1012/1013 and the socket
+   stays open; realtime.hub closes with 1011 when the channel layer fails.
+3. guarded sends: nothing is sent to a closing socket (an exception there
+   would skip the consumer's disconnect), a client that stopped reading is
+   dropped past CHAT_MAX_SEND_BUFFER_BYTES instead of Twisted queueing every
+   event for it, and the inbound message size limit is not applied to what
+   the server sends (a large catch-up page).
+4. prepared frames: each WebSocket application gets `scope["chat.write_frame"]`,
+   which writes a broadcast's frame, built once per process, straight to the
+   socket when nothing is queued before it (as asyncio's transports do; Twisted
+   would register the socket for writing and send on the next loop turn).
+5. lighter connections: a smaller receive queue than asyncio.Queue, and the
+   handshake's raw request and header dicts let go once the socket is open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.metadata
+import inspect
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+logger = logging.getLogger("chatsite.server")
+
+# The exact versions every patch below was written and tested against.
+WRITTEN_FOR = {"daphne": "4.2.3", "autobahn": "26.11.1", "Twisted": "26.10.0"}
+
+# Close codes RFC 6455 gives a server for its own failures: 1011 (unexpected
+# condition), 1012 (restart), 1013 (try again later).
+SERVER_CLOSE_CODES = frozenset({1011, 1012, 1013})
+
+
+class AdapterVersionError(ImportError):
+    pass
+
+
+def check_versions(installed: Callable[[str], str] = importlib.metadata.version) -> None:
+    found = {name: installed(name) for name in WRITTEN_FOR}
+    wrong = {name: version for name, version in found.items() if version != WRITTEN_FOR[name]}
+    if wrong:
+        raise AdapterVersionError(
+            "chatsite/daphne_adapter.py patches private parts of "
+            + ", ".join(f"{name} {version}" for name, version in WRITTEN_FOR.items())
+            + "; installed: "
+            + ", ".join(f"{name} {version}" for name, version in found.items())
+            + ". Install the pinned versions (requirements.txt), or port each patch and its"
+            " contract test (tests/chatsite/test_daphne_adapter.py) to the new ones."
+        )
+
+
+check_versions()
+
+from daphne.server import Server  # noqa: E402  (after the version check)
+from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol  # noqa: E402
+from twisted.internet import tcp  # noqa: E402
+
+# Source digests of the daphne methods that patches 4 and 5 replace or wrap:
+# a change there means the copy below no longer matches what daphne does.
+UPSTREAM_DIGESTS = {
+    "Server.create_application": "f1e300b4ecf636c8",
+    "WebSocketProtocol.onOpen": "6be066589e00abb0",
+    "WebSocketProtocol.serverSend": "345f21330d2a18ce",
+    "WebSocketProtocol.serverClose": "8302150efac698d6",
+}
+
+
+def source_digest(function: Callable[..., Any]) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+
+
+def upstream(name: str) -> Callable[..., Any]:
+    """The unpatched daphne method `Class.method`."""
+    cls_name, method = name.split(".")
+    cls = {"Server": Server, "WebSocketProtocol": WebSocketProtocol}[cls_name]
+    function = getattr(cls, method)
+    return getattr(function, "chat_original", function)
+
+
+_installed = False
+
+
+def install(*, send_buffer_limit: int) -> None:
+    """Apply every patch (once per process)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    _clean_protocol_errors()
+    _server_close_codes()
+    _guarded_sends(send_buffer_limit)
+    _prepared_frames_and_light_connections(send_buffer_limit)
+
+
+def _patch(cls: type, name: str, replacement: Callable[..., Any]) -> None:
+    replacement.chat_original = getattr(cls, name)  # type: ignore[attr-defined]
+    setattr(cls, name, replacement)
+
+
+# -- 1. clean 1009 ---------------------------------------------------------------
+
+
+def _clean_protocol_errors() -> None:
+    original_init = WebSocketFactory.__init__
+
+    def init(self: WebSocketFactory, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self.setProtocolOptions(failByDrop=False)
+
+    _patch(WebSocketFactory, "__init__", init)
+
+
+# -- 2. server close codes -------------------------------------------------------
+
+
+def _server_close_codes() -> None:
+    original_close = WebSocketProtocol.serverClose
+
+    def server_close(self: WebSocketProtocol, code: int | None = None) -> None:
+        if code in SERVER_CLOSE_CODES:
+            self.sendCloseFrame(code=code, isReply=False)
+        else:
+            original_close(self, code)
+
+    _patch(WebSocketProtocol, "serverClose", server_close)
+
+
+# -- 3. guarded sends --------------------------------------------------------------
+
+
+def queued_bytes(transport: Any) -> int:
+    """Bytes Twisted holds for a connection, not yet taken by the kernel:
+    FileDescriptor keeps them in dataBuffer (from offset on) plus
+    _tempDataBuffer (_tempDataLen bytes). No defaults: a renamed field fails
+    loudly here (and in its contract test) instead of reading as 0."""
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+def too_slow(protocol: WebSocketProtocol, limit: int, queued: int | None = None) -> bool:
+    """Past `limit` queued bytes a client that stopped reading is dropped, so
+    one slow reader never grows the server's memory."""
+    transport = protocol.transport
+    if queued is None:
+        queued = queued_bytes(transport) if transport is not None else 0
+    if queued <= limit:
+        return False
+    logger.warning("dropping a slow WebSocket reader %s: %d bytes queued", protocol.client_addr, queued)
+    transport.abortConnection()
+    return True
+
+
+def _guarded_sends(limit: int) -> None:
+    original_send = WebSocketProtocol.serverSend
+
+    def server_send(self: WebSocketProtocol, content: Any, binary: bool = False) -> None:
+        if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
+            return
+        if too_slow(self, limit):
+            return
+        inbound_limit = self.maxMessagePayloadSize
+        self.maxMessagePayloadSize = 0
+        try:
+            original_send(self, content, binary)
+        finally:
+            self.maxMessagePayloadSize = inbound_limit
+
+    _patch(WebSocketProtocol, "serverSend", server_send)
+
+
+# -- 4. prepared frames --------------------------------------------------------------
+
+
+def write_frame(protocol: WebSocketProtocol, limit: int, frame: bytes, text: str) -> None:
+    """Send a broadcast's prepared frame (realtime.events.Broadcast.frame):
+    the same bytes for every recipient, straight to the socket when nothing is
+    queued before it."""
+    if protocol.state != protocol.STATE_OPEN:
+        return  # closing: as the guarded send
+    transport = protocol.transport
+    if transport is None:
+        return
+    queued = queued_bytes(transport)
+    if queued > limit:
+        too_slow(protocol, limit, queued)
+        return
+    if protocol._perMessageCompress is not None or protocol.send_state != protocol.SEND_STATE_GROUND:
+        protocol.serverSend(text)  # never the case with daphne's options; kept correct anyway
+        return
+    # Straight to the socket only for plain TCP: under TLS (daphne -e ssl:...)
+    # the transport is a TLS wrapper that merely forwards `socket` & co.
+    if queued or type(transport) is not tcp.Server or transport.TLS or transport.disconnecting or protocol.send_queue:
+        transport.write(frame)
+        return
+    sock = transport.socket
+    try:
+        sent = sock.send(frame)
+    except (BlockingIOError, InterruptedError):
+        sent = 0
+    except OSError:
+        sent = 0  # Twisted meets the error on its own write and closes the connection
+    if sent < len(frame):
+        transport.write(frame[sent:])
+
+
+# -- 5. lighter connections --------------------------------------------------------------
+
+
+class ReceiveQueue:
+    """What daphne hands an application as `receive`: its asyncio.Queue (four
+    deques and an Event per connection) cut down to the two calls daphne and
+    the application make, put_nowait and get."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        if self._items is None:
+            self._items = []
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        # The item stays queued until taken: a get() cancelled after the
+        # wake-up loses nothing.
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self._items.pop(0)
+
+
+def _prepared_frames_and_light_connections(limit: int) -> None:
+    def create_application(self: Server, protocol: Any, scope: dict[str, Any]) -> ReceiveQueue | None:
+        # daphne 4.2.3's Server.create_application with ReceiveQueue, and the
+        # frame writer in a WebSocket's scope (realtime.consumers uses it).
+        assert "application_instance" not in self.connections[protocol]
+        if scope.get("type") == "websocket":
+            scope["chat.write_frame"] = partial(write_frame, protocol, limit)
+        input_queue = ReceiveQueue()
+        scope.setdefault("asgi", {"version": "3.0"})
+        application_instance = self.application(scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol))
+        if protocol not in self.connections:
+            return None
+        self.connections[protocol]["application_instance"] = asyncio.ensure_future(application_instance)
+        return input_queue
+
+    original_open = WebSocketProtocol.onOpen
+
+    def on_open(self: WebSocketProtocol) -> None:
+        original_open(self)
+        self.http_request_data = b""
+        self.http_headers.clear()  # also request.headers: the same dict
+
+    _patch(Server, "create_application", create_application)
+    _patch(WebSocketProtocol, "onOpen", on_open)

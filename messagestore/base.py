@@ -1,0 +1,159 @@
+"""The one message store interface, used by workspace chat and MessagePal.
+
+A stream is a string key: `ch:{channelId}` for a workspace channel,
+`conv_{a}_{b}` for a MessagePal conversation. Backends (sql, cassandra,
+mongodb) implement `MessageStore`; services are the only callers.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+MAX_PAGE = 500
+
+
+class StoreError(Exception):
+    """The store could not do what was asked (unreachable, timeout...)."""
+
+
+@dataclass
+class StoredMessage:
+    id: int
+    stream: str
+    author_id: int
+    content: str
+    created_at: datetime
+    message_type: str = "text"
+    file_url: str | None = None
+    reply_to: int | None = None
+    mentions: list[int] = field(default_factory=list)
+    edited_at: datetime | None = None
+    is_pinned: bool = False
+    pinned_by: int | None = None
+    is_ai: bool = False
+    client_id: str | None = None
+    grade: str | None = None
+    feedback: str | None = None
+    graded_by: int | None = None
+    hidden: bool = False
+    # Set by `append` only: the id the stream's previous message got (0 for
+    # the first; None when the backend cannot tell). Consumers use it to see a
+    # broadcast that overtook an earlier one and fill the gap from the store.
+    prev_id: int | None = None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    stream: str
+    author_id: int
+    content: str
+    message_type: str = "text"
+    file_url: str | None = None
+    reply_to: int | None = None
+    mentions: Sequence[int] = ()
+    is_ai: bool = False
+    client_id: str | None = None
+
+    def stored(self, *, message_id: int, created_at: datetime, prev_id: int | None = None) -> StoredMessage:
+        """What `append` hands back for this message once stored at `message_id`."""
+        return StoredMessage(
+            id=message_id,
+            stream=self.stream,
+            author_id=self.author_id,
+            content=self.content,
+            created_at=created_at,
+            message_type=self.message_type,
+            file_url=self.file_url,
+            reply_to=self.reply_to,
+            mentions=list(self.mentions),
+            is_ai=self.is_ai,
+            client_id=self.client_id or None,
+            prev_id=prev_id,
+        )
+
+
+@dataclass(frozen=True)
+class ReadPointer:
+    user_id: int
+    message_id: int
+    read_at: datetime
+
+
+def count_capped(rows: Iterable[Mapping[str, Any]], *, exclude_author: int | None, cap: int) -> int:
+    """`count_after` for backends that count by scanning rows in id order."""
+    count = 0
+    for row in rows:
+        if exclude_author is not None and row["author_id"] == exclude_author:
+            continue
+        count += 1
+        if count >= cap:
+            break
+    return count
+
+
+class MessageStore(abc.ABC):
+    name: str = "?"
+
+    @abc.abstractmethod
+    def append(self, new: NewMessage) -> tuple[StoredMessage, bool]:
+        """Store a message; with a client_id already stored for this author and
+        stream, store nothing and return (the stored one, False)."""
+
+    @abc.abstractmethod
+    def find_by_client_id(self, stream: str, author_id: int, client_id: str) -> StoredMessage | None: ...
+
+    @abc.abstractmethod
+    def get(self, stream: str, message_id: int) -> StoredMessage | None:
+        """A visible (not hidden, not deleted) message of that stream."""
+
+    @abc.abstractmethod
+    def page(self, stream: str, *, before: int | None = None, after: int | None = None, limit: int = 50) -> tuple[list[StoredMessage], bool]:
+        """Visible messages oldest first, and whether more lie beyond the page.
+
+        With `after`: the first `limit` messages with a larger id. Otherwise the
+        last `limit` messages with an id below `before` (if given)."""
+
+    @abc.abstractmethod
+    def last_id(self, stream: str) -> int | None: ...
+
+    @abc.abstractmethod
+    def count_after(self, stream: str, after_id: int | None, *, exclude_author: int | None = None, cap: int = 1000) -> int: ...
+
+    @abc.abstractmethod
+    def set_read_pointer(self, stream: str, user_id: int, message_id: int) -> bool:
+        """Move the pointer forward (never back); True if it moved."""
+
+    @abc.abstractmethod
+    def read_pointers(self, stream: str) -> dict[int, ReadPointer]: ...
+
+    @abc.abstractmethod
+    def set_pinned(self, stream: str, message_id: int, *, pinned: bool, by: int | None) -> StoredMessage | None: ...
+
+    @abc.abstractmethod
+    def pinned(self, stream: str) -> list[StoredMessage]: ...
+
+    @abc.abstractmethod
+    def set_grade(self, stream: str, message_id: int, *, grade: str, feedback: str | None, by: int) -> StoredMessage | None: ...
+
+    @abc.abstractmethod
+    def update_content(self, stream: str, message_id: int, *, content: str, edited: bool) -> StoredMessage | None: ...
+
+    @abc.abstractmethod
+    def set_hidden(self, stream: str, message_id: int, hidden: bool) -> bool: ...
+
+    @abc.abstractmethod
+    def delete(self, stream: str, message_id: int) -> bool: ...
+
+    def ping(self) -> None:
+        """Raise StoreError when the backend does not answer (the default
+        has nothing to probe)."""
+        return None
+
+    def ensure_schema(self) -> None:
+        """Create tables/indexes; `migrate` calls it (the default has none:
+        the SQL store's tables come from migrations)."""
+        return None

@@ -1,0 +1,259 @@
+"""realtime.hub (per-process fan-out) and the delivery lane of
+realtime.consumers.ProtocolConsumer, on the in-memory channel layer; the
+same code on Redis and real daphne runs in tests/e2e and tests/reliability."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
+
+from chatsite.daphne_adapter import ReceiveQueue
+from realtime import consumers as consumers_module
+from realtime.consumers import RECONNECT, ProtocolConsumer
+from realtime.delivery import DeliverySession
+from realtime.events import Broadcast, abroadcast, channel_group, envelope, text_frame
+from realtime.hub import Hub, get_hub
+from wire import jsonutil
+
+
+class Recorder:
+    """A listener that records what the hub hands it."""
+
+    def __init__(self) -> None:
+        self.events: list[Broadcast] = []
+        self.controls: list[dict[str, Any]] = []
+        self.failed = 0
+
+    def on_broadcast(self, event: Broadcast) -> None:
+        self.events.append(event)
+
+    def on_control(self, message: dict[str, Any]) -> None:
+        self.controls.append(message)
+
+    def on_layer_failed(self) -> None:
+        self.failed += 1
+
+
+async def until(predicate, timeout: float = 2.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def memory_layer(in_memory_layer):
+    from channels.layers import get_channel_layer
+
+    return get_channel_layer()
+
+
+async def test_one_layer_member_per_process_and_group(memory_layer):
+    hub = get_hub()
+    a, b, other = Recorder(), Recorder(), Recorder()
+    group = channel_group(7)
+    await hub.join(group, a)
+    await hub.join(group, b)
+    await hub.join(channel_group(8), other)
+    assert memory_layer.groups[group].keys() == {hub.channel}, "the layer sees the process once, not each connection"
+
+    await abroadcast(group, {"type": "user_typing", "channelId": 7})
+    await until(lambda: a.events and b.events)
+    assert a.events[0] is b.events[0], "decoded once for the whole process"
+    assert a.events[0].group == group and a.events[0].kind == "user_typing" and a.events[0].channel_id == 7
+    assert other.events == []
+
+
+async def test_leaving_last_member_leaves_the_layer_group(memory_layer):
+    hub = get_hub()
+    a, b = Recorder(), Recorder()
+    group = channel_group(9)
+    await hub.join(group, a)
+    await hub.join(group, b)
+    await hub.leave(group, a)
+    assert hub.channel in memory_layer.groups.get(group, {})
+    hub.forget(b)  # a connection that ends without leaving
+    await until(lambda: hub.channel not in memory_layer.groups.get(group, {}))
+    assert group not in hub.members and b not in hub.listeners
+
+    await abroadcast(group, {"type": "user_typing", "channelId": 9})
+    await asyncio.sleep(0.05)
+    assert a.events == [] and b.events == []
+
+
+async def test_prepared_frame_is_built_once_and_parses_back():
+    event = Broadcast(envelope("g", {"type": "pong"}))
+    frame = event.frame
+    assert event.frame is frame and frame == text_frame(b'{"type":"pong"}')
+    for size in (0, 125, 126, 65535, 65536):
+        payload = ("é" * size).encode()[:size]
+        reader = StreamReader()
+        reader.feed_data(text_frame(payload))
+        parser = Frame.parse(reader.read_exact, mask=False)
+        try:
+            next(parser)
+        except StopIteration as done:
+            parsed = done.value
+        assert parsed.opcode is Opcode.TEXT and parsed.fin and parsed.data == payload
+
+
+class FlakyLayer:
+    """The in-memory layer whose receive fails `failures` times (Redis down)."""
+
+    def __init__(self, inner, failures: int = 0) -> None:
+        self.inner, self.failures = inner, failures
+        self.group_adds = 0
+        self.silent = False  # sends vanish, receive waits: RedisPubSubChannelLayer while Redis is down
+        self.failing_group_adds = 0
+
+    async def new_channel(self):
+        return await self.inner.new_channel()
+
+    async def receive(self, channel):
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("redis is down")
+        return await self.inner.receive(channel)
+
+    async def send(self, channel, message):
+        if not self.silent:
+            await self.inner.send(channel, message)
+
+    async def group_add(self, group, channel):
+        self.group_adds += 1
+        if self.failing_group_adds:
+            self.failing_group_adds -= 1
+            raise ConnectionError("redis is down")
+        await self.inner.group_add(group, channel)
+
+    async def group_discard(self, group, channel):
+        await self.inner.group_discard(group, channel)
+
+
+async def test_layer_failure_closes_connections_and_rejoins(memory_layer):
+    layer = FlakyLayer(memory_layer, failures=2)
+    hub = Hub(layer)
+    a = Recorder()
+    hub.register(a)
+    await hub.join("g", a)
+    await until(lambda: a.failed == 1)
+    assert not await hub.wait_ready(0.01), "a new connection would miss broadcasts: it must wait"
+    late = Recorder()
+    hub.register(late)
+    await until(lambda: layer.failures == 0)
+    await until(lambda: layer.group_adds == 2, timeout=5)  # re-added once a probe comes back
+    assert await hub.wait_ready(5), "the groups are back: new connections go ahead"
+    assert late.failed == 0, "registered during the outage: it waited instead of being closed"
+    await memory_layer.group_send("g", envelope("g", {"type": "pong"}))
+    await until(lambda: len(a.events) == 1)
+    assert a.failed == 1, "closed once per outage, not once per failed receive"
+    hub.close()
+
+
+async def test_a_group_not_re_added_after_an_outage_is_added_by_the_next_join(memory_layer):
+    layer = FlakyLayer(memory_layer)
+    hub = Hub(layer)
+    a, b = Recorder(), Recorder()
+    hub.register(a)
+    await hub.join("g", a)
+    layer.failing_group_adds = 1
+    hub._failed("test")
+    await hub._rejoin(after_outage=True)  # as the receive loop starts it once the layer answers
+    assert layer.group_adds == 2
+    hub._failing = False
+    await hub._rejoin(after_outage=True)
+    assert await hub.wait_ready(0.01)
+    adds = layer.group_adds
+    hub.register(b)
+    await hub.join("g", b)
+    assert layer.group_adds == adds, "re-added by the second rejoin: the join needs no group_add"
+    layer.failing_group_adds = 1
+    hub._failed("again")
+    hub._failing = False
+    await hub._rejoin(after_outage=True)  # fails for g: g is no layer group any more
+    await hub.join("g", Recorder())
+    assert layer.group_adds == adds + 2, "the next join adds the group the rejoin could not"
+    hub.close()
+
+
+async def test_a_silent_layer_is_noticed_by_the_probe(memory_layer, monkeypatch):
+    from realtime import hub as hub_module
+
+    monkeypatch.setattr(hub_module, "PROBE_EVERY", 0.05)
+    monkeypatch.setattr(hub_module, "PROBE_TIMEOUT", 0.3)
+    layer = FlakyLayer(memory_layer)
+    hub = Hub(layer)
+    a = Recorder()
+    hub.register(a)
+    await hub.join("g", a)
+    await asyncio.sleep(0.5)
+    assert a.failed == 0, "probes come back: nothing to do"
+    layer.silent = True
+    await until(lambda: a.failed == 1)
+    layer.silent = False
+    await until(lambda: layer.group_adds == 2)
+    assert a.failed == 1
+    hub.close()
+
+
+def event(kind: str) -> Broadcast:
+    return Broadcast(envelope("g", {"type": kind}))
+
+
+class LaneConsumer(ProtocolConsumer):
+    """The delivery lane alone: no socket; what it writes is recorded."""
+
+    def __init__(self) -> None:
+        self._lane = asyncio.Lock()
+        self._backlog = None
+        self._drainer = None
+        self.check_events = False
+        self.session = DeliverySession(connection="conn.test.1", user_id=1)
+        self.handled: list[str] = []
+        self.write_frame = lambda frame, text: self.handled.append("now:" + jsonutil.loads(text)["type"])
+
+    async def _deliver(self, event: Broadcast) -> None:
+        await asyncio.sleep(0)
+        self.handled.append("later:" + event.kind)
+
+
+async def test_events_wait_while_the_connection_handles_a_command():
+    consumer = LaneConsumer()
+    async with consumer._lane:
+        consumer.on_broadcast(event("a"))
+        consumer.on_broadcast(event("b"))
+        assert consumer.handled == []
+        await consumer._drain_backlog()
+    assert consumer.handled == ["later:a", "later:b"]
+    consumer.on_broadcast(event("c"))
+    assert consumer.handled[-1] == "now:c", "an idle connection gets the event without a task switch"
+
+
+async def test_a_stuck_connection_is_closed_not_grown(monkeypatch):
+    monkeypatch.setattr(consumers_module, "MAX_BACKLOG", 5)
+    consumer = LaneConsumer()
+    async with consumer._lane:
+        for i in range(20):
+            consumer.on_broadcast(event(f"e{i}"))
+        assert list(consumer._backlog) == [RECONNECT]
+
+
+async def test_receive_queue_hands_items_in_order():
+    queue = ReceiveQueue()
+    queue.put_nowait(1)
+    queue.put_nowait(2)
+    assert await queue.get() == 1 and await queue.get() == 2
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait(3)
+    assert await waiting == 3
+    cancelled = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    cancelled.cancel()
+    await asyncio.sleep(0)
+    queue.put_nowait(4)  # not lost to the cancelled getter
+    assert await queue.get() == 4

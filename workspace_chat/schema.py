@@ -1,0 +1,252 @@
+"""What workspace chat sends: the message object, every `/ws/chat/` event and
+the HTTP objects (PROTOCOL.md, "Workspaces, channels, roles" and "Workspace
+chat WebSocket"), one TypedDict each, and their builders. Pure.
+
+wire.schema explains how these are checked and documented."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NotRequired, TypedDict, cast
+
+from accounts.schema import UserObject
+from messagestore import StoredMessage
+from wire.jsonutil import iso
+from wire.protocol import SHARED_EVENTS
+from wire.schema import EventSchemas, Id, Timestamp
+
+MessageType = Literal["text", "file", "image", "announcement", "assignment"]
+MESSAGE_TYPES: tuple[str, ...] = MessageType.__args__  # type: ignore[attr-defined]
+RoleName = Literal["admin", "teacher", "student"]
+ChannelKindName = Literal["text", "announcement", "dm"]
+
+
+class MessageObject(TypedDict):
+    id: Id
+    channelId: Id
+    authorId: Id
+    authorUsername: str
+    authorDisplayName: str
+    content: str
+    messageType: MessageType
+    fileUrl: str | None
+    replyTo: Id | None
+    mentions: list[Id]
+    createdAt: Timestamp
+    editedAt: Timestamp | None
+    isPinned: bool
+    isAI: bool
+    clientId: str | None
+    grade: str | None
+    readBy: list[Id]
+    # Only on the @AI assistant's streamed answer and its updates.
+    streaming: NotRequired[bool]
+
+
+# -- events of /ws/chat/ -------------------------------------------------------
+
+
+class JoinedChannelEvent(TypedDict):
+    type: Literal["joined_channel"]
+    channelId: Id
+    missed: list[MessageObject]
+    hasMore: bool
+
+
+class LeftChannelEvent(TypedDict):
+    type: Literal["left_channel"]
+    channelId: Id
+
+
+class NewMessageEvent(TypedDict):
+    type: Literal["new_message"]
+    channelId: Id
+    message: MessageObject
+
+
+class MessageUpdatedEvent(TypedDict):
+    type: Literal["message_updated"]
+    channelId: Id
+    message: MessageObject
+
+
+class MessageDeletedEvent(TypedDict):
+    type: Literal["message_deleted"]
+    channelId: Id
+    messageId: Id
+
+
+class UserTypingEvent(TypedDict):
+    type: Literal["user_typing"]
+    channelId: Id
+    userId: Id
+    username: str
+    displayName: str
+
+
+class UserStopTypingEvent(TypedDict):
+    type: Literal["user_stop_typing"]
+    channelId: Id
+    userId: Id
+    username: str
+    displayName: str
+
+
+class MessageReadEvent(TypedDict):
+    type: Literal["message_read"]
+    channelId: Id
+    messageId: Id
+    userId: Id
+
+
+class UserPresenceEvent(TypedDict):
+    type: Literal["user_presence"]
+    channelId: Id
+    userId: Id
+    username: str
+    status: Literal["online", "offline"]
+
+
+class PinnedBy(TypedDict):
+    userId: Id
+    username: str
+
+
+class MessagePinnedEvent(TypedDict):
+    type: Literal["message_pinned"]
+    channelId: Id
+    messageId: Id
+    pinnedBy: PinnedBy
+
+
+EVENTS = EventSchemas(
+    (
+        *SHARED_EVENTS,
+        JoinedChannelEvent,
+        LeftChannelEvent,
+        NewMessageEvent,
+        MessageUpdatedEvent,
+        MessageDeletedEvent,
+        UserTypingEvent,
+        UserStopTypingEvent,
+        MessageReadEvent,
+        UserPresenceEvent,
+        MessagePinnedEvent,
+    )
+)
+
+# -- HTTP objects ----------------------------------------------------------------
+
+
+class WorkspaceObject(TypedDict):
+    id: Id
+    name: str
+    role: RoleName
+
+
+class Member(TypedDict):
+    user: UserObject
+    role: RoleName
+
+
+class WorkspaceDetail(WorkspaceObject):
+    members: list[Member]
+
+
+class ChannelObject(TypedDict):
+    id: Id
+    workspaceId: Id
+    name: str
+    kind: ChannelKindName
+    isPrivate: bool
+    memberIds: NotRequired[list[Id]]
+
+
+class ChannelListItem(ChannelObject):
+    unreadCount: int
+    lastMessageId: Id | None
+
+
+class MessagePage(TypedDict):
+    results: list[MessageObject]
+    hasMore: bool
+
+
+# -- builders ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Author:
+    id: int
+    username: str
+    display_name: str
+
+
+def message_object(msg: StoredMessage, *, channel_id: int, author: Author, read_by: list[int], streaming: bool | None = None) -> MessageObject:
+    obj = MessageObject(
+        id=msg.id,
+        channelId=channel_id,
+        authorId=msg.author_id,
+        authorUsername=author.username,
+        authorDisplayName=author.display_name,
+        content=msg.content,
+        messageType=cast(MessageType, msg.message_type),
+        fileUrl=msg.file_url,
+        replyTo=msg.reply_to,
+        mentions=list(msg.mentions),
+        createdAt=iso(msg.created_at),
+        editedAt=iso(msg.edited_at),
+        isPinned=msg.is_pinned,
+        isAI=msg.is_ai,
+        clientId=msg.client_id,
+        grade=msg.grade,
+        readBy=read_by,
+    )
+    if streaming is not None:
+        obj["streaming"] = streaming
+    return obj
+
+
+def joined_channel_event(channel_id: int, missed: list[MessageObject], has_more: bool) -> JoinedChannelEvent:
+    return JoinedChannelEvent(type="joined_channel", channelId=channel_id, missed=missed, hasMore=has_more)
+
+
+def left_channel_event(channel_id: int) -> LeftChannelEvent:
+    return LeftChannelEvent(type="left_channel", channelId=channel_id)
+
+
+def new_message_event(channel_id: int, message: MessageObject) -> NewMessageEvent:
+    return NewMessageEvent(type="new_message", channelId=channel_id, message=message)
+
+
+def message_updated_event(channel_id: int, message: MessageObject) -> MessageUpdatedEvent:
+    return MessageUpdatedEvent(type="message_updated", channelId=channel_id, message=message)
+
+
+def message_deleted_event(channel_id: int, message_id: int) -> MessageDeletedEvent:
+    return MessageDeletedEvent(type="message_deleted", channelId=channel_id, messageId=message_id)
+
+
+def typing_event(typing: bool, channel_id: int, author: Author) -> UserTypingEvent | UserStopTypingEvent:
+    if typing:
+        return UserTypingEvent(type="user_typing", channelId=channel_id, userId=author.id, username=author.username, displayName=author.display_name)
+    return UserStopTypingEvent(
+        type="user_stop_typing", channelId=channel_id, userId=author.id, username=author.username, displayName=author.display_name
+    )
+
+
+def message_read_event(channel_id: int, message_id: int, user_id: int) -> MessageReadEvent:
+    return MessageReadEvent(type="message_read", channelId=channel_id, messageId=message_id, userId=user_id)
+
+
+def presence_event(channel_id: int, user_id: int, username: str, online: bool) -> UserPresenceEvent:
+    return UserPresenceEvent(
+        type="user_presence", channelId=channel_id, userId=user_id, username=username, status="online" if online else "offline"
+    )
+
+
+def message_pinned_event(channel_id: int, message_id: int, *, user_id: int, username: str) -> MessagePinnedEvent:
+    return MessagePinnedEvent(
+        type="message_pinned", channelId=channel_id, messageId=message_id, pinnedBy=PinnedBy(userId=user_id, username=username)
+    )
+
