@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install serve services-up services-down clean bench bench-store
+.PHONY: run test check install install-dev serve services-up services-down clean bench bench-store
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -13,7 +13,13 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $@
 
+# The test suite's, linters' and type checker's packages on top.
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
 install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
 
 # Embedded default: SQLite, in-memory channel layer, SQL message store, demo users.
 run: install
@@ -22,20 +28,25 @@ run: install
 	@echo "Open http://$(HOST):$(PORT)/ and log in as alice, bob or carol."
 	$(PY) -m chatsite.server --bind $(HOST) --port $(PORT)
 
-# Starts Redis, PostgreSQL, Cassandra and FerretDB through scripts/services,
-# then runs the suite four times (scripts/run_tests.py): production shape,
-# embedded default, and the end-to-end tests on each real message store.
-test: install
+# ruff and mypy (pyproject.toml), then Redis, PostgreSQL, Cassandra and
+# FerretDB through scripts/services, then the suite four times
+# (scripts/run_tests.py): production shape, embedded default, and the
+# end-to-end tests on each real message store.
+test: install-dev
 	$(PY) scripts/run_tests.py
+
+# The static checks alone (make test runs them first).
+check: install-dev
+	$(PY) scripts/run_tests.py --checks-only
 
 # Fan-out, latency, memory per idle connection, against the Channels tutorial
 # chat and python-socketio (bench/run.py; prints the table; under 10 minutes).
-bench: install
+bench: install-dev
 	$(PY) bench/run.py
 
 # p50/p99 of a 50-message history page in a channel of 1,000,000 messages, per
 # message store (README "Message stores"); starts the services it reads.
-bench-store: install
+bench-store: install-dev
 	set -a; eval "$$(scripts/services up postgres cassandra mongodb)"; set +a; $(PY) bench/store_bench.py
 
 services-up:

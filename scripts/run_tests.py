@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""`make test`: start the real services the suite needs through
+"""`make test`: the static checks (ruff and mypy, configured in
+pyproject.toml), then start the real services the suite needs through
 scripts/services (Redis, PostgreSQL, Cassandra, a MongoDB-wire server), then
 run the suite in each configuration:
 
@@ -15,7 +16,9 @@ run the suite in each configuration:
 
 Each `make test` works on a PostgreSQL database of its own (chat_run_<pid>),
 so two runs on one machine never share pytest's test database.
-Prints each run's result; exits non-zero if any run fails or runs no test.
+Prints each run's result; exits non-zero if a check or any run fails or
+runs no test. `--checks-only` (make check) stops after the static checks;
+any other arguments go to every pytest run.
 """
 
 from __future__ import annotations
@@ -57,11 +60,25 @@ def services_up(*names: str) -> dict[str, str]:
     return env
 
 
+PYTEST_ARGS = [arg for arg in sys.argv[1:] if arg != "--checks-only"]
+
+
+def static_checks() -> int:
+    """ruff and mypy under the project's own configuration (pyproject.toml)."""
+    code = 0
+    for label, command in (("ruff", [PY, "-m", "ruff", "check", "."]), ("mypy", [PY, "-m", "mypy"])):
+        print(f"\n===== {label} =====", flush=True)
+        result = subprocess.call(command, cwd=ROOT)
+        print(f"===== {label}: exit {result} =====", flush=True)
+        code = code or result
+    return code
+
+
 def pytest_run(label: str, env: dict[str, str], extra: list[str]) -> int:
     print(f"\n===== {label} =====", flush=True)
     full_env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
     full_env.update(env)
-    args = [PY, "-m", "pytest", *extra, *sys.argv[1:]]
+    args = [PY, "-m", "pytest", *extra, *PYTEST_ARGS]
     started = time.monotonic()
     code = subprocess.call(args, cwd=ROOT, env=full_env)
     print(f"===== {label}: pytest exit {code} ({time.monotonic() - started:.0f}s) =====", flush=True)
@@ -147,6 +164,9 @@ def own_database(env: dict[str, str], name: str, *, drop: bool = False) -> None:
 
 
 def main() -> int:
+    checks = static_checks()
+    if "--checks-only" in sys.argv[1:]:
+        return checks
     # Debian's Chromium for the browser tests (never a downloaded browser).
     subprocess.run([str(ROOT / "scripts" / "ensure_chromium")], check=True)
     services = services_up(*SERVICES)
@@ -154,7 +174,8 @@ def main() -> int:
     own_database(services, run_database)
     env = {**services, "DATABASE_URL": with_database(services["DATABASE_URL"], run_database)}
     started = time.monotonic()
-    results = {"postgres+redis": pytest_run("PostgreSQL + Redis (SQL store; store contract on sql, cassandra, mongodb)", env, [])}
+    results = {"ruff+mypy": checks}
+    results["postgres+redis"] = pytest_run("PostgreSQL + Redis (SQL store; store contract on sql, cassandra, mongodb)", env, [])
     results["sqlite+in-memory"] = pytest_run("SQLite + in-memory layer (embedded default)", {}, ["-m", NOT_EMBEDDED])
     for store in ("cassandra", "mongodb"):
         results[f"e2e-{store}"] = e2e_on_store(store, env)
