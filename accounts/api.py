@@ -12,14 +12,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.schema import UserObject
 from accounts.selectors import user_canonical_username, user_object, user_search
 from accounts.services import user_logout, user_register
+from wire.http import output_serializer
 
-
-class UserOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    displayName = serializers.CharField()
+UserOutputSerializer = output_serializer(UserObject)
 
 
 @method_decorator(ensure_csrf_cookie, name="dispatch")

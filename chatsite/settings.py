@@ -242,6 +242,13 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Enum components named after what they are, not after the field they appear in.
+    "ENUM_NAME_OVERRIDES": {
+        "ChannelKindEnum": "workspace_chat.schema.CHANNEL_KINDS",
+        "RoleEnum": "workspace_chat.schema.ROLES",
+        "RoleChoiceEnum": "workspace_chat.models.Role",
+        "MessageTypeEnum": "workspace_chat.schema.MESSAGE_TYPES",
+    },
 }
 
 # --- Security -------------------------------------------------------------------

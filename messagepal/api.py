@@ -2,39 +2,19 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api import UserOutputSerializer
-from messagepal import protocol, selectors, services
+from messagepal import protocol, schema, selectors, services
 from wire.errors import Invalid
-from wire.http import parse_int_param
+from wire.http import output_serializer, parse_int_param
 from wire.protocol import MAX_CLIENT_ID
 
 
-class PalMessageOutputSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    conversationId = serializers.CharField()
-    senderId = serializers.IntegerField()
-    senderUsername = serializers.CharField()
-    recipientId = serializers.IntegerField()
-    content = serializers.CharField()
-    createdAt = serializers.DateTimeField()
-    readAt = serializers.DateTimeField(allow_null=True)
-    clientId = serializers.CharField(allow_null=True)
-
-
-class ConversationOutputSerializer(serializers.Serializer):
-    conversationId = serializers.CharField()
-    otherUser = UserOutputSerializer()
-    lastMessage = PalMessageOutputSerializer(allow_null=True)
-    unreadCount = serializers.IntegerField()
-
-
 class ConversationListApi(APIView):
-    @extend_schema(responses={200: ConversationOutputSerializer(many=True)})
+    @extend_schema(responses={200: output_serializer(schema.ConversationListItem)(many=True)})
     def get(self, request):
         return Response(selectors.conversation_list(user=request.user))
 
@@ -55,7 +35,7 @@ class ConversationMessagesApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("before", str, required=False), OpenApiParameter("limit", int, required=False)],
-        responses={200: inline_serializer("PalMessagePage", {"results": PalMessageOutputSerializer(many=True), "hasMore": serializers.BooleanField()})},
+        responses={200: output_serializer(schema.PalMessagePage)},
     )
     def get(self, request, conversation_id: str):
         selectors.access_conversation(request.user, conversation_id)
@@ -68,9 +48,9 @@ class ConversationMessagesApi(APIView):
             before = parsed[1]
         limit = parse_int_param(request.query_params.get("limit"), "limit", minimum=1) or protocol.DEFAULT_PAGE
         results, has_more = selectors.conversation_history(user=request.user, conversation_id=conversation_id, before=before, limit=limit)
-        return Response({"results": results, "hasMore": has_more})
+        return Response(schema.PalMessagePage(results=results, hasMore=has_more))
 
-    @extend_schema(request=InputSerializer, responses={201: PalMessageOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: output_serializer(schema.PalMessageObject)})
     def post(self, request, conversation_id: str):
         selectors.access_conversation(request.user, conversation_id)
         data = self.InputSerializer(data=request.data)

@@ -3,9 +3,11 @@ parameters and OpenAPI component names (DRF's settings name them)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
-from typing import Any
+import types
+from typing import Annotated, Any, Literal, Union, get_args, get_origin, is_typeddict
 
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers
@@ -13,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from wire.errors import ChatError, Invalid, RateLimited
+from wire.schema import MAX_ID, Timestamp, fields
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +42,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return drf_exception_handler(exc, context)
 
 
-def parse_int_param(value: str | None, name: str, *, minimum: int = 0, maximum: int = 2**53 - 1) -> int | None:
+def parse_int_param(value: str | None, name: str, *, minimum: int = 0, maximum: int = MAX_ID) -> int | None:
     """Query parameters: None when absent, ValidationError when not an integer in range."""
     if value is None or value == "":
         return None
@@ -69,3 +72,44 @@ class NestedSerializerSchema(AutoSchema):
             prefix = qualname.split(".")[0]
             return prefix + name
         return name
+
+
+# -- OpenAPI: output serializers derived from the schemas (wire.schema) --------
+
+
+@functools.cache
+def output_serializer(schema: type) -> type[serializers.Serializer]:
+    """The DRF serializer that documents a TypedDict of an app's schema.py in
+    the OpenAPI document (named after it). Only for documentation: views
+    return the TypedDicts their builders make."""
+    hints, required = fields(schema)
+    declared = {name: _serializer_field(hint, required=name in required) for name, hint in hints.items()}
+    return type(f"{schema.__name__}Serializer", (serializers.Serializer,), declared)
+
+
+def _serializer_field(hint: Any, *, required: bool = True, allow_null: bool = False) -> serializers.Field:
+    options: dict[str, Any] = {"required": required}
+    if allow_null:
+        options["allow_null"] = True
+    if hint == Timestamp:
+        return serializers.DateTimeField(**options)
+    origin = get_origin(hint)
+    if origin is Annotated:
+        hint = get_args(hint)[0]
+        origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        present = [arg for arg in get_args(hint) if arg is not type(None)]
+        return _serializer_field(present[0] if len(present) == 1 else Any, required=required, allow_null=True)
+    if is_typeddict(hint):
+        return output_serializer(hint)(**options)
+    if origin is list:
+        (item,) = get_args(hint)
+        if is_typeddict(item):
+            return output_serializer(item)(many=True, **options)
+        return serializers.ListField(child=_serializer_field(item), **options)
+    if origin is Literal:
+        return serializers.ChoiceField(choices=list(get_args(hint)), **options)
+    simple = {int: serializers.IntegerField, str: serializers.CharField, bool: serializers.BooleanField, float: serializers.FloatField}
+    if hint in simple:
+        return simple[hint](**options)
+    return serializers.JSONField(**options)

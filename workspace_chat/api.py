@@ -3,80 +3,50 @@ Thin: validate input, call one selector or service, shape the output."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from typing import cast
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.selectors import user_object
-from wire.http import parse_int_param
-from workspace_chat import selectors, services
+from wire.http import output_serializer, parse_int_param
+from wire.schema import MAX_ID
+from workspace_chat import schema, selectors, services
 from workspace_chat.models import Channel, ChannelKind, Role, WorkspaceMembership
 
 
-def workspace_object(membership: WorkspaceMembership) -> dict:
-    return {"id": membership.workspace_id, "name": membership.workspace.name, "role": membership.role}
+def workspace_object(membership: WorkspaceMembership) -> schema.WorkspaceObject:
+    return schema.WorkspaceObject(id=membership.workspace_id, name=membership.workspace.name, role=cast(schema.RoleName, membership.role))
 
 
-def channel_object(channel: Channel) -> dict:
-    obj = {
-        "id": channel.id,
-        "workspaceId": channel.workspace_id,
-        "name": channel.name,
-        "kind": channel.kind,
-        "isPrivate": channel.is_restricted,
-    }
+def channel_object(channel: Channel) -> schema.ChannelObject:
+    obj = schema.ChannelObject(
+        id=channel.id,
+        workspaceId=channel.workspace_id,
+        name=channel.name,
+        kind=cast(schema.ChannelKindName, channel.kind),
+        isPrivate=channel.is_restricted,
+    )
     if channel.is_restricted:
         obj["memberIds"] = selectors.channel_member_ids(channel)
     return obj
 
 
-class WorkspaceOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    role = serializers.ChoiceField(choices=Role.choices)
-
-
-class ChannelOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    workspaceId = serializers.IntegerField()
-    name = serializers.CharField()
-    kind = serializers.ChoiceField(choices=ChannelKind.choices)
-    isPrivate = serializers.BooleanField()
-    memberIds = serializers.ListField(child=serializers.IntegerField(), required=False)
-    unreadCount = serializers.IntegerField(required=False)
-    lastMessageId = serializers.IntegerField(required=False, allow_null=True)
-
-
-class MessageOutputSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    channelId = serializers.IntegerField()
-    authorId = serializers.IntegerField()
-    authorUsername = serializers.CharField()
-    authorDisplayName = serializers.CharField()
-    content = serializers.CharField()
-    messageType = serializers.CharField()
-    fileUrl = serializers.CharField(allow_null=True)
-    replyTo = serializers.IntegerField(allow_null=True)
-    mentions = serializers.ListField(child=serializers.IntegerField())
-    createdAt = serializers.DateTimeField()
-    editedAt = serializers.DateTimeField(allow_null=True)
-    isPinned = serializers.BooleanField()
-    isAI = serializers.BooleanField()
-    clientId = serializers.CharField(allow_null=True)
-    grade = serializers.CharField(allow_null=True)
-    readBy = serializers.ListField(child=serializers.IntegerField())
+def member_object(membership: WorkspaceMembership) -> schema.Member:
+    return schema.Member(user=user_object(membership.user), role=cast(schema.RoleName, membership.role))
 
 
 class WorkspaceListApi(APIView):
     class InputSerializer(serializers.Serializer):
         name = serializers.CharField(max_length=100)
 
-    @extend_schema(responses={200: WorkspaceOutputSerializer(many=True)})
+    @extend_schema(responses={200: output_serializer(schema.WorkspaceObject)(many=True)})
     def get(self, request):
         return Response([workspace_object(m) for m in selectors.workspace_list(request.user)])
 
-    @extend_schema(request=InputSerializer, responses={201: WorkspaceOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: output_serializer(schema.WorkspaceObject)})
     def post(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -85,23 +55,11 @@ class WorkspaceListApi(APIView):
 
 
 class WorkspaceDetailApi(APIView):
-    @extend_schema(
-        responses={
-            200: inline_serializer(
-                "WorkspaceDetail",
-                {
-                    "id": serializers.IntegerField(),
-                    "name": serializers.CharField(),
-                    "role": serializers.CharField(),
-                    "members": serializers.ListField(child=serializers.DictField()),
-                },
-            )
-        }
-    )
+    @extend_schema(responses={200: output_serializer(schema.WorkspaceDetail)})
     def get(self, request, workspace_id: int):
         membership = selectors.access_workspace(request.user, workspace_id)
-        members = [{"user": user_object(m.user), "role": m.role} for m in selectors.workspace_members(membership.workspace)]
-        return Response({**workspace_object(membership), "members": members})
+        members = [member_object(m) for m in selectors.workspace_members(membership.workspace)]
+        return Response(schema.WorkspaceDetail(**workspace_object(membership), members=members))
 
 
 class WorkspaceMemberAddApi(APIView):
@@ -109,12 +67,12 @@ class WorkspaceMemberAddApi(APIView):
         username = serializers.CharField(max_length=150)
         role = serializers.ChoiceField(choices=Role.choices, default=Role.STUDENT)
 
-    @extend_schema(request=InputSerializer, responses={201: inline_serializer("Member", {"user": serializers.DictField(), "role": serializers.CharField()})})
+    @extend_schema(request=InputSerializer, responses={201: output_serializer(schema.Member)})
     def post(self, request, workspace_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.workspace_member_add(actor=request.user, workspace_id=workspace_id, **data.validated_data)
-        return Response({"user": user_object(membership.user), "role": membership.role}, status=status.HTTP_201_CREATED)
+        return Response(member_object(membership), status=status.HTTP_201_CREATED)
 
 
 class ChannelListApi(APIView):
@@ -123,16 +81,16 @@ class ChannelListApi(APIView):
         kind = serializers.ChoiceField(choices=[ChannelKind.TEXT, ChannelKind.ANNOUNCEMENT], default=ChannelKind.TEXT)
         isPrivate = serializers.BooleanField(default=False)
 
-    @extend_schema(responses={200: ChannelOutputSerializer(many=True)})
+    @extend_schema(responses={200: output_serializer(schema.ChannelListItem)(many=True)})
     def get(self, request, workspace_id: int):
         membership = selectors.access_workspace(request.user, workspace_id)
         result = []
         for channel in selectors.visible_channels(request.user, membership.workspace):
             unread, last_id = selectors.channel_unread(request.user, channel)
-            result.append({**channel_object(channel), "unreadCount": unread, "lastMessageId": last_id})
+            result.append(schema.ChannelListItem(**channel_object(channel), unreadCount=unread, lastMessageId=last_id))
         return Response(result)
 
-    @extend_schema(request=InputSerializer, responses={201: ChannelOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={201: output_serializer(schema.ChannelObject)})
     def post(self, request, workspace_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -148,9 +106,9 @@ class ChannelListApi(APIView):
 
 class DmGetOrCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
-        userId = serializers.IntegerField(min_value=1, max_value=2**53 - 1)
+        userId = serializers.IntegerField(min_value=1, max_value=MAX_ID)
 
-    @extend_schema(request=InputSerializer, responses={200: ChannelOutputSerializer, 201: ChannelOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: output_serializer(schema.ChannelObject), 201: output_serializer(schema.ChannelObject)})
     def post(self, request, workspace_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -165,7 +123,7 @@ class MessageHistoryApi(APIView):
             OpenApiParameter("after", int, required=False),
             OpenApiParameter("limit", int, required=False, description="1..100, default 50; larger values are capped at 100"),
         ],
-        responses={200: inline_serializer("MessagePage", {"results": MessageOutputSerializer(many=True), "hasMore": serializers.BooleanField()})},
+        responses={200: output_serializer(schema.MessagePage)},
     )
     def get(self, request, channel_id: int):
         params = request.query_params
@@ -173,11 +131,11 @@ class MessageHistoryApi(APIView):
         after = parse_int_param(params.get("after"), "after", minimum=0)
         limit = parse_int_param(params.get("limit"), "limit", minimum=1, maximum=10**9) or 50
         results, has_more = selectors.message_history(user=request.user, channel_id=channel_id, before=before, after=after, limit=limit)
-        return Response({"results": results, "hasMore": has_more})
+        return Response(schema.MessagePage(results=results, hasMore=has_more))
 
 
 class PinListApi(APIView):
-    @extend_schema(responses={200: MessageOutputSerializer(many=True)})
+    @extend_schema(responses={200: output_serializer(schema.MessageObject)(many=True)})
     def get(self, request, channel_id: int):
         return Response(selectors.channel_pins(user=request.user, channel_id=channel_id))
 
@@ -187,7 +145,7 @@ class MessageGradeApi(APIView):
         grade = serializers.CharField(max_length=32)
         feedback = serializers.CharField(max_length=2000, required=False, allow_blank=True, allow_null=True)
 
-    @extend_schema(request=InputSerializer, responses={200: MessageOutputSerializer})
+    @extend_schema(request=InputSerializer, responses={200: output_serializer(schema.MessageObject)})
     def post(self, request, channel_id: int, message_id: int):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -18,7 +18,9 @@ from wire.schema import EventSchemas, Id, Timestamp
 MessageType = Literal["text", "file", "image", "announcement", "assignment"]
 MESSAGE_TYPES: tuple[str, ...] = MessageType.__args__  # type: ignore[attr-defined]
 RoleName = Literal["admin", "teacher", "student"]
+ROLES: tuple[str, ...] = RoleName.__args__  # type: ignore[attr-defined]
 ChannelKindName = Literal["text", "announcement", "dm"]
+CHANNEL_KINDS: tuple[str, ...] = ChannelKindName.__args__  # type: ignore[attr-defined]
 
 
 class MessageObject(TypedDict):
