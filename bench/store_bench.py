@@ -15,7 +15,7 @@ insert_many), then reads through the store interface, as the app does:
 On FerretDB with its SQLite backend (FERRETDB_SQLITE_DIR set, as
 scripts/services prints it) the mongodb row is measured twice: `mongodb` as
 FerretDB stands (its `_id` lookups scan the table), then `mongodb+ix` after
-the index `migrate` adds there (messagestore/ferretdb_sqlite.py).
+the operator's index there (scripts/ferretdb_index.py).
 
 Each row also prints the 1-minute load average taken just before it ran: the
 machine is shared, and figures taken under load say more about the load.
@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -331,11 +332,10 @@ def main() -> int:
             ferretdb_dir = os.environ.get("FERRETDB_SQLITE_DIR", "") if name == "mongodb" else ""
             if ferretdb_dir:
                 # FerretDB on SQLite: first as it stands (its _id lookups scan),
-                # then with the index `migrate` adds (messagestore/ferretdb_sqlite.py).
+                # then with the operator's index (scripts/ferretdb_index.py).
                 rows += bench_store("mongodb", store, ids_, args.reads, args.read_budget, kinds=("latest", "scrollback"))
-                store.ferretdb_sqlite_dir = ferretdb_dir
                 indexing = time.monotonic()
-                store.index_ferretdb_sqlite()
+                subprocess.run([sys.executable, str(ROOT / "scripts" / "ferretdb_index.py"), ferretdb_dir, "--database", store.db.name], check=True)
                 print(f"[{name}] FerretDB SQLite _id index added in {time.monotonic() - indexing:.0f}s; reading ...", flush=True)
                 name = "mongodb+ix"
                 loads[name] = loads["mongodb"]

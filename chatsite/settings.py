@@ -197,10 +197,6 @@ CASSANDRA_HOSTS = os.environ.get("CASSANDRA_HOSTS", "127.0.0.1")
 CASSANDRA_PORT = env_int("CASSANDRA_PORT", 9042)
 CASSANDRA_KEYSPACE = os.environ.get("CASSANDRA_KEYSPACE", "chat")
 MONGODB_URI = os.environ.get("MONGODB_URI", "")
-# FerretDB 1.x with its SQLite backend on this machine: the directory of its
-# -sqlite-url. `migrate` then adds the index its _id lookups need
-# (messagestore/ferretdb_sqlite.py). Leave unset for MongoDB or a remote FerretDB.
-FERRETDB_SQLITE_DIR = os.environ.get("FERRETDB_SQLITE_DIR", "")
 # Seconds a store may take to connect or answer: a dead store fails fast
 # instead of hanging a consumer.
 CHAT_STORE_TIMEOUT = env_float("CHAT_STORE_TIMEOUT", 3.0)

@@ -63,7 +63,7 @@ def open_store(name: str, *, timeout: float | None = None) -> MessageStore:
             from messagestore.mongodb import MongoMessageStore
         except ImportError as exc:
             raise StoreError(f"pymongo cannot be imported: {exc}") from exc
-        return MongoMessageStore(uri=settings.MONGODB_URI, timeout=timeout, ferretdb_sqlite_dir=settings.FERRETDB_SQLITE_DIR)
+        return MongoMessageStore(uri=settings.MONGODB_URI, timeout=timeout)
     from messagestore.sql import SqlMessageStore
 
     return SqlMessageStore()

@@ -17,11 +17,9 @@ what FerretDB 1.24 (SQLite backend) does, measured here:
   the bytes it passes (200,000 small documents: ~2 ms for the first, ~780 ms
   for the last; reading one document costs ~1 ms + ~0.07 ms per KB), and an
   update, upsert or delete scans the whole collection. Inserts only probe
-  the unique index, so writes insert where they can. Where this process
-  can reach FerretDB's SQLite files (FERRETDB_SQLITE_DIR), ensure_schema
-  adds an index on the very expression the lookup uses
-  (messagestore.ferretdb_sqlite), and `_id` lookups, updates and deletes
-  become index searches (200,000 documents: 185 ms -> 0.7 ms a lookup);
+  the unique index, so writes insert where they can. The operator tool
+  scripts/ferretdb_index.py adds an index on the very expression the
+  lookup uses, and `_id` lookups, updates and deletes become index searches;
 - `findAndModify` and updates are read-modify-write without isolation
   (4 processes x 300 concurrent `$inc` on one document left 294, not 1200),
   while inserting a duplicate `_id` or unique-index key fails atomically.
@@ -62,7 +60,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import sqlite3
 import threading
 import time
 import uuid
@@ -77,7 +74,7 @@ from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from messagestore import ferretdb_sqlite, ids
+from messagestore import ids
 from messagestore.base import MAX_PAGE, MessageStore, NewMessage, ReadPointer, StoredMessage, StoreError, count_capped
 from wire import jsonutil
 
@@ -218,11 +215,8 @@ def _decode(line: str) -> dict[str, Any]:
 class MongoMessageStore(MessageStore):
     name = "mongodb"
 
-    def __init__(self, *, uri: str, database: str | None = None, timeout: float = 3.0, ferretdb_sqlite_dir: str = ""):
+    def __init__(self, *, uri: str, database: str | None = None, timeout: float = 3.0):
         self.uri = uri
-        # FerretDB 1.x on SQLite next to us: ensure_schema adds the index its
-        # `_id` lookups need (messagestore.ferretdb_sqlite).
-        self.ferretdb_sqlite_dir = ferretdb_sqlite_dir
         client = client_for(uri, timeout=timeout)
         default = client.get_default_database(default=DEFAULT_DATABASE)
         self.db: Database = client.get_database(database) if database else default
@@ -244,20 +238,6 @@ class MongoMessageStore(MessageStore):
         for collection in (self.heads, self.locators, self.pointers, self.locks):
             if collection.name not in self.db.list_collection_names():
                 self.db.create_collection(collection.name)
-        if self.ferretdb_sqlite_dir:
-            self.index_ferretdb_sqlite()
-
-    def index_ferretdb_sqlite(self) -> list[str]:
-        """Add the `_id` pushdown index to this database's FerretDB SQLite
-        tables (messagestore.ferretdb_sqlite); a wrong directory is an error."""
-        path = ferretdb_sqlite.database_file(self.ferretdb_sqlite_dir, self.db.name)
-        try:
-            created = ferretdb_sqlite.add_id_indexes(path)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"FERRETDB_SQLITE_DIR: cannot index {path}: {exc}") from exc
-        if created:
-            logger.info("FerretDB SQLite: added the _id pushdown index to %d table(s) of %s", len(created), path)
-        return created
 
     @_driver_errors
     def drop_schema(self) -> None:

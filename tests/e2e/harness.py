@@ -54,8 +54,14 @@ def prepare_database(base_env: dict[str, str], name: str) -> dict[str, str]:
 
 def migrate(env: dict[str, str]) -> None:
     """`manage.py migrate` under `env`: the relational schema and (its
-    post_migrate hook) the configured message store's schema."""
+    post_migrate hook) the configured message store's schema; then, on
+    FerretDB with SQLite, the operator's index (scripts/ferretdb_index.py)."""
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+    # The MongoDB store is in the configured store's chain (messagestore._chain).
+    if env.get("FERRETDB_SQLITE_DIR") and env.get("MONGODB_URI") and env.get("CHAT_MESSAGE_STORE") in ("mongodb", "cassandra"):
+        from tests import ferretdb
+
+        ferretdb.index(env["FERRETDB_SQLITE_DIR"], ferretdb.mongodb_database(env["MONGODB_URI"]))
 
 
 SCHEMA_VIOLATION = "event schema violation"

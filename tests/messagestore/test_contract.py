@@ -13,6 +13,8 @@ import itertools
 import multiprocessing
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -25,7 +27,8 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 import messagestore as store_module
-from messagestore import MessageStore, NewMessage, StoreError, ferretdb_sqlite, get_store, ids, reset_store
+from messagestore import MessageStore, NewMessage, StoreError, get_store, ids, reset_store
+from tests import ferretdb
 from tests.conftest import require_service
 from tests.schemas import check_chat_event
 
@@ -78,10 +81,11 @@ def _mongodb_uri(database: str) -> str:
 
 @pytest.fixture(scope="session")
 def mongodb_config():
-    # With FerretDB on SQLite (scripts/services), as `migrate` would run it.
-    config = {"uri": _mongodb_uri(f"chat_test_{RUN}"), "ferretdb_sqlite_dir": os.environ.get("FERRETDB_SQLITE_DIR", "")}
+    config = {"uri": _mongodb_uri(f"chat_test_{RUN}")}
     store = build_store("mongodb", config)
     store.ensure_schema()
+    if ferretdb.sqlite_dir():  # FerretDB on SQLite (scripts/services): indexed as an operator would
+        ferretdb.index(ferretdb.sqlite_dir(), f"chat_test_{RUN}")
     yield config
     store.drop_schema()
 
@@ -461,29 +465,26 @@ MONGODB_COLLECTIONS = ("stream_heads", "message_buckets", "message_locators", "c
 @pytest.mark.needs_mongodb
 def test_ferretdb_sqlite_id_lookups_are_served_by_an_index(mongodb_config, tmp_path):
     """FerretDB 1.24 (SQLite) looks `_id` up with an expression its own `_id`
-    index does not match, so every lookup scans; ensure_schema adds an index
-    on that expression to every collection (messagestore.ferretdb_sqlite),
-    once, and names FERRETDB_SQLITE_DIR when it points elsewhere."""
-    directory = os.environ.get("FERRETDB_SQLITE_DIR", "")
+    index does not match, so every lookup scans; the operator tool
+    scripts/ferretdb_index.py adds an index on that expression to every
+    collection, once, and says so when pointed at the wrong directory."""
+    directory = ferretdb.sqlite_dir()
     require_service("FERRETDB_SQLITE_DIR", directory)
-    path = ferretdb_sqlite.database_file(directory, f"chat_test_{RUN}")
     for collection in MONGODB_COLLECTIONS:
-        assert "USING INDEX" in ferretdb_sqlite.lookup_plan(path, collection), collection
-    assert build_store("mongodb", mongodb_config).index_ferretdb_sqlite() == []  # already there
+        assert "USING INDEX" in ferretdb.lookup_plan(directory, f"chat_test_{RUN}", collection), collection
+    assert "indexed 0 collection table(s)" in ferretdb.index(directory, f"chat_test_{RUN}")  # already there
 
     bare = build_store("mongodb", {"uri": _mongodb_uri(f"chat_bare_{RUN}")})
     try:
         bare.ensure_schema()
-        bare_path = ferretdb_sqlite.database_file(directory, f"chat_bare_{RUN}")
-        assert "SCAN" in ferretdb_sqlite.lookup_plan(bare_path, "message_locators")  # FerretDB's own index: unused
-        assert len(ferretdb_sqlite.add_id_indexes(bare_path)) == len(MONGODB_COLLECTIONS)
-        assert "USING INDEX" in ferretdb_sqlite.lookup_plan(bare_path, "message_locators")
+        assert "SCAN" in ferretdb.lookup_plan(directory, f"chat_bare_{RUN}", "message_locators")  # FerretDB's own index: unused
+        assert f"indexed {len(MONGODB_COLLECTIONS)} collection table(s)" in ferretdb.index(directory, f"chat_bare_{RUN}")
+        assert "USING INDEX" in ferretdb.lookup_plan(directory, f"chat_bare_{RUN}", "message_locators")
     finally:
         bare.drop_schema()
 
-    elsewhere = build_store("mongodb", {**mongodb_config, "ferretdb_sqlite_dir": str(tmp_path)})
-    with pytest.raises(StoreError, match="FERRETDB_SQLITE_DIR"):
-        elsewhere.index_ferretdb_sqlite()
+    wrong = subprocess.run([sys.executable, str(ferretdb.TOOL), str(tmp_path), "--database", "chat"], capture_output=True, text=True)
+    assert wrong.returncode == 1 and "-sqlite-url" in wrong.stderr
 
 
 def fallback_reasons(caplog) -> list[str]:

@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 import pytest
 import websockets
 
-from messagestore import ferretdb_sqlite
+from tests import ferretdb
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Server, migrate
 from tests.reliability.faults import (
@@ -347,13 +347,14 @@ def store_fault(request, private_redis, started):
     ferret = FerretProcess().start()
     try:
         env = server_env("store_mongo", private_redis.url(), CHAT_MESSAGE_STORE="mongodb", MONGODB_URI=ferret.uri, FERRETDB_SQLITE_DIR=ferret.data_dir)
-        migrate(env)  # the database is a copy of one migrated for sql: the store's schema, as a deployment has it
+        # The database is a copy of one migrated for sql: the store's schema,
+        # and the operator's FerretDB index, as a deployment has them.
+        migrate(env)
         server = Server(env, log_name="store-mongodb").start()
         started.append(server)
         serving = health(server)[1].get("checks", {}).get("messageStore")
         assert serving == "mongodb", f"CHAT_MESSAGE_STORE=mongodb fell back: healthz messageStore={serving!r}"
-        # `migrate` indexed FerretDB's SQLite tables for its _id lookups.
-        plan = ferretdb_sqlite.lookup_plan(ferretdb_sqlite.database_file(ferret.data_dir, "chat"), "message_locators")
+        plan = ferretdb.lookup_plan(ferret.data_dir, "chat", "message_locators")
         assert "USING INDEX" in plan, plan
         yield server, MongoProcessKilled(ferret)
     finally:
