@@ -199,7 +199,7 @@ def settle_compactions(session: Any, limit: float = 180.0) -> None:
 
 def mongodb_load(ids_: list[int], database: str, deadline: Deadline) -> Any:
     from messagestore import StoredMessage
-    from messagestore.mongodb import BUCKET_SIZE, MongoMessageStore, _document, _encode
+    from messagestore.mongodb import BUCKET_SIZE, MongoMessageStore, document_of, encode
 
     uri = os.environ.get("MONGODB_URI", "")
     if not uri:
@@ -215,7 +215,7 @@ def mongodb_load(ids_: list[int], database: str, deadline: Deadline) -> Any:
         for start in range(first, min(first + BUCKET_SIZE * 200, len(ids_)), BUCKET_SIZE):
             members = ids_[start : start + BUCKET_SIZE]
             lines = [
-                _encode(_document(StoredMessage(id=m, stream=STREAM, author_id=1 + (start + k) % 7, content=content(start + k), created_at=created_at(m))))
+                encode(document_of(StoredMessage(id=m, stream=STREAM, author_id=1 + (start + k) % 7, content=content(start + k), created_at=created_at(m))))
                 for k, m in enumerate(members)
             ]
             number = start // BUCKET_SIZE

@@ -8,10 +8,12 @@ mongodb) implement `MessageStore`; services are the only callers.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from wire.schema import MAX_ID
 
 MAX_PAGE = 500
 
@@ -83,18 +85,6 @@ class ReadPointer:
     read_at: datetime
 
 
-def count_capped(rows: Iterable[Mapping[str, Any]], *, exclude_author: int | None, cap: int) -> int:
-    """`count_after` for backends that count by scanning rows in id order."""
-    count = 0
-    for row in rows:
-        if exclude_author is not None and row["author_id"] == exclude_author:
-            continue
-        count += 1
-        if count >= cap:
-            break
-    return count
-
-
 class MessageStore(abc.ABC):
     name: str = "?"
 
@@ -157,3 +147,52 @@ class MessageStore(abc.ABC):
         """Create tables/indexes; `migrate` calls it (the default has none:
         the SQL store's tables come from migrations)."""
         return None
+
+
+class ScanningStore(MessageStore):
+    """A backend whose reads walk a stream's visible rows in id order
+    (`_scan`, e.g. partition by partition): the page window, the newest id and
+    the unread count are the same loop over it for every such backend."""
+
+    @abc.abstractmethod
+    def _scan(
+        self, stream: str, *, after: int | None, before: int | None, ascending: bool, chunk: int, narrow: bool = False
+    ) -> Iterator[Mapping[str, Any]]:
+        """Visible rows strictly between `after` and `before`, newest first
+        unless `ascending`, lazily (a page stops early). `chunk`: how many rows
+        one read may fetch; `narrow`: only `id` and `author_id` are needed."""
+
+    @abc.abstractmethod
+    def _record(self, stream: str, row: Mapping[str, Any]) -> StoredMessage: ...
+
+    def page(self, stream: str, *, before: int | None = None, after: int | None = None, limit: int = 50) -> tuple[list[StoredMessage], bool]:
+        limit = max(1, min(int(limit), MAX_PAGE))
+        if (before is not None and before <= 1) or (after is not None and after >= MAX_ID):
+            return [], False
+        rows: list[Mapping[str, Any]] = []
+        for row in self._scan(stream, after=after, before=before, ascending=after is not None, chunk=limit + 1):
+            rows.append(row)
+            if len(rows) > limit:
+                break
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if after is None:
+            rows.reverse()
+        return [self._record(stream, row) for row in rows], has_more
+
+    def last_id(self, stream: str) -> int | None:
+        for row in self._scan(stream, after=None, before=None, ascending=False, chunk=2, narrow=True):
+            return int(row["id"])
+        return None
+
+    def count_after(self, stream: str, after_id: int | None, *, exclude_author: int | None = None, cap: int = 1000) -> int:
+        # Bounded by `cap`: a channel far behind shows "1000+" rather than
+        # costing a scan of its whole history.
+        count = 0
+        for row in self._scan(stream, after=after_id, before=None, ascending=True, chunk=500, narrow=True):
+            if exclude_author is not None and row["author_id"] == exclude_author:
+                continue
+            count += 1
+            if count >= cap:
+                break
+        return count

@@ -338,13 +338,13 @@ def test_mongodb_reads_and_extends_the_older_layout(mongodb_config, stream):
     # Before the head held the newest buckets, every bucket had a document of
     # its own and the head only last_id/seq/pins: such streams still work.
     from messagestore.base import StoredMessage
-    from messagestore.mongodb import _document, _encode
+    from messagestore.mongodb import document_of, encode
 
     store = build_store("mongodb", mongodb_config)
     first = ids.next_id(None)
     old_ids = [first + i for i in range(70)]  # bucket 0 full, bucket 1 holds 6
     for number, members in ((0, old_ids[:64]), (1, old_ids[64:])):
-        lines = [_encode(_document(StoredMessage(id=m, stream=stream, author_id=1, content=f"o{m}", created_at=ids.id_time(m)))) for m in members]
+        lines = [encode(document_of(StoredMessage(id=m, stream=stream, author_id=1, content=f"o{m}", created_at=ids.id_time(m)))) for m in members]
         store.buckets.insert_one({"_id": f"{stream}|{number}", "stream": stream, "b": number, "lo": members[0], "hi": members[-1], "messages": "\n".join(lines)})
     store.locators.insert_many([{"_id": f"{stream}|{m}", "b": i // 64} for i, m in enumerate(old_ids)])
     store.heads.insert_one({"_id": stream, "last_id": old_ids[-1], "seq": 70, "pins": []})

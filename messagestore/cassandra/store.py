@@ -1,86 +1,52 @@
-"""Cassandra backend of the message store: django-cassandra-engine models
-(`DjangoCassandraModel`, cqlengine underneath) on the scylla-driver.
-
-Tables (one keyspace, CASSANDRA_KEYSPACE):
-
-- `messages`      PRIMARY KEY ((stream, bucket), id) CLUSTERING ORDER BY (id DESC).
-                  `bucket` is the 10-day window of the id's time (messagestore.ids.id_time),
-                  so no partition grows without bound (Discord's layout). Pins, grades
-                  and the moderator's `hidden` flag are columns of the row.
-- `stream_buckets` PRIMARY KEY (stream, bucket DESC): the buckets that hold
-                  messages, so a page walks only non-empty partitions.
-- `stream_heads`  PRIMARY KEY (stream): the last id handed out. Written only by
-                  lightweight transactions (compare-and-set), which is what makes
-                  ids in a stream increase in acceptance order across processes.
-- `client_ids`    PRIMARY KEY ((stream, author_id, client_id)) -> message_id:
-                  `INSERT ... IF NOT EXISTS`, so two processes cannot both store
-                  one clientId.
-- `read_pointers` PRIMARY KEY (stream, user_id): moved forward with `IF message_id < ?`.
-- `pins`          PRIMARY KEY (stream, message_id): the pinned messages of a stream.
-
-A table is written either only through lightweight transactions (heads,
-client ids, read pointers) or never (messages, buckets, pins): Cassandra
-orders LWT writes by Paxos ballots and plain writes by client timestamps, and
-mixing the two on one row can reorder them. Plain updates of a message that a
-moderator deleted meanwhile leave a row without author ("ghost"); readers treat
-such rows as absent.
-
-django-cassandra-engine's app is deliberately not in INSTALLED_APPS: its
-AppConfig connects to every Cassandra database at `django.setup()` (a dead
-cluster would stop start-up before the fallback can act) and it replaces
-`migrate`/`flush`; we only use its model layer, and `migrate` creates the
-tables through `ensure_schema()` (messagestore.apps). One Cassandra store is bound
-per process: the models carry the connection and keyspace as class attributes.
-Writes go through the models; reads through prepared statements, because a
-cqlengine model instance costs ~0.4 ms to build (~20 ms for a 50-message page).
-"""
+"""The Cassandra message store: writes through the models
+(messagestore.cassandra.models), reads through prepared statements. The
+layout and why: messagestore/cassandra/__init__.py."""
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
-from cassandra import DriverException
-from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable, Session
-from cassandra.connection import ConnectionException
-from cassandra.cqlengine import CQLEngineException, columns, connection, management
+from cassandra.cluster import Session
+from cassandra.cqlengine import connection, management
 from cassandra.cqlengine.models import Model as CqlModel
 from cassandra.cqlengine.query import LWTException
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 from django_cassandra_engine.models import DjangoCassandraModel
 
 from messagestore import ids
-from messagestore.base import MAX_PAGE, MessageStore, NewMessage, ReadPointer, StoredMessage, StoreError, count_capped
+from messagestore.base import NewMessage, ReadPointer, ScanningStore, StoredMessage, StoreError
+from messagestore.cassandra.models import (
+    BUCKET_SECONDS,
+    DRIVER_ERRORS,
+    MODELS,
+    CassandraClientId,
+    CassandraMessage,
+    CassandraPin,
+    CassandraReadPointer,
+    CassandraStreamBucket,
+    CassandraStreamHead,
+    _aware,
+    _now,
+    bucket_of,
+    connect,
+)
 
 logger = logging.getLogger(__name__)
-# cqlengine logs each statement with its values (message bodies) at DEBUG;
-# logs never hold message bodies, whatever LOG_LEVEL says.
-logging.getLogger("cassandra").setLevel(max(logging.INFO, logging.getLogger("cassandra").level))
 
-BUCKET_DAYS = 10
-_BUCKET_SECONDS = BUCKET_DAYS * 86_400
 # A clientId reserved by an append that has not written its message after this
 # long belongs to a process that died mid-append: another append may take it over.
 CLAIM_STALE_SECONDS = 5.0
 MAX_CAS_ATTEMPTS = 64
 SCHEMA_TIMEOUT_SECONDS = 120.0
-APP_LABEL = "chat_cassandra"  # not an installed app: Django's migrations never see these models
 
 T = TypeVar("T")
-
-# What the driver raises when the cluster fails us (NoHostAvailable and
-# ConnectionException are not DriverExceptions).
-_DRIVER_ERRORS = (DriverException, NoHostAvailable, ConnectionException, CQLEngineException, OSError)
 
 # Reads go through these prepared statements; writes through the models.
 _MIN_INT, _MAX_INT, _MAX_BIGINT = -(2**31), 2**31 - 1, 2**63 - 1
@@ -110,175 +76,6 @@ _READ_POINTERS = "SELECT user_id, message_id, read_at FROM {ks}.read_pointers WH
 _PINS = "SELECT message_id FROM {ks}.pins WHERE stream = ?"
 
 
-def bucket_of(message_id: int) -> int:
-    """The 10-day window (counted from the Unix epoch) that the id's time falls in."""
-    return int(ids.id_time(max(message_id, 0)).timestamp()) // _BUCKET_SECONDS
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # cqlengine hands back naive UTC datetimes; the project uses aware ones only.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
-class CassandraMessage(DjangoCassandraModel):
-    __table_name__ = "messages"
-
-    stream = columns.Text(partition_key=True)
-    bucket = columns.Integer(partition_key=True)
-    id = columns.BigInt(primary_key=True, clustering_order="DESC")
-    author_id = columns.BigInt()
-    content = columns.Text()
-    message_type = columns.Text()
-    file_url = columns.Text()
-    reply_to = columns.BigInt()
-    mentions = columns.List(columns.BigInt)
-    created_at = columns.DateTime()
-    edited_at = columns.DateTime()
-    is_pinned = columns.Boolean()
-    pinned_by = columns.BigInt()
-    is_ai = columns.Boolean()
-    client_id = columns.Text()
-    grade = columns.Text()
-    feedback = columns.Text()
-    graded_by = columns.BigInt()
-    hidden = columns.Boolean()
-
-    class Meta:
-        app_label = APP_LABEL
-        get_pk_field = "id"
-
-
-class CassandraStreamBucket(DjangoCassandraModel):
-    __table_name__ = "stream_buckets"
-
-    stream = columns.Text(partition_key=True)
-    bucket = columns.Integer(primary_key=True, clustering_order="DESC")
-
-    class Meta:
-        app_label = APP_LABEL
-        get_pk_field = "stream"
-
-
-class CassandraStreamHead(DjangoCassandraModel):
-    __table_name__ = "stream_heads"
-
-    stream = columns.Text(partition_key=True)
-    last_id = columns.BigInt()
-
-    class Meta:
-        app_label = APP_LABEL
-
-
-class CassandraClientId(DjangoCassandraModel):
-    __table_name__ = "client_ids"
-
-    stream = columns.Text(partition_key=True)
-    author_id = columns.BigInt(partition_key=True)
-    client_id = columns.Text(partition_key=True)
-    message_id = columns.BigInt()
-    reserved_at = columns.DateTime()
-
-    class Meta:
-        app_label = APP_LABEL
-        get_pk_field = "client_id"
-
-
-class CassandraReadPointer(DjangoCassandraModel):
-    __table_name__ = "read_pointers"
-
-    stream = columns.Text(partition_key=True)
-    user_id = columns.BigInt(primary_key=True)
-    message_id = columns.BigInt()
-    read_at = columns.DateTime()
-
-    class Meta:
-        app_label = APP_LABEL
-        get_pk_field = "user_id"
-
-
-class CassandraPin(DjangoCassandraModel):
-    __table_name__ = "pins"
-
-    stream = columns.Text(partition_key=True)
-    message_id = columns.BigInt(primary_key=True)
-
-    class Meta:
-        app_label = APP_LABEL
-        get_pk_field = "message_id"
-
-
-MODELS: tuple[type[DjangoCassandraModel], ...] = (
-    CassandraMessage,
-    CassandraStreamBucket,
-    CassandraStreamHead,
-    CassandraClientId,
-    CassandraReadPointer,
-    CassandraPin,
-)
-
-# One driver Cluster per (hosts, port, process): the driver wants one per
-# application, and its sockets must not be shared with a forked child.
-_connections: dict[tuple[tuple[str, ...], int, int], str] = {}
-_connections_lock = threading.Lock()
-
-
-def connect(*, hosts: Sequence[str], port: int, timeout: float) -> str:
-    """The name of a registered cqlengine connection to the cluster; raises
-    StoreError when no host answers within `timeout` seconds."""
-    key = (tuple(hosts), port, os.getpid())
-    with _connections_lock:
-        name = _connections.get(key)
-        if name is not None:
-            return name
-        profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
-            # Every request gives up after this long, so a dead cluster answers
-            # the consumer with an error instead of hanging it.
-            request_timeout=max(timeout, 2.0),
-        )
-        cluster = Cluster(
-            contact_points=list(hosts),
-            port=port,
-            connect_timeout=timeout,
-            control_connection_timeout=timeout,
-            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
-            protocol_version=5,
-        )
-        try:
-            session = cluster.connect()
-        except _DRIVER_ERRORS as exc:
-            cluster.shutdown()
-            raise StoreError(f"Cassandra at {','.join(hosts)}:{port} is unreachable: {exc}") from exc
-        name = f"chat-messages-{os.getpid()}-{len(_connections)}"
-        connection.register_connection(name, session=session)
-        _connections[key] = name
-        atexit.register(_shutdown_at_exit, cluster)
-        return name
-
-
-def _shutdown_at_exit(cluster: Cluster) -> None:
-    cluster.shutdown()
-    # The driver's own exit hook (which runs after this one) joins its event
-    # loop thread with a short limit and warns when that thread is still busy;
-    # at exit that is harmless, and by then pytest has closed the log stream.
-    logging.getLogger("cassandra.io.libevreactor").setLevel(logging.ERROR)
-
-
-def disconnect(name: str) -> None:
-    """Close a connection made by connect() (tests that cut a store off)."""
-    with _connections_lock:
-        for key, value in list(_connections.items()):
-            if value == name:
-                del _connections[key]
-        connection.unregister_connection(name)  # shuts its Cluster down
-
-
 def _driver_errors(method: Callable[..., T]) -> Callable[..., T]:
     """Every driver failure leaves the store as StoreError (services turn it
     into `server_error`)."""
@@ -290,13 +87,13 @@ def _driver_errors(method: Callable[..., T]) -> Callable[..., T]:
             return method(self, *args, **kwargs)
         except StoreError:
             raise
-        except _DRIVER_ERRORS as exc:
+        except DRIVER_ERRORS as exc:
             raise StoreError(f"Cassandra: {type(exc).__name__}: {exc}") from exc
 
     return wrapper
 
 
-class CassandraMessageStore(MessageStore):
+class CassandraMessageStore(ScanningStore):
     name = "cassandra"
 
     def __init__(self, *, hosts: Sequence[str], keyspace: str, port: int = 9042, timeout: float = 3.0):
@@ -373,8 +170,7 @@ class CassandraMessageStore(MessageStore):
         return connection.get_session(self.connection_name)
 
     def _execute(self, cql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        # The hot reads skip cqlengine's model instances: building one costs
-        # ~0.4 ms (measured), i.e. ~20 ms for a 50-message page.
+        # The hot reads skip cqlengine's model instances (see the package docstring).
         return self._execute_prepared(self._statement(cql), params)
 
     def _execute_prepared(self, statement: PreparedStatement, params: Sequence[Any]) -> list[dict[str, Any]]:
@@ -387,11 +183,10 @@ class CassandraMessageStore(MessageStore):
         rows = self._execute(_GET, (stream, bucket_of(message_id), message_id))
         return rows[0] if rows and rows[0]["author_id"] is not None else None
 
-    @staticmethod
-    def _record(row: dict[str, Any]) -> StoredMessage:
+    def _record(self, stream: str, row: Mapping[str, Any]) -> StoredMessage:
         return StoredMessage(
             id=row["id"],
-            stream=row["stream"],
+            stream=stream,
             author_id=row["author_id"],
             content=row["content"] or "",
             created_at=_aware(row["created_at"]) or ids.id_time(row["id"]),
@@ -413,9 +208,8 @@ class CassandraMessageStore(MessageStore):
     def _scan(
         self, stream: str, *, after: int | None, before: int | None, ascending: bool, chunk: int, narrow: bool = False
     ) -> Iterator[dict[str, Any]]:
-        """Visible rows strictly between `after` and `before`, bucket by bucket,
-        newest first unless `ascending`; each query reads at most `chunk` rows.
-        `narrow` reads only id, author_id and hidden."""
+        """ScanningStore._scan: bucket by bucket; each query reads at most
+        `chunk` rows (`narrow`: only id, author_id and hidden)."""
         cursor = after if ascending else before
         if cursor is not None:
             # The cursor's own bucket first, without asking which buckets
@@ -439,7 +233,7 @@ class CassandraMessageStore(MessageStore):
         # (the last one this process saw, else the bucket of now) and read at
         # the same time as the list: one round trip instead of two when the
         # guess is right; when it is not, its rows are dropped.
-        guess = self._newest_bucket.get(stream, int(time.time()) // _BUCKET_SECONDS)
+        guess = self._newest_bucket.get(stream, int(time.time()) // BUCKET_SECONDS)
         session = self._session()
         listing = session.execute_async(*buckets_query)
         guessed = None
@@ -492,40 +286,12 @@ class CassandraMessageStore(MessageStore):
         if not claims or claims[0]["message_id"] is None:
             return None
         row = self._row(stream, claims[0]["message_id"])
-        return self._record(row) if row is not None else None
+        return self._record(stream, row) if row is not None else None
 
     @_driver_errors
     def get(self, stream: str, message_id: int) -> StoredMessage | None:
         row = self._row(stream, message_id)
-        return self._record(row) if row is not None and not row["hidden"] else None
-
-    @_driver_errors
-    def page(self, stream, *, before=None, after=None, limit=50):
-        limit = max(1, min(int(limit), MAX_PAGE))
-        if (before is not None and before <= 1) or (after is not None and after >= ids.MAX_ID):
-            return [], False
-        rows: list[dict[str, Any]] = []
-        for row in self._scan(stream, after=after, before=before, ascending=after is not None, chunk=limit + 1):
-            rows.append(row)
-            if len(rows) > limit:
-                break
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        if after is None:
-            rows.reverse()
-        return [self._record(r) for r in rows], has_more
-
-    @_driver_errors
-    def last_id(self, stream: str) -> int | None:
-        for row in self._scan(stream, after=None, before=None, ascending=False, chunk=2, narrow=True):
-            return row["id"]
-        return None
-
-    @_driver_errors
-    def count_after(self, stream, after_id, *, exclude_author=None, cap=1000):
-        # Bounded by `cap`: a channel far behind shows "1000+" rather than
-        # costing a scan of its whole history.
-        return count_capped(self._scan(stream, after=after_id, before=None, ascending=True, chunk=500, narrow=True), exclude_author=exclude_author, cap=cap)
+        return self._record(stream, row) if row is not None and not row["hidden"] else None
 
     @_driver_errors
     def read_pointers(self, stream: str) -> dict[int, ReadPointer]:
@@ -541,7 +307,7 @@ class CassandraMessageStore(MessageStore):
         for pin in self._execute(_PINS, (stream,)):
             row = self._row(stream, pin["message_id"])
             if row is not None and row["is_pinned"] and not row["hidden"]:
-                found.append(self._record(row))
+                found.append(self._record(stream, row))
         return found
 
     # -- writes --------------------------------------------------------------
@@ -577,7 +343,7 @@ class CassandraMessageStore(MessageStore):
                 continue  # released meanwhile: try again
             row = self._row(new.stream, held)
             if row is not None:
-                return self._record(row)
+                return self._record(new.stream, row)
             if reserved_at is not None and (_now() - reserved_at).total_seconds() < CLAIM_STALE_SECONDS:
                 time.sleep(0.05)  # the other append is between its reservation and its write
                 continue
@@ -594,7 +360,7 @@ class CassandraMessageStore(MessageStore):
             CassandraClientId.objects.filter(stream=new.stream, author_id=new.author_id, client_id=new.client_id).iff(
                 message_id=message_id
             ).delete()
-        except _DRIVER_ERRORS:
+        except DRIVER_ERRORS:
             logger.warning("could not release clientId %r in %s", new.client_id, new.stream, exc_info=True)
 
     @_driver_errors

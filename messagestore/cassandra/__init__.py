@@ -1,0 +1,42 @@
+"""Cassandra backend of the message store: django-cassandra-engine models
+(`DjangoCassandraModel`, cqlengine underneath) on the scylla-driver.
+
+Tables (one keyspace, CASSANDRA_KEYSPACE):
+
+- `messages`      PRIMARY KEY ((stream, bucket), id) CLUSTERING ORDER BY (id DESC).
+                  `bucket` is the 10-day window of the id's time (messagestore.ids.id_time),
+                  so no partition grows without bound (Discord's layout). Pins, grades
+                  and the moderator's `hidden` flag are columns of the row.
+- `stream_buckets` PRIMARY KEY (stream, bucket DESC): the buckets that hold
+                  messages, so a page walks only non-empty partitions.
+- `stream_heads`  PRIMARY KEY (stream): the last id handed out. Written only by
+                  lightweight transactions (compare-and-set), which is what makes
+                  ids in a stream increase in acceptance order across processes.
+- `client_ids`    PRIMARY KEY ((stream, author_id, client_id)) -> message_id:
+                  `INSERT ... IF NOT EXISTS`, so two processes cannot both store
+                  one clientId.
+- `read_pointers` PRIMARY KEY (stream, user_id): moved forward with `IF message_id < ?`.
+- `pins`          PRIMARY KEY (stream, message_id): the pinned messages of a stream.
+
+A table is written either only through lightweight transactions (heads,
+client ids, read pointers) or never (messages, buckets, pins): Cassandra
+orders LWT writes by Paxos ballots and plain writes by client timestamps, and
+mixing the two on one row can reorder them. Plain updates of a message that a
+moderator deleted meanwhile leave a row without author ("ghost"); readers treat
+such rows as absent.
+
+django-cassandra-engine's app is deliberately not in INSTALLED_APPS: its
+AppConfig connects to every Cassandra database at `django.setup()` (a dead
+cluster would stop start-up before the fallback can act) and it replaces
+`migrate`/`flush`; we only use its model layer, and `migrate` creates the
+tables through `ensure_schema()` (messagestore.apps). One Cassandra store is bound
+per process: the models carry the connection and keyspace as class attributes.
+Writes go through the models (models.py); reads through prepared statements
+(store.py), because building cqlengine model instances cost most of a page's
+time (docs/stores.md).
+"""
+
+from messagestore.cassandra.models import bucket_of, connect, disconnect
+from messagestore.cassandra.store import CassandraMessageStore
+
+__all__ = ["CassandraMessageStore", "bucket_of", "connect", "disconnect"]
