@@ -94,8 +94,8 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        # Reuse connections: a new PostgreSQL connection costs ~20 ms, and the
-        # server does all database work on one thread (bench/RESULTS.md).
+        # Reuse connections: opening a PostgreSQL connection costs more than
+        # most queries, and the server does all database work on one thread.
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )

@@ -40,8 +40,8 @@ def _record(row: Message) -> StoredMessage:
 
 
 # The history page, the hottest read, skips the ORM: building the query and 51
-# model instances cost ~2 ms of a ~3 ms page on PostgreSQL; the query itself
-# (an index scan of (stream, message_id)) takes ~0.1 ms on the server.
+# model instances cost far more than the index scan of (stream, message_id)
+# itself (docs/stores.md has the figures).
 _PAGE_FIELDS = (
     "message_id", "author_id", "content", "created_at", "message_type", "file_url", "reply_to", "mentions", "edited_at",
     "is_pinned", "pinned_by", "is_ai", "client_id", "grade", "feedback", "graded_by", "hidden",
@@ -83,8 +83,8 @@ def _page_sql(quote: Callable[[str], str], *, before: bool, after: bool) -> str:
 
 
 # Sending a message, the hottest write, skips it too: through the ORM the
-# duplicate check, the stream head and the insert cost ~8 ms of Python on this
-# machine around ~2 ms of queries (bench/RESULTS.md, "pre-fan-out").
+# duplicate check, the stream head and the insert cost several times their
+# queries in Python (docs/scaling.md).
 _INSERT_FIELDS = (
     "stream", "message_id", "author_id", "content", "message_type", "file_url", "reply_to", "mentions", "created_at",
     "is_ai", "client_id", "edited_at", "is_pinned", "pinned_by", "grade", "feedback", "graded_by", "hidden",

@@ -51,8 +51,8 @@ def access_workspace(user: User, workspace_id: int) -> WorkspaceMembership:
 @functools.cache
 def _access_sql(vendor: str) -> str:
     """access_channel's query, written out: it runs before every message sent,
-    and building it through the ORM (a Subquery and an Exists) cost ~4 ms of
-    Python on this machine around a ~0.7 ms query."""
+    and building it through the ORM (a Subquery and an Exists) cost several
+    times the query itself (docs/scaling.md)."""
     quote = connection.ops.quote_name
 
     def table(model: type[Model]) -> str:
