@@ -44,11 +44,12 @@ class Server:
     with the project root as working directory (so `bench.*` imports) and
     logs to `<log_dir>/<name>.log`."""
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path):
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path, cwd: Path = ROOT):
         self.name = name
         self.port = free_port()
         self.argv = [sys.executable, *(a.format(port=self.port) for a in argv)]
-        self.env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))}
+        self.cwd = cwd
+        self.env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(cwd), env.get("PYTHONPATH")]))}
         self.log_path = log_dir / f"{name}.log"
         self.proc: subprocess.Popen | None = None
 
@@ -56,7 +57,7 @@ class Server:
         with open(self.log_path, "ab") as log:
             # Own session: stop() signals the whole group, whatever the server forked.
             self.proc = subprocess.Popen(
-                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                self.argv, cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -85,8 +85,11 @@ BENCH_REDIS_DB = 13  # a database of its own (the e2e suite uses 14), emptied be
 PHASE_SECONDS = {"fanout": (75.0, 170.0), "idle": (35.0, 110.0)}
 # Most needed first (the targets compare ours with the tutorial), so a slow
 # machine that runs out of budget loses the least important figures.
-PLAN = (("core", "fanout"), ("tutorial", "fanout"), ("pubsub", "fanout"), ("core", "idle"), ("core2", "fanout"),
-        ("socketio", "fanout"), ("tutorial", "idle"), ("socketio", "idle"), ("pubsub", "idle"))
+PLAN = (("core", "fanout"), ("prev", "fanout"), ("uvicorn", "fanout"), ("tutorial", "fanout"), ("pubsub", "fanout"), ("core", "idle"),
+        ("prev", "idle"), ("uvicorn", "idle"), ("core2", "fanout"), ("socketio", "fanout"), ("tutorial", "idle"), ("socketio", "idle"),
+        ("pubsub", "idle"))
+# Servers measured only when asked for (--only, --compare-with).
+ON_REQUEST = {"prev", "uvicorn"}
 
 OURS_ARGV = ("-m", "chatsite.server", "--bind", "127.0.0.1", "--port", "{port}")
 LAYER_CLASS = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
@@ -150,6 +153,7 @@ class Spec:
     login: bool = False  # connections need the seeded session cookies
     layer: str | None = None  # ours: the CHAT_CHANNEL_LAYER it must resolve to
     processes: int = 1  # server processes on one Redis; receiver worker i talks to process i % processes
+    cwd: Path = ROOT  # the checkout the server runs from (--compare-with: another commit's)
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,14 @@ SPECS = [
     Spec("tutorial", "Channels tutorial (daphne)",
          ("-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "bench.baselines.channels_tutorial.asgi:application"),
          lambda port, seed: ChannelsTutorial(port), {"DJANGO_SETTINGS_MODULE": "bench.baselines.channels_tutorial.settings"}),
+    # Ours under uvicorn (websockets-sansio) instead of daphne: no daphne
+    # adapter, so every broadcast goes through ASGI send (issue 12 asks whether
+    # it matches daphne with the adapter). Run it with --only.
+    Spec("uvicorn", "ours under uvicorn (websockets-sansio), RedisChannelLayer",
+         ("-m", "uvicorn", "chatsite.asgi:application", "--host", "127.0.0.1", "--port", "{port}", "--loop", "asyncio",
+          "--ws", "websockets-sansio", "--ws-max-size", "65536", "--ws-ping-interval", "20", "--ws-ping-timeout", "30",
+          "--lifespan", "off", "--no-access-log", "--log-level", "warning"),
+         lambda port, seed: OurChat(port, seed["channelId"]), {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core"),
     Spec("socketio", "python-socketio (uvicorn)",
          ("-m", "uvicorn", "bench.baselines.socketio_app:app", "--host", "127.0.0.1", "--port", "{port}",
           "--loop", "asyncio", "--ws", "websockets-sansio", "--log-level", "warning"),
@@ -302,7 +314,7 @@ def running(spec: Spec, ctx: Context, workers: int, budget: Budget) -> Iterator[
         redis.flushdb()  # no groups, presence or buckets left by the previous server
     names = [spec.key] if spec.processes == 1 else [f"{spec.key}-{i}" for i in range(spec.processes)]
     while True:  # each picks a free port before any listens: never twice the same
-        server = Servers([Server(name, list(spec.argv), {**ctx.env, **spec.env}, ctx.run_dir) for name in names])
+        server = Servers([Server(name, list(spec.argv), {**ctx.env, **spec.env}, ctx.run_dir, cwd=spec.cwd) for name in names])
         if len(set(server.ports)) == len(server.ports):
             break
     handles: list[Worker] = []
@@ -741,7 +753,13 @@ def main() -> int:
     parser.add_argument("--results", default=str(ROOT / "bench" / "RESULTS.md"), help="'' to write nothing")
     parser.add_argument("--members", type=int, default=MEMBERS, help="receivers in the fan-out channel (smaller: a quick check)")
     parser.add_argument("--idle", default=",".join(map(str, IDLE_COUNTS)), help="idle connection counts, ascending")
+    parser.add_argument("--compare-with", metavar="DIR", help="also measure ours from this checkout (another commit), side by side")
     args = parser.parse_args()
+    if args.compare_with:
+        other = Path(args.compare_with).resolve()
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=other, capture_output=True, text=True, check=False).stdout.strip()
+        SPECS.insert(1, Spec("prev", f"ours @{commit or other.name}, RedisChannelLayer", OURS_ARGV, lambda port, seed: OurChat(port, seed["channelId"]),
+                             {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core", cwd=other))
     MEMBERS, IDLE_COUNTS = args.members, tuple(int(n) for n in args.idle.split(","))
     budget = Budget(args.budget)
     # SIGTERM (make interrupted, a CI timeout) unwinds like Ctrl-C, so every
@@ -749,7 +767,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     raise_fd_limit()  # inherited by every server and worker started below
 
-    wanted = set(args.only.split(",")) if args.only else {s.key for s in SPECS}
+    wanted = set(args.only.split(",")) if args.only else {s.key for s in SPECS} - ON_REQUEST | ({"prev"} if args.compare_with else set())
     specs = [s for s in SPECS if s.key in wanted]
     phases = [p for p in ("fanout", "idle") if p in args.phases.split(",")]
     ensure_baseline_packages()

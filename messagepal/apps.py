@@ -9,5 +9,6 @@ class MessagepalConfig(AppConfig):
     def ready(self) -> None:
         from messagepal.services import pal_message_moderate
         from messagestore import moderation
+        from messagestore.streams import CONVERSATION_PREFIX
 
-        moderation.register("conv_", lambda stream, message_id, action: pal_message_moderate(conversation_id=stream, message_number=message_id, action=action))
+        moderation.register(CONVERSATION_PREFIX, lambda stream, message_id, action: pal_message_moderate(conversation_id=stream, message_number=message_id, action=action))

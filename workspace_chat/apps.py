@@ -8,8 +8,9 @@ class WorkspaceChatConfig(AppConfig):
 
     def ready(self) -> None:
         from messagestore import moderation
+        from messagestore.streams import CHANNEL_PREFIX, channel_of
         from workspace_chat.services import message_moderate
 
         moderation.register(
-            "ch:", lambda stream, message_id, action: message_moderate(channel_id=int(stream[3:]), message_id=message_id, action=action)
+            CHANNEL_PREFIX, lambda stream, message_id, action: message_moderate(channel_id=channel_of(stream), message_id=message_id, action=action)
         )
