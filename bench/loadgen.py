@@ -365,6 +365,9 @@ async def _serve(pipe, lifetime: float) -> None:
             inbox.put_nowait(("close", {}))
 
     loop.add_reader(pipe.fileno(), on_readable)
+    # uvloop leaves the fd non-blocking: a large result (a fast step's
+    # latencies) would then fail to send with EAGAIN.
+    os.set_blocking(pipe.fileno(), True)
     client = Client()
     deadline = time.monotonic() + lifetime
     try:

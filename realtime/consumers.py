@@ -26,7 +26,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from realtime.delivery import SKIP, DeliverySession, FillGap
+from realtime.delivery import DELIVER, SKIP, DeliverySession, FillGap
 from realtime.events import FORCE_CLOSE_TYPE, Broadcast, channel_layer, session_group, user_group
 from realtime.hub import get_hub
 from wire import jsonutil, schema
@@ -96,17 +96,16 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
     # -- from the hub ------------------------------------------------------------
 
     def on_broadcast(self, event: Broadcast) -> None:
-        if self._lane.locked() or self._backlog or self.session is None or self.write_frame is None:
+        session = self.session
+        if session is None or self.write_frame is None or self._lane.locked() or self._backlog:
             self._queue(event)
             return
-        answer = self.session.decide(event)
-        if answer is SKIP:
-            return
-        if isinstance(answer, FillGap):
-            self._queue(event)  # the store is read on the connection's turn
-            return
-        self.session.delivered(event)
-        self._write_frame(event)
+        answer = session.decide(event)
+        if answer is DELIVER:
+            session.delivered(event)
+            self._write_frame(event)
+        elif answer is not SKIP:
+            self._queue(event)  # FillGap: the store is read on the connection's turn
 
     def on_control(self, message: dict[str, Any]) -> None:
         if message.get("type") == FORCE_CLOSE_TYPE:
@@ -175,9 +174,11 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             await self.send(text_data=event.text)
 
     def _write_frame(self, event: Broadcast) -> None:
-        self._check_broadcast(event)
-        assert self.write_frame is not None
-        self.write_frame(event.frame, event.text)
+        if self.check_events:
+            self._check_broadcast(event)
+        write = self.write_frame
+        assert write is not None  # only called when the server offers one
+        write(event.frame, event.text)
 
     # -- to the client -------------------------------------------------------------
 

@@ -54,6 +54,7 @@ Answer = Decision | FillGap
 
 @dataclass
 class Cursor:
+    channel_id: int
     delivered: int
     floor: int
 
@@ -83,12 +84,14 @@ class ChannelSession(DeliverySession):
 
     def __init__(self, *, connection: str, user_id: int) -> None:
         super().__init__(connection=connection, user_id=user_id)
-        self.cursors: dict[int, Cursor] = {}
+        # Keyed by channel id; typed to take a broadcast's channelId, which
+        # is None for events of no channel.
+        self.cursors: dict[int | None, Cursor] = {}
 
     # -- joining ---------------------------------------------------------------
 
     def joined(self) -> list[int]:
-        return list(self.cursors)
+        return [cursor.channel_id for cursor in self.cursors.values()]
 
     def is_joined(self, channel_id: int) -> bool:
         return channel_id in self.cursors
@@ -98,7 +101,7 @@ class ChannelSession(DeliverySession):
         empty), `newest` the newest id the client now has or may page to over
         HTTP. True if the channel was not joined yet."""
         first = channel_id not in self.cursors
-        self.cursors[channel_id] = Cursor(delivered=newest, floor=floor)
+        self.cursors[channel_id] = Cursor(channel_id, delivered=newest, floor=floor)
         return first
 
     def leave(self, channel_id: int) -> bool:
@@ -108,11 +111,12 @@ class ChannelSession(DeliverySession):
     # -- broadcasts ----------------------------------------------------------------
 
     def decide(self, event: Broadcast) -> Answer:
-        if event.channel_id not in self.cursors or self.skips(event):
+        # On every broadcast to every member: kept to plain attribute reads.
+        cursor = self.cursors.get(event.channel_id)
+        if cursor is None or event.skip_channel == self.connection or (event.skip_user is not None and event.skip_user == self.user_id):
             return SKIP  # not joined (or a broadcast that raced a leave), or our own
-        if not event.is_new_message:
+        if event.kind != "new_message":
             return DELIVER
-        cursor = self.cursors[event.channel_id]
         message_id, prev_id = event.message_id, event.prev_id
         assert message_id is not None
         if prev_id is None:
@@ -122,12 +126,14 @@ class ChannelSession(DeliverySession):
         if message_id <= cursor.delivered:
             return SKIP
         if prev_id > cursor.delivered:
-            return FillGap(event.channel_id, after=cursor.delivered, before=message_id)
+            return FillGap(cursor.channel_id, after=cursor.delivered, before=message_id)
         return DELIVER
 
     def delivered(self, event: Broadcast) -> None:
-        if event.is_new_message and event.channel_id is not None and event.message_id is not None:
-            self.given(event.channel_id, event.message_id)
+        if event.kind == "new_message":
+            cursor, message_id = self.cursors.get(event.channel_id), event.message_id
+            if cursor is not None and message_id is not None and message_id > cursor.delivered:
+                cursor.delivered = message_id
 
     # -- the connection's own sends --------------------------------------------------
 

@@ -256,7 +256,11 @@ class Hub:
         if not members:
             return
         if message.get("type") == EVENT_TYPE:
-            event = Broadcast(message)
+            try:
+                event = Broadcast(message)
+            except (KeyError, TypeError):  # not from realtime.events.envelope: never the layer's fault
+                logger.error("hub: a malformed event for %s dropped", message.get("group"))
+                return
             for listener in tuple(members):
                 try:
                     listener.on_broadcast(event)
