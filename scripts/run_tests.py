@@ -9,10 +9,14 @@ run the suite in each configuration:
 2. embedded default: SQLite + in-memory channel layer (what `make run` uses);
    tests that need Redis, PostgreSQL, Cassandra or MongoDB are deselected
    here, not skipped;
-3. the end-to-end tests (tests/e2e) again with CHAT_MESSAGE_STORE=cassandra,
-   then with CHAT_MESSAGE_STORE=mongodb, each on a keyspace/database of its
-   own; afterwards the store must hold the run's messages, so a silent
-   fallback to another store fails the run.
+3. the end-to-end tests (tests/e2e) and the order tests of tests/reliability
+   (ORDER_TESTS) again with CHAT_MESSAGE_STORE=cassandra, then with
+   CHAT_MESSAGE_STORE=mongodb, each on a keyspace/database of its own;
+   afterwards the store must hold the run's messages, so a silent fallback
+   to another store fails the run.
+
+Then docs/reliability.md's "Latest run" section is written from the figures
+the reliability tests recorded (scripts/reliability_report.py).
 
 Each `make test` works on a PostgreSQL database of its own (chat_run_<pid>),
 so two runs on one machine never share pytest's test database.
@@ -45,6 +49,11 @@ SERVICE_VARS = (
     "FERRETDB_SQLITE_DIR",
     "CHAT_MESSAGE_STORE",
     "CHAT_STORE_TIMEOUT",
+)
+ORDER_TESTS = (
+    "tests/reliability/test_order.py",
+    "tests/reliability/test_churn.py",
+    "tests/reliability/test_faults.py::test_resume_from_newest_seen_id_misses_nothing",
 )
 NOT_EMBEDDED = "not needs_redis and not needs_postgres and not needs_cassandra and not needs_mongodb"
 
@@ -135,7 +144,9 @@ def e2e_on_store(store: str, env: dict[str, str]) -> int:
         # 2-core machine a fallback because the JVM paused for 3 s.
         "CHAT_STORE_TIMEOUT": "10",
     }
-    code = pytest_run(f"end to end on the {store} store", store_env, ["tests/e2e"])
+    # The end-to-end tests, and the reliability tests of order and exactly-once
+    # delivery (two processes, churn, resuming with afterId) on this store.
+    code = pytest_run(f"end to end on the {store} store", store_env, ["tests/e2e", *ORDER_TESTS])
     count_streams = cassandra_streams if store == "cassandra" else mongodb_streams
     try:
         streams = count_streams(store_env, drop=True)
@@ -180,6 +191,8 @@ def main() -> int:
     for store in ("cassandra", "mongodb"):
         results[f"e2e-{store}"] = e2e_on_store(store, env)
     own_database(services, run_database, drop=True)
+    # docs/reliability.md's "Latest run" from the figures this run recorded.
+    subprocess.call([PY, str(ROOT / "scripts" / "reliability_report.py")], cwd=ROOT)
     failed = [label for label, code in results.items() if code != 0]
     summary = ", ".join(f"{label}={'ok' if code == 0 else f'exit {code}'}" for label, code in results.items())
     print(f"\nsuite runs ({time.monotonic() - started:.0f}s): {summary}", flush=True)

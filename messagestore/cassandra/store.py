@@ -40,8 +40,10 @@ from messagestore.cassandra.models import (
 
 logger = logging.getLogger(__name__)
 
-# A clientId reserved by an append that has not written its message after this
-# long belongs to a process that died mid-append: another append may take it over.
+# An append that has not written its message this long after taking its id
+# (or reserving its clientId) gives up (StoreError): another may take its
+# clientId over, and the next append stops waiting for it after twice as long,
+# so an append that gives up never writes after a later id was taken.
 CLAIM_STALE_SECONDS = 5.0
 MAX_CAS_ATTEMPTS = 64
 SCHEMA_TIMEOUT_SECONDS = 120.0
@@ -71,6 +73,7 @@ _SCAN = {
 _NEWEST_BUCKETS_KEPT = 10_000  # streams whose newest bucket a process remembers
 _PING = "SELECT stream FROM {ks}.stream_heads LIMIT 1"
 _HEAD = "SELECT last_id FROM {ks}.stream_heads WHERE stream = ?"
+_EXISTS = "SELECT id FROM {ks}.messages WHERE stream = ? AND bucket = ? AND id = ?"
 _CLIENT_ID = "SELECT message_id FROM {ks}.client_ids WHERE stream = ? AND author_id = ? AND client_id = ?"
 _READ_POINTERS = "SELECT user_id, message_id, read_at FROM {ks}.read_pointers WHERE stream = ?"
 _PINS = "SELECT message_id FROM {ks}.pins WHERE stream = ?"
@@ -312,22 +315,47 @@ class CassandraMessageStore(ScanningStore):
 
     # -- writes --------------------------------------------------------------
 
-    def _allocate_id(self, stream: str) -> int:
-        """The next id of the stream: compare-and-set on its head row, retried
-        with the value that beat us, so ids increase in acceptance order."""
+    def _allocate_id(self, stream: str) -> tuple[int, int]:
+        """(the stream's next id, the id before it; 0 for its first): a
+        compare-and-set on its head row, retried with the value that beat us,
+        so ids increase in acceptance order. An id is taken only once the row
+        of the one before it is written (`_wait_written`), as the SQL store's
+        row lock and the MongoDB store's lease do: a reader never sees a
+        message while one with a lower id is still on its way, so `prev_id`
+        tells consumers what to fill (realtime.delivery)."""
         heads = self._execute(_HEAD, (stream,))
         last = heads[0]["last_id"] if heads else None
         for _ in range(MAX_CAS_ATTEMPTS):
+            if last is not None:
+                self._wait_written(stream, last)
             candidate = ids.next_id(last)
             try:
                 if last is None:
                     CassandraStreamHead.if_not_exists().create(stream=stream, last_id=candidate)
                 else:
                     CassandraStreamHead.objects.filter(stream=stream).iff(last_id=last).update(last_id=candidate)
-                return candidate
+                return candidate, last or 0
             except LWTException as exc:
                 last = exc.existing.get("last_id")
         raise StoreError(f"could not allocate an id in {stream} after {MAX_CAS_ATTEMPTS} attempts")
+
+    def _wait_written(self, stream: str, message_id: int) -> None:
+        """Until `message_id`'s row is written (a message, or the void row of
+        an append that found its clientId stored), or its append has given up
+        or died (2 x CLAIM_STALE_SECONDS from now at the latest)."""
+        delay, deadline = 0.001, time.monotonic() + 2 * CLAIM_STALE_SECONDS
+        while not self._execute(_EXISTS, (stream, bucket_of(message_id), message_id)):
+            if time.monotonic() > deadline:
+                logger.warning("message %s of %s was never written (its append died): taking the next id", message_id, stream)
+                return
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def _void(self, stream: str, message_id: int) -> None:
+        """A row for an id that will hold no message (its clientId was stored
+        already), so the next append need not wait for it; readers skip it
+        (no author: a "ghost", see the package docstring)."""
+        CassandraMessage.create(stream=stream, bucket=bucket_of(message_id), id=message_id)
 
     def _claim_client_id(self, new: NewMessage, message_id: int) -> StoredMessage | None:
         """Reserve the clientId for `message_id`: None when reserved (go on and
@@ -369,19 +397,22 @@ class CassandraMessageStore(ScanningStore):
             existing = self.find_by_client_id(new.stream, new.author_id, new.client_id)
             if existing is not None:
                 return existing, False
-        message_id = self._allocate_id(new.stream)
+        message_id, prev_id = self._allocate_id(new.stream)
+        taken = time.monotonic()
         if new.client_id:
             existing = self._claim_client_id(new, message_id)
             if existing is not None:
+                self._void(new.stream, message_id)
                 return existing, False
         now = _now()
         # Cassandra keeps milliseconds: hand back what a later read returns.
-        # prev_id stays None ("cannot tell"): the message of the previous id
-        # may still be on its way to the table when this one is visible, so a
-        # consumer that filled the gap from the store would miss it.
-        stored = new.stored(message_id=message_id, created_at=now.replace(microsecond=now.microsecond // 1000 * 1000))
+        stored = new.stored(message_id=message_id, created_at=now.replace(microsecond=now.microsecond // 1000 * 1000), prev_id=prev_id)
         bucket = bucket_of(message_id)
         try:
+            if time.monotonic() - taken > CLAIM_STALE_SECONDS:
+                # The next append may stop waiting for this one soon: written
+                # then, it could appear below a message readers already have.
+                raise StoreError(f"the append of {message_id} in {new.stream} stalled past {CLAIM_STALE_SECONDS}s")
             # The bucket row first: a message is never in a bucket that pages skip.
             CassandraStreamBucket.create(stream=new.stream, bucket=bucket)
             if bucket >= self._newest_bucket.get(new.stream, bucket):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -154,6 +155,10 @@ class WS:
         self.conn = conn
         self.check = check
         self.backlog: list[dict[str, Any]] = []
+        # (channelId, message id, whether it was a direct answer) of every
+        # message this connection was given, in arrival order: catch-up
+        # pages, broadcasts and its own answers.
+        self.arrivals: list[tuple[int, int, bool]] = []
 
     async def send(self, event: dict[str, Any] | str) -> None:
         await self.conn.send(event if isinstance(event, str) else json.dumps(event))
@@ -167,7 +172,27 @@ class WS:
         raw = await asyncio.wait_for(self.conn.recv(), timeout)
         event = json.loads(raw)
         self.check(event)
+        if event.get("type") == "new_message":
+            self.arrivals.append((event["channelId"], event["message"]["id"], "requestId" in event))
+        elif event.get("type") == "joined_channel":
+            self.arrivals += [(event["channelId"], m["id"], False) for m in event["missed"]]
         return event
+
+    def order_violations(self, acknowledgments: Collection[int] = ()) -> list[tuple[int, int, int]]:
+        """(channel, id, the id before it) wherever this connection was given a
+        channel's message at or below one it already had: PROTOCOL.md wants
+        each channel's messages once and in id order on each connection.
+        `acknowledgments`: ids whose direct answer acknowledged a retried
+        clientId (the stored message again, by design), left out."""
+        newest: dict[int, int] = {}
+        bad = []
+        for channel, message_id, answer in self.arrivals:
+            if answer and message_id in acknowledgments:
+                continue
+            if message_id <= newest.get(channel, 0):
+                bad.append((channel, message_id, newest[channel]))
+            newest[channel] = max(newest.get(channel, 0), message_id)
+        return bad
 
     async def expect(self, type_: str, timeout: float = 5.0, **match: Any) -> dict[str, Any]:
         """The first event of that type (and fields), leaving others queued."""

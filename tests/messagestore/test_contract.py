@@ -186,11 +186,9 @@ def test_append_tells_the_previous_id(store, stream):
     second, _ = store.append(NewMessage(stream=stream, author_id=1, content="b"))
     again, created = store.append(NewMessage(stream=stream, author_id=1, content="a", client_id="p1"))
     assert not created and again.id == first.id
-    if store.name == "cassandra":
-        # Its previous message may become visible after this one: it cannot tell.
-        assert (first.prev_id, second.prev_id) == (None, None)
-    else:
-        assert (first.prev_id, second.prev_id) == (0, first.id)
+    assert (first.prev_id, second.prev_id) == (0, first.id)
+    third, _ = store.append(NewMessage(stream=stream, author_id=1, content="c"))
+    assert third.prev_id == second.id, "a replayed clientId takes no place in the chain"
 
 
 def test_pages_before_and_after_have_no_gap_or_repeat(store, stream):
@@ -381,11 +379,16 @@ def test_ping_and_schema_are_idempotent(store):
 
 
 def _append_many(backend: str, config: dict[str, Any], stream: str, author: int, n: int, queue) -> None:
+    """(id, prev_id, whether prev_id's message was readable when append returned) per message."""
     from django.db import connections
 
     connections.close_all()
     s = build_store(backend, config)
-    queue.put([s.append(NewMessage(stream=stream, author_id=author, content=f"p{author}-{i}"))[0].id for i in range(n)])
+    out = []
+    for i in range(n):
+        stored = s.append(NewMessage(stream=stream, author_id=author, content=f"p{author}-{i}"))[0]
+        out.append((stored.id, stored.prev_id, stored.prev_id == 0 or s.get(stream, stored.prev_id) is not None))
+    queue.put(out)
     connections.close_all()
 
 
@@ -408,10 +411,16 @@ def _run_in_two_processes(target, args_for) -> list[Any]:
 def test_concurrent_appends_from_two_processes_stay_ordered(store, backend, stream):
     name, config = backend
     results = _run_in_two_processes(_append_many, lambda i: (name, config, stream, 100 + i, 60))
-    for ids_ in results:
+    for appended in results:
+        ids_ = [id_ for id_, _, _ in appended]
         assert ids_ == sorted(ids_), "a process saw its own ids go backwards"
-    everything = sorted(results[0] + results[1])
+    chain = sorted(results[0] + results[1])
+    everything = [id_ for id_, _, _ in chain]
     assert len(set(everything)) == 120
+    # Each append names the message just before it, across both processes,
+    # and that message was readable by then: what consumers fill gaps with.
+    assert [prev for _, prev, _ in chain] == [0, *everything[:-1]]
+    assert all(readable for _, _, readable in chain)
     assert walk_forward(store, stream, 50) == everything
     assert walk_back(store, stream, 50) == everything
 

@@ -219,6 +219,12 @@ def fresh_database(env: dict[str, str], name: str) -> str:
     if "url" not in _template:
         _template["url"] = prepare_database(env, f"chat_rel_template_{os.getpid()}")["DATABASE_URL"]
     template = _template["url"]
+    # Every copy starts its ids where the template's end; the Cassandra and
+    # MongoDB stores outlive it (one keyspace/database per run), so each copy's
+    # users and channels get ids of their own, or their streams (`ch:{id}`,
+    # `conv_{a}_{b}`) would meet an earlier test's messages.
+    _template["copies"] = _template.get("copies", 0) + 1
+    first_id = _template["copies"] * 10_000_000
     if base.startswith(("postgres://", "postgresql://")):
         import psycopg
 
@@ -226,7 +232,11 @@ def fresh_database(env: dict[str, str], name: str) -> str:
         with psycopg.connect(base, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{tpl_name}"')
-        return urlparse(base)._replace(path=f"/{name}").geturl()
+        url = urlparse(base)._replace(path=f"/{name}").geturl()
+        with psycopg.connect(url, autocommit=True) as conn:
+            for table in ID_TABLES:
+                conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {first_id})")
+        return url
     import sqlite3
 
     source = template.removeprefix("sqlite:///")
@@ -234,10 +244,18 @@ def fresh_database(env: dict[str, str], name: str) -> str:
     src, dst = sqlite3.connect(source), sqlite3.connect(target)
     try:
         src.backup(dst)
+        for table in ID_TABLES:
+            if dst.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = ?", (first_id, table)).rowcount == 0:
+                dst.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, first_id))
+        dst.commit()
     finally:
         src.close()
         dst.close()
     return "sqlite:///" + target
+
+
+# The tables whose ids name message-store streams (users: conversations; channels).
+ID_TABLES = ("accounts_user", "workspace_chat_channel", "workspace_chat_workspace")
 
 
 def health(server: Server, timeout: float = 15.0) -> tuple[int, dict[str, Any]]:
@@ -346,6 +364,10 @@ class ChatClient:
         self.pending: dict[str, str] = {}  # clientId -> content, not acknowledged yet
         self.received: list[int] = []  # ids of other people's messages, live or catch-up, in arrival order
         self.connects = 0
+        self.sockets: list[WS] = []  # every connection it made, for the per-connection order check
+        # Ids answered to a retried clientId: an acknowledgment of a message
+        # stored earlier (PROTOCOL.md's safe retry), not a new delivery.
+        self.replayed: set[int] = set()
         self.errors: dict[str, int] = {}
         # (kind, detail) in order: ("join", afterId), ("missed", ids),
         # ("recv", id), ("ack", id), ("drop", None): explains a gap.
@@ -368,6 +390,7 @@ class ChatClient:
             await self.drop()
         self.ws = await self.person.connect()
         self.person.sockets.remove(self.ws)  # closed by drop(), not Person.close_all()
+        self.sockets.append(self.ws)
         self.connects += 1
         # afterId must be >= 1 over the WebSocket (HTTP `after` accepts 0);
         # ids are time-ordered and far above 1, so 1 means "everything".
@@ -420,6 +443,11 @@ class ChatClient:
             pass
         self.drain()
 
+    def order_violations(self) -> list[tuple[int, int, int]]:
+        """Over every connection it made: a message given twice or out of id
+        order (answers to retried sends left out: they acknowledge)."""
+        return [bad for ws in self.sockets for bad in ws.order_violations(acknowledgments=self.replayed)]
+
     def new_client_id(self) -> tuple[str, str]:
         self.seq += 1
         client_id = f"{self.name}-{self.seq}"
@@ -428,6 +456,7 @@ class ChatClient:
     async def send(self, client_id: str, content: str, timeout: float = 10.0) -> str:
         """One attempt. Returns "ack", an error code, "timeout" or "closed".
         Anything but an ack leaves the message pending (to retry)."""
+        retry = client_id in self.pending or client_id in self.acked  # sent before, maybe stored already
         if client_id not in self.acked:
             self.pending[client_id] = content
         if self.ws is None:
@@ -455,6 +484,8 @@ class ChatClient:
             self.acked[client_id] = message
             self.pending.pop(client_id, None)
             self.timeline.append(("ack", message["id"]))
+            if retry:
+                self.replayed.add(message["id"])
             return "ack"
         self._note(answer["code"])
         return answer["code"]

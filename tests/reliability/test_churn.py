@@ -36,6 +36,7 @@ from tests.reliability.faults import (
     ledger_check,
     server_env,
 )
+from tests.reliability.record import record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]
 
@@ -231,14 +232,27 @@ async def test_churn_two_processes_no_gaps_no_duplicates(pair):
         await asyncio.sleep(0.5)
         leftovers = layer_leftovers(redis_port)
     crashes = app_crashes(node_a, node_b)
-    print(
-        f"\n[churn] total: seconds={churn_seconds:.0f} clients={len(clients)} channels={CHANNELS} processes=2 "
-        f"messages={totals['messages']} acknowledged={totals['acknowledged']} connects={sum(c.connects for c in clients)} "
-        f"abrupt_closes={stats['abrupt_close']} retried_acks={stats['retry:ack']} "
-        f"gaps={totals['gaps']} duplicates={totals['duplicates']} client_view_gaps={totals['client_view_gaps']} "
-        f"app_crashes={crashes} leftovers_after_close={leftovers} outcomes={dict(stats)}",
-        flush=True,
+    order = {c.name: c.order_violations()[:3] for c in clients if c.order_violations()}
+    record(
+        "churn" if CHURN_SECONDS <= 60 else "churn-long",
+        seconds=round(churn_seconds),
+        clients=len(clients),
+        channels=CHANNELS,
+        processes=2,
+        messages=totals["messages"],
+        acknowledged=totals["acknowledged"],
+        connects=sum(c.connects for c in clients),
+        abrupt_closes=stats["abrupt_close"],
+        retried_acks=stats["retry:ack"],
+        gaps=totals["gaps"],
+        duplicates=totals["duplicates"],
+        client_view_gaps=totals["client_view_gaps"],
+        connections_out_of_order=len(order),
+        app_crashes=crashes,
+        leftovers_after_close=sum(leftovers.values()),
     )
+    if order:
+        failures.append(f"a connection was given a message twice or out of id order (channel, id, newest before): {order}")
     if totals["acknowledged"] < CHURN_CLIENTS * 5:
         failures.append(f"too little traffic to mean anything: {dict(totals)}")
     known = ("connects", "ack", "abrupt_close", "closed", "timeout", "retry:ack", "retry:closed", "retry:timeout", "connect_failed:")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 import threading
 import time
@@ -48,6 +49,7 @@ from tests.reliability.faults import (
     server_env,
     wait_health,
 )
+from tests.reliability.record import record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]
 
@@ -55,7 +57,8 @@ ALLOWED_FAILURES = {"server_error", "closed", "timeout"}
 
 
 def figures(title: str, **values) -> None:
-    print(f"\n[{title}] " + ", ".join(f"{k}={v}" for k, v in values.items()), flush=True)
+    """The test's figures, printed and kept for docs/reliability.md (record.py)."""
+    record(re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-"), **values)
 
 
 @pytest.fixture
@@ -593,6 +596,7 @@ async def test_resume_from_newest_seen_id_misses_nothing(private_redis, started)
         await c.drop()
     history = channel_history(room.teacher, room.general)
     ledger = assert_ledger(clients, history)
+    order = {c.name: c.order_violations()[:3] for c in clients if c.order_violations()}
     figures(
         "resume from newest seen id",
         rounds=rounds,
@@ -601,8 +605,10 @@ async def test_resume_from_newest_seen_id_misses_nothing(private_redis, started)
         overtaken=sum(overtaken(c) for c in clients),
         gaps=ledger["gaps"],
         duplicates=ledger["duplicates"],
+        connections_out_of_order=len(order),
     )
     check_clients(clients, history)
+    assert not order, f"a connection was given a message twice or out of id order (channel, id, newest before): {order}"
 
 
 async def test_catch_up_after_a_long_absence(private_redis, started):

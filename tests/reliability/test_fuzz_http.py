@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,8 @@ from django.core.wsgi import get_wsgi_application
 from hypothesis import HealthCheck
 from hypothesis import settings as hsettings
 from schemathesis.checks import not_a_server_error
+
+from tests.reliability.record import record
 
 PASSWORD = "fuzz-password-42"
 EXAMPLES_PER_OPERATION = 20
@@ -101,6 +104,20 @@ def world(make_user, settings) -> World:
 # --- 1. schemathesis ------------------------------------------------------------
 
 
+# What this module tried, for docs/reliability.md (written when the module ends).
+TRIED: Counter = Counter()
+OPERATIONS: set[str] = set()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _record_totals():
+    yield
+    if TRIED["examples"]:
+        record("fuzz-http-schemathesis", passed=not TRIED["server_errors"], operations=len(OPERATIONS), examples=TRIED["examples"], server_errors=TRIED["server_errors"])
+    if TRIED["bodies"]:
+        record("fuzz-http-bodies", passed=not TRIED["bodies_not_400"], endpoints=TRIED["endpoints"], bad_bodies=TRIED["bodies"], not_400=TRIED["bodies_not_400"])
+
+
 @schema.parametrize()
 @hsettings(
     max_examples=EXAMPLES_PER_OPERATION,
@@ -116,11 +133,17 @@ def test_no_server_error(case, world):
     anonymous = case.operation.path in ("/api/auth/register/", "/api/auth/login/", "/api/auth/logout/")
     headers = {"X-CSRFToken": world.csrf}
     cookies = world.cookies(anonymous=anonymous)
-    case.call_and_validate(headers=headers, cookies=cookies, checks=[not_a_server_error])
-    if case.path_parameters:
-        real = world.real_ids()
-        case.path_parameters = {name: real.get(name, value) for name, value in case.path_parameters.items()}
+    OPERATIONS.add(case.operation.label)
+    TRIED["examples"] += 1
+    try:
         case.call_and_validate(headers=headers, cookies=cookies, checks=[not_a_server_error])
+        if case.path_parameters:
+            real = world.real_ids()
+            case.path_parameters = {name: real.get(name, value) for name, value in case.path_parameters.items()}
+            case.call_and_validate(headers=headers, cookies=cookies, checks=[not_a_server_error])
+    except Exception:
+        TRIED["server_errors"] += 1
+        raise
 
 
 @pytest.mark.django_db(transaction=True)
@@ -253,6 +276,7 @@ def test_bad_bodies_are_400(name, world):
         r = post(world, endpoint, raw)
         if r.status_code >= 500 or (rule == "400" and (r.status_code != 400 or "errors" not in r.json())):
             failures.append(f"{r.status_code} for {case}" + ("" if r.status_code >= 500 else f": {r.content[:160]!r}"))
+    TRIED.update(endpoints=1, bodies=len(cases), bodies_not_400=len(failures))
     if failures:
         summary = f"{len(failures)} of {len(cases)} bad bodies of POST {endpoint.path} were not answered 400:\n"
         pytest.fail(summary + "\n".join(failures), pytrace=False)

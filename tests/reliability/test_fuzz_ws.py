@@ -53,6 +53,7 @@ from hypothesis import strategies as st
 from tests.e2e.conftest import e2e_env, server  # noqa: F401  (fixtures: a real daphne process)
 from tests.e2e.harness import Person
 from tests.pal_schemas import check_pal_event
+from tests.reliability.record import record
 from tests.schemas import check_chat_event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -963,7 +964,15 @@ def report(label: str, ledger: Ledger) -> str:
         f"{ledger.answered} answered, {ledger.sends_stored} valid sends stored); "
         f"exchanges {ledger.seconds:.1f}s, checks {ledger.check_seconds:.1f}s"
     )
-    print(line)
+    record(
+        f"fuzz-ws-{label}",
+        frames=ledger.frames,
+        binary=ledger.binary,
+        must_reject=ledger.rejected,
+        answered=ledger.answered,
+        valid_sends_stored=ledger.sends_stored,
+        violations=ledger.failure_count,
+    )
     return line
 
 
