@@ -26,13 +26,14 @@ def store_name() -> str:
     return (os.environ.get("CHAT_MESSAGE_STORE") or "sql").strip().lower()
 
 
-def record(test: str, *, passed: bool | None = None, **figures: Any) -> None:
-    """Write the figures of `test` on this run's store (and print them)."""
+def record(test: str, *, passed: bool | None = None, store: str | None = None, **figures: Any) -> None:
+    """Write the figures of `test` on this run's store, or on `store` when the
+    test runs its own (and print them)."""
     print(f"\n[{test}] " + ", ".join(f"{k}={v}" for k, v in figures.items()), flush=True)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
     entry = {
         "test": test,
-        "store": store_name(),
+        "store": store or store_name(),
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "commit": commit,
         "passed": passed,

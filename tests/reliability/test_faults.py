@@ -56,9 +56,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]
 ALLOWED_FAILURES = {"server_error", "closed", "timeout"}
 
 
-def figures(title: str, **values) -> None:
+def figures(title: str, store: str | None = None, **values) -> None:
     """The test's figures, printed and kept for docs/reliability.md (record.py)."""
-    record(re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-"), **values)
+    record(re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-"), store=store, **values)
 
 
 @pytest.fixture
@@ -295,6 +295,7 @@ class SqlTableOffline:
     Renamed back, the store returns with its data."""
 
     label = "sql store table offline"
+    store = "sql"
 
     def __init__(self, env: dict[str, str]):
         self.url = env["DATABASE_URL"]
@@ -327,6 +328,7 @@ class MongoProcessKilled:
     again on the same port with the same files."""
 
     label = "mongodb store process killed"
+    store = "mongodb"
 
     def __init__(self, ferret: FerretProcess):
         self.ferret = ferret
@@ -429,7 +431,8 @@ async def test_message_store_stopped(store_fault):
     await sender.drop()
     await reader.drop()
     figures(
-        fault.label,
+        "message store stopped",
+        store=fault.store,
         acknowledged=ledger["acknowledged"],
         in_history=ledger["messages"],
         refused_while_down=failed,
