@@ -1,5 +1,6 @@
-"""ASGI entry point: HTTP through Django, WebSockets through Channels with the
-session (AuthMiddlewareStack) and an Origin check against ALLOWED_HOSTS."""
+"""ASGI entry point: HTTP through the body limit (chatsite.limits) to
+Django, WebSockets through Channels with the session (AuthMiddlewareStack)
+and an Origin check against ALLOWED_HOSTS."""
 
 import os
 
@@ -12,11 +13,12 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from chatsite.limits import BodyLimit  # noqa: E402
 from chatsite.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": BodyLimit(django_asgi_app),
         "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -30,6 +30,11 @@ The patches, and why:
    would register the socket for writing and send on the next loop turn).
 5. lighter connections: a smaller receive queue than asyncio.Queue, and the
    handshake's raw request and header dicts let go once the socket is open.
+6. bounded request bodies: Twisted reads a whole request body (into memory
+   or a temporary file) before daphne calls the application, so the body
+   limit of chatsite.limits is applied here too, as the body arrives: a
+   declared Content-Length over it, or a chunked body that passes it, gets
+   413 and the connection is closed, the rest never read.
 """
 
 from __future__ import annotations
@@ -73,17 +78,25 @@ def check_versions(installed: Callable[[str], str] = importlib.metadata.version)
 
 check_versions()
 
-from daphne.server import Server  # noqa: E402  (after the version check)
+from daphne.http_protocol import WebRequest  # noqa: E402  (after the version check)
+from daphne.server import Server  # noqa: E402
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol  # noqa: E402
 from twisted.internet import tcp  # noqa: E402
+from twisted.web import http as twisted_http  # noqa: E402
 
-# Source digests of the daphne methods that patches 4 and 5 replace or wrap:
-# a change there means the copy below no longer matches what daphne does.
+from chatsite import limits  # noqa: E402
+
+# Source digests of the daphne and Twisted methods that patches 4, 5 and 6
+# replace, wrap or rely on: a change there means the code below no longer
+# matches what they do.
 UPSTREAM_DIGESTS = {
     "Server.create_application": "f1e300b4ecf636c8",
     "WebSocketProtocol.onOpen": "6be066589e00abb0",
     "WebSocketProtocol.serverSend": "345f21330d2a18ce",
     "WebSocketProtocol.serverClose": "8302150efac698d6",
+    "Request.gotLength": "1c389b99da50b0ae",
+    "Request.handleContentChunk": "6e942756afb787b4",
+    "HTTPChannel.allHeadersReceived": "979a9a8410f41ad9",
 }
 
 
@@ -94,7 +107,7 @@ def source_digest(function: Callable[..., Any]) -> str:
 def upstream(name: str) -> Callable[..., Any]:
     """The unpatched daphne method `Class.method`."""
     cls_name, method = name.split(".")
-    cls = {"Server": Server, "WebSocketProtocol": WebSocketProtocol}[cls_name]
+    cls = {"Server": Server, "WebSocketProtocol": WebSocketProtocol, "Request": twisted_http.Request, "HTTPChannel": twisted_http.HTTPChannel}[cls_name]
     function = getattr(cls, method)
     return getattr(function, "chat_original", function)
 
@@ -112,6 +125,7 @@ def install(*, send_buffer_limit: int) -> None:
     _server_close_codes()
     _guarded_sends(send_buffer_limit)
     _prepared_frames_and_light_connections(send_buffer_limit)
+    _bounded_bodies()
 
 
 def _patch(cls: type, name: str, replacement: Callable[..., Any]) -> None:
@@ -279,3 +293,53 @@ def _prepared_frames_and_light_connections(limit: int) -> None:
 
     _patch(Server, "create_application", create_application)
     _patch(WebSocketProtocol, "onOpen", on_open)
+
+
+# -- 6. bounded request bodies ------------------------------------------------------------
+
+
+def _bounded_bodies() -> None:
+    original_length = WebRequest.gotLength
+    original_chunk = WebRequest.handleContentChunk
+    original_process = WebRequest.process
+
+    def got_length(self: WebRequest, length: int | None) -> None:
+        # Called once the headers are in, before any of the body; the
+        # request line's path is still only the channel's.
+        path = self.channel._path.split(b"?", 1)[0].decode("latin-1")
+        self.chat_body_limit = limits.body_limit(path)
+        self.chat_body_size = 0
+        self.chat_refused = False
+        if length is not None and length > self.chat_body_limit:
+            _refuse(self)
+            return
+        original_length(self, length)
+
+    def handle_content_chunk(self: WebRequest, data: bytes) -> None:
+        if self.chat_refused:
+            return
+        self.chat_body_size += len(data)
+        if self.chat_body_size > self.chat_body_limit:
+            _refuse(self)
+            return
+        original_chunk(self, data)
+
+    def process(self: WebRequest) -> None:
+        if getattr(self, "chat_refused", False):
+            return  # answered 413 already
+        original_process(self)
+
+    _patch(WebRequest, "gotLength", got_length)
+    _patch(WebRequest, "handleContentChunk", handle_content_chunk)
+    _patch(WebRequest, "process", process)
+
+
+def _refuse(request: WebRequest) -> None:
+    request.chat_refused = True
+    request.requestHeaders.removeHeader(b"Expect")  # no "100 Continue" after the answer
+    body = limits.too_large_body(request.chat_body_limit)
+    request.channel.transport.write(
+        b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"
+        b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    request.channel.loseConnection()

@@ -10,9 +10,11 @@ import inspect
 import pytest
 from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
 from autobahn.websocket.protocol import WebSocketServerProtocol
+from daphne.http_protocol import WebRequest
 from daphne.server import Server
 from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
 from twisted.internet import abstract, tcp
+from twisted.web import http as twisted_http
 
 from chatsite import daphne_adapter
 from chatsite.daphne_adapter import AdapterVersionError, check_versions, queued_bytes, source_digest, upstream
@@ -95,6 +97,15 @@ def test_patch_4_prepared_frames_need_autobahns_send_state_and_plain_tcp_fields(
     assert hasattr(AutobahnProtocol, "SEND_STATE_GROUND")
     assert tcp.Server.TLS is False and hasattr(tcp.Server, "abortConnection")
     assert "self.socket" in inspect.getsource(tcp.Connection)
+
+
+def test_patch_6_bounded_bodies_need_the_channels_request_path_and_the_body_hooks():
+    line = inspect.getsource(twisted_http.HTTPChannel.lineReceived)
+    assert "self._path = request" in line, "the request line's path is where patch 6 reads it"
+    headers = inspect.getsource(twisted_http.HTTPChannel.allHeadersReceived)
+    assert headers.index("req.gotLength(") < headers.index("_send100Continue"), "gotLength comes before any 100 Continue"
+    for hook in ("gotLength", "handleContentChunk", "process"):
+        assert callable(getattr(WebRequest, hook))
 
 
 def test_patch_5_lighter_connections_need_the_handshake_fields_and_the_server_callbacks():

@@ -1,11 +1,14 @@
 """Each reliability test's recorded figures (tests/reliability/record.py) get
-the test's outcome."""
+the test's outcome; the end-to-end suite's server fixtures are shared here."""
 
 from __future__ import annotations
 
 import pytest
 
+from tests.e2e.conftest import e2e_env, server
 from tests.reliability import record
+
+__all__ = ["e2e_env", "server"]  # fixtures for the tests of this folder
 
 
 @pytest.hookimpl(hookwrapper=True)
