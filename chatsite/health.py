@@ -1,5 +1,7 @@
 """`GET /healthz`: the database, the channel layer and the message store, each
-answering (PROTOCOL.md, "Operations")."""
+answering (PROTOCOL.md, "Operations" and "Operations, part 2"): 200 `ok`;
+200 `degraded` while the process serves from a fallback store (with
+`configuredStore`); 503 `failing` naming the failing check."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
-from messagestore import get_store
+from messagestore import configured_store, get_store
 from realtime.events import channel_layer
 
 logger = logging.getLogger(__name__)
@@ -40,13 +42,17 @@ async def healthz(request: HttpRequest) -> JsonResponse:
         logger.error("healthz: channel layer failing: %s", exc)
         checks["channelLayer"] = "failing"
         failing = True
-    store = get_store()
+    degraded = False
     try:
+        store = await sync_to_async(get_store)()
         await sync_to_async(store.ping)()
         checks["messageStore"] = store.name
+        if store.name != configured_store():
+            checks["configuredStore"] = configured_store()
+            degraded = True
     except Exception as exc:
-        logger.error("healthz: message store %s failing: %s", store.name, exc)
+        logger.error("healthz: message store failing: %s", exc)
         checks["messageStore"] = "failing"
         failing = True
-    body = {"status": "failing" if failing else "ok", "checks": checks}
-    return JsonResponse(body, status=503 if failing else 200)
+    status = "failing" if failing else "degraded" if degraded else "ok"
+    return JsonResponse({"status": status, "checks": checks}, status=503 if failing else 200)

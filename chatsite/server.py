@@ -38,6 +38,13 @@ def main() -> None:
 
     import chatsite.asgi  # noqa: F401  (the application daphne loads; imported before the freeze below)
     from chatsite import daphne_adapter
+    from messagestore import StoreError, get_store
+
+    if not settings.CHAT_STORE_FALLBACK:
+        try:
+            get_store()
+        except StoreError as exc:
+            sys.exit(f"chatsite.server: refusing to start: {exc}")
 
     # What is loaded now lives as long as the process: out of the collector's
     # sight, so a full collection scans connections, not Django's modules.

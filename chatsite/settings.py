@@ -197,6 +197,8 @@ CHAT_MAX_SEND_BUFFER_BYTES = env_int("CHAT_MAX_SEND_BUFFER_BYTES", 1024 * 1024)
 # back to mongodb (if MONGODB_URI is set) and then sql when unreachable at
 # start-up; mongodb falls back to sql.
 CHAT_MESSAGE_STORE = os.environ.get("CHAT_MESSAGE_STORE", "sql").strip().lower() or "sql"
+# 0: never fall back to another store (recommended with several processes).
+CHAT_STORE_FALLBACK = env_bool("CHAT_STORE_FALLBACK", True)
 CASSANDRA_HOSTS = os.environ.get("CASSANDRA_HOSTS", "127.0.0.1")
 CASSANDRA_PORT = env_int("CASSANDRA_PORT", 9042)
 CASSANDRA_KEYSPACE = os.environ.get("CASSANDRA_KEYSPACE", "chat")

@@ -2,8 +2,12 @@
 
 `cassandra` falls back to `mongodb` (when MONGODB_URI is set) and then `sql`
 when the cluster does not answer at start-up; `mongodb` falls back to `sql`.
-A fallback is logged at CRITICAL with the reason, and /healthz names the store
-that serves (`store.name`). The choice holds for the life of the process.
+A fallback is logged at CRITICAL with the reason, and /healthz answers
+`degraded`, naming the store that serves and the configured one. The choice
+holds for the life of the process. With CHAT_STORE_FALLBACK=0 there is no
+fallback: `get_store()` raises StoreError until the configured store answers,
+and the launcher refuses to start without it (several processes must never
+write one channel's messages to two stores).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ __all__ = [
     "ReadPointer",
     "StoreError",
     "StoredMessage",
+    "configured_store",
     "ensure_store_schema",
     "get_store",
     "reset_store",
@@ -69,8 +74,22 @@ def open_store(name: str, *, timeout: float | None = None) -> MessageStore:
     return SqlMessageStore()
 
 
+def configured_store() -> str:
+    """The store CHAT_MESSAGE_STORE names (sql when it names none)."""
+    return settings.CHAT_MESSAGE_STORE if settings.CHAT_MESSAGE_STORE in BACKENDS else "sql"
+
+
 def _build() -> MessageStore:
     wanted = settings.CHAT_MESSAGE_STORE
+    if not settings.CHAT_STORE_FALLBACK and wanted in BACKENDS:
+        # Several processes must never split one channel's messages between
+        # two stores: no fallback, the configured store or nothing.
+        store = open_store(wanted)
+        try:
+            store.ping()
+        except StoreError as exc:
+            raise StoreError(f"message store {wanted} is unavailable and CHAT_STORE_FALLBACK=0 forbids falling back: {exc}") from exc
+        return store
     chain = _chain(wanted)
     for name in chain[:-1]:
         try:
