@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib.auth import authenticate, login
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils.decorators import method_decorator
@@ -10,11 +13,14 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
+from accounts.backends import login_retry_after
 from accounts.schema import UserObject
 from accounts.selectors import user_canonical_username, user_object, user_search
 from accounts.services import user_logout, user_register
+from wire.errors import RateLimited
 from wire.http import output_serializer
 
 UserOutputSerializer = output_serializer(UserObject)
@@ -29,12 +35,27 @@ class CsrfApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class RegisterThrottle(AnonRateThrottle):
+    """CHAT_REGISTER_RATE registrations per client address, counted in
+    Django's cache (Redis when there is one: across processes)."""
+
+    scope = "register"
+
+    def get_rate(self) -> str:
+        return settings.CHAT_REGISTER_RATE
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        # Every attempt counts, logged in or not (AnonRateThrottle skips logged-in callers).
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
 @method_decorator(csrf_protect, name="dispatch")
 class RegisterApi(APIView):
     """CSRF is checked even for anonymous callers (DRF checks it only for
     session-authenticated ones): no login CSRF."""
 
     permission_classes = [AllowAny]
+    throttle_classes = [RegisterThrottle]
 
     class InputSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
@@ -50,7 +71,7 @@ class RegisterApi(APIView):
             password=data.validated_data["password"],
             display_name=data.validated_data.get("displayName", ""),
         )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         return Response(user_object(user), status=status.HTTP_201_CREATED)
 
 
@@ -69,7 +90,10 @@ class LoginApi(APIView):
         # Usernames are unique regardless of case (user_register): log in that way too.
         username = user_canonical_username(data.validated_data["username"])
         user = authenticate(request, username=username, password=data.validated_data["password"])
-        if user is None or getattr(user, "is_ai", False):
+        wait = login_retry_after(request)
+        if wait:
+            raise RateLimited("Too many failed logins for this username; try again later.", wait)
+        if user is None:
             raise serializers.ValidationError({"non_field_errors": ["Invalid username or password."]})
         login(request, user)
         return Response(user_object(user))

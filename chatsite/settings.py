@@ -116,6 +116,12 @@ else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 AUTH_USER_MODEL = "accounts.User"
+# Every password check goes through the login throttle (accounts.throttle).
+AUTHENTICATION_BACKENDS = ["accounts.backends.ThrottledModelBackend"]
+CHAT_LOGIN_FAILURES = env_int("CHAT_LOGIN_FAILURES", 5)
+CHAT_LOGIN_WINDOW = env_int("CHAT_LOGIN_WINDOW", 900)
+# Registrations per client address (DRF rate syntax), across processes.
+CHAT_REGISTER_RATE = os.environ.get("CHAT_REGISTER_RATE", "30/hour")
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -175,6 +181,14 @@ elif REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Django's cache: DRF's throttles (registration) count here; Redis when there
+# is one, so every process shares the counts.
+CACHES = (
+    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "cache"}}
+    if REDIS_URL
+    else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+)
 
 # --- Chat limits (PROTOCOL.md) ------------------------------------------------
 CHAT_RATE_LIMIT_MESSAGES = env_int("CHAT_RATE_LIMIT_MESSAGES", 5)

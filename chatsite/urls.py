@@ -1,7 +1,11 @@
+import math
+
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
+from accounts.backends import login_retry_after
 from chatsite.health import healthz
 
 
@@ -19,7 +23,19 @@ class IdConverter:
 
 register_converter(IdConverter, "id")
 
+def admin_login(request: HttpRequest) -> HttpResponse:
+    """Django admin's login behind the login throttle (accounts.throttle), as the API's is."""
+    response = admin.site.login(request)
+    wait = login_retry_after(request)
+    if wait:
+        return HttpResponse(
+            "Too many failed logins for this username; try again later.", status=429, content_type="text/plain", headers={"Retry-After": str(math.ceil(wait))}
+        )
+    return response
+
+
 urlpatterns = [
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("healthz/", healthz),

@@ -33,12 +33,17 @@ def _fresh_in_process_state(settings):
     # Every event a consumer sends is checked against its schema (wire.schema):
     # a test during which one did not match fails here.
     settings.CHAT_CHECK_EVENTS = True
+    from django.core.cache import cache
+
+    from accounts import throttle
     from messagestore import reset_store
     from presence import services as presence
     from realtime import ratelimit
     from wire import schema
 
     ratelimit.reset_local()
+    throttle.reset_local()
+    cache.clear()
     presence.reset_local()
     reset_store()
     _fresh_redis()

@@ -200,6 +200,7 @@ def server_env(name: str, redis_url: str, **extra: str) -> dict[str, str]:
             "CHAT_RATE_LIMIT_WINDOW": "1",
             "LOG_LEVEL": "WARNING",
             "CHAT_TEST_FAST_PASSWORD_HASHER": "1",
+            "CHAT_REGISTER_RATE": "100000/hour",
             "REDIS_URL": redis_url,
         }
     )

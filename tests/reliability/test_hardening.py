@@ -14,7 +14,8 @@ import pytest
 
 from tests.conftest import require_service
 from tests.e2e.conftest import Classroom
-from tests.e2e.harness import Server, free_port
+from tests.e2e.harness import PASSWORD, Http, Person, Server, free_port
+from tests.reliability.faults import RedisProcess, server_env
 from tests.reliability.record import record
 
 pytestmark = pytest.mark.e2e
@@ -108,3 +109,75 @@ async def test_without_fallback_two_processes_write_one_store(e2e_env):
 
         with MongoClient(live, serverSelectionTimeoutMS=5000) as client:
             client.drop_database(database)
+
+
+@pytest.fixture
+def two_servers(e2e_env):
+    """Two daphne processes on one private Redis (across-process limits)."""
+    redis = RedisProcess().start()
+    servers: list[Server] = []
+    try:
+        env = server_env("hardening", redis.url())
+        servers = [Server(env, log_name=name).start() for name in ("hard-a", "hard-b")]
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+        redis.stop()
+
+
+def login(server: Server, username: str, password: str) -> httpx.Response:
+    return Http(server).post("/api/auth/login/", {"username": username, "password": password})
+
+
+def test_logins_are_throttled_per_username_across_processes(two_servers):
+    """Finding 2: 25 wrong passwords then the right one succeeded. Now after
+    CHAT_LOGIN_FAILURES (5) failures within CHAT_LOGIN_WINDOW, that username
+    gets 429 with Retry-After on every process, the right password included;
+    an unknown username fails exactly like a wrong password."""
+    a, b = two_servers
+    victim = Person(a)
+    answers = [login(a if i % 2 else b, victim.username, f"wrong-{i}") for i in range(5)]
+    assert [r.status_code for r in answers] == [400] * 5
+    for server in (a, b):
+        refused = login(server, victim.username, PASSWORD)
+        assert refused.status_code == 429, refused.text
+        assert 0 < int(refused.headers["Retry-After"]) <= 900
+    # The username, not the spelling or the address: another case is the same name.
+    assert login(b, victim.username.upper(), PASSWORD).status_code == 429
+    # Someone else is not affected.
+    other = Person(a)
+    assert login(b, other.username, PASSWORD).status_code == 200
+    # Unknown usernames: the same 400 until the same limit, then 429.
+    ghost = f"nobody-{os.getpid()}"
+    unknown = [login(a, ghost, "whatever-1") for _ in range(5)]
+    assert [(r.status_code, r.json()) for r in unknown] == [(answers[0].status_code, answers[0].json())] * 5
+    assert login(a, ghost, "whatever-1").status_code == 429
+    # Django admin's login counts and refuses the same way.
+    admin = Http(a)
+    admin.client.get("/admin/login/")
+    refused_admin = admin.client.post(
+        "/admin/login/",
+        data={"username": victim.username, "password": PASSWORD, "csrfmiddlewaretoken": admin.client.cookies.get("csrftoken", "")},
+        headers={"X-CSRFToken": admin.client.cookies.get("csrftoken", "")},
+    )
+    assert refused_admin.status_code == 429 and "Retry-After" in refused_admin.headers
+    record("login-throttle", failures_before_429=5, processes=2, right_password_refused=True, unknown_username_same_answer=True, admin_login_throttled=True)
+
+
+def test_registrations_are_throttled_per_address():
+    """Finding 2: registration per client address, CHAT_REGISTER_RATE."""
+    redis = RedisProcess().start()  # its own: the counts live in Django's cache there
+    server = Server(server_env("register_rate", redis.url(), CHAT_REGISTER_RATE="3/hour"), log_name="register-rate").start()
+    try:
+        http = Http(server)
+        codes = [
+            http.post("/api/auth/register/", {"username": f"reg{i}-{os.getpid()}", "password": PASSWORD}).status_code for i in range(4)
+        ]
+        refused = http.post("/api/auth/register/", {"username": f"reg-last-{os.getpid()}", "password": PASSWORD})
+    finally:
+        server.stop()
+        redis.stop()
+    assert codes[:3] == [201, 201, 201] and codes[3] == 429, codes
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    record("register-throttle", rate="3/hour", accepted=3, then=429)
