@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from accounts.backends import login_retry_after
 from accounts.schema import UserObject
 from accounts.selectors import user_canonical_username, user_object, user_search
-from accounts.services import user_logout, user_register
+from accounts.services import user_logout, user_password_change, user_register
 from wire.errors import RateLimited
 from wire.http import output_serializer
 
@@ -106,6 +106,22 @@ class LogoutApi(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
         user_logout(request)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@method_decorator(csrf_protect, name="dispatch")
+class PasswordChangeApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        oldPassword = serializers.CharField(max_length=128, trim_whitespace=False)
+        newPassword = serializers.CharField(max_length=128, trim_whitespace=False)
+
+    @extend_schema(request=InputSerializer, responses={204: None})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user_password_change(
+            request=request, user=request.user, old_password=data.validated_data["oldPassword"], new_password=data.validated_data["newPassword"]
+        )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,11 +1,13 @@
-"""Account writes: registration."""
+"""Account writes: registration, password change, logout, deactivation; each
+closes the WebSockets it must (4001)."""
 
 from __future__ import annotations
 
-from django.contrib.auth import logout
+from django.contrib.auth import HASH_SESSION_KEY, logout
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError
 
 from accounts.models import User
@@ -24,6 +26,27 @@ def user_register(*, username: str, password: str, display_name: str = "") -> Us
     user.set_password(password)
     user.save()
     return user
+
+
+def user_password_change(*, request: HttpRequest, user: User, old_password: str, new_password: str) -> None:
+    """Check the old password, validate the new one, set it. The caller's
+    session stays logged in; every other session of the user ends (Django
+    checks each session's password hash on its next request, Channels on
+    connect) and their open sockets close now (4001)."""
+    if not user.check_password(old_password):
+        raise ValidationError({"oldPassword": ["The old password is not correct."]})
+    try:
+        validate_password(new_password, user)
+    except DjangoValidationError as exc:
+        raise ValidationError({"newPassword": list(exc.messages)}) from None
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    # This session stays valid under the new hash. Its key is kept (Django's
+    # update_session_auth_hash would cycle it): the sockets opened with it
+    # are in the group of that key, which logout closes later.
+    request.session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    keep = session_group(request.session.session_key) if request.session.session_key else None
+    transaction.on_commit(lambda: force_close(user_group(user.pk), "Your password was changed; log in again.", keep=keep))
 
 
 def user_logout(request) -> None:

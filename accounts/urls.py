@@ -8,5 +8,6 @@ urlpatterns = [
     path("auth/login/", api.LoginApi.as_view()),
     path("auth/logout/", api.LogoutApi.as_view()),
     path("auth/me/", api.MeApi.as_view()),
+    path("auth/password/", api.PasswordChangeApi.as_view()),
     path("users/", api.UserSearchApi.as_view()),
 ]

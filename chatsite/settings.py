@@ -123,8 +123,10 @@ CHAT_LOGIN_WINDOW = env_int("CHAT_LOGIN_WINDOW", 900)
 # Registrations per client address (DRF rate syntax), across processes.
 CHAT_REGISTER_RATE = os.environ.get("CHAT_REGISTER_RATE", "30/hour")
 AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
 if env_bool("CHAT_TEST_FAST_PASSWORD_HASHER", False):

@@ -59,6 +59,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
 
     event_schemas: schema.EventSchemas
     user: Any = None
+    groups_joined: list[str] = []
     session: DeliverySession | None = None
     write_frame: Callable[[bytes, str], None] | None = None
 
@@ -108,7 +109,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             self._queue(event)  # FillGap: the store is read on the connection's turn
 
     def on_control(self, message: dict[str, Any]) -> None:
-        if message.get("type") == FORCE_CLOSE_TYPE:
+        if message.get("type") == FORCE_CLOSE_TYPE and message.get("keep") not in self.groups_joined:
             self._queue(message)
 
     def on_layer_failed(self) -> None:

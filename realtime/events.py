@@ -103,10 +103,12 @@ async def abroadcast(group: str, payload: Any, *, skip_channel: str | None = Non
     await channel_layer().group_send(group, envelope(group, payload, skip_channel=skip_channel, skip_user=skip_user))
 
 
-def force_close(group: str, reason: str) -> None:
-    """Close every socket in the group with 4001 (logout, deactivation)."""
+def force_close(group: str, reason: str, *, keep: str | None = None) -> None:
+    """Close every socket in the group with 4001 (logout, deactivation,
+    password change), but those also in group `keep` (the session that
+    changed the password)."""
     try:
-        async_to_sync(channel_layer().group_send)(group, {"type": FORCE_CLOSE_TYPE, "group": group, "reason": reason})
+        async_to_sync(channel_layer().group_send)(group, {"type": FORCE_CLOSE_TYPE, "group": group, "reason": reason, "keep": keep})
     except Exception:
         logger.exception("could not close sockets of %s", group)
 

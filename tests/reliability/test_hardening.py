@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+import websockets
 
 from tests.conftest import require_service
 from tests.e2e.conftest import Classroom
@@ -181,3 +182,40 @@ def test_registrations_are_throttled_per_address():
     assert codes[:3] == [201, 201, 201] and codes[3] == 429, codes
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
     record("register-throttle", rate="3/hour", accepted=3, then=429)
+
+
+async def closed_with(ws, seconds: float = 5.0) -> int | None:
+    """The close code once the server closes `ws` (None if it stays open)."""
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            await ws.recv(timeout=max(0.05, deadline - time.monotonic()))
+    except websockets.ConnectionClosed as exc:
+        return exc.rcvd.code if exc.rcvd else None
+    except (TimeoutError, AssertionError):
+        return None
+    return None
+
+
+async def test_a_password_change_ends_the_other_sessions_and_their_sockets(server):
+    """Finding 4: changing the password left the user's other sockets up
+    (for daphne's 24 h timeout). Now the other sessions end and their
+    sockets close with 4001; the session that changed it stays."""
+    here = Person(server)
+    there = here.relogin(server)
+    mine, theirs = await here.connect(), await there.connect()
+    new_password = "a-fresh-pass-2027"
+    bad_old = here.http.post("/api/auth/password/", {"oldPassword": "not-it-at-all", "newPassword": new_password})
+    weak = here.http.post("/api/auth/password/", {"oldPassword": PASSWORD, "newPassword": "12345678"})
+    assert bad_old.status_code == 400 and "oldPassword" in bad_old.json()["errors"], bad_old.text
+    assert weak.status_code == 400 and "newPassword" in weak.json()["errors"], weak.text
+    assert here.http.post("/api/auth/password/", {"oldPassword": PASSWORD, "newPassword": new_password}).status_code == 204
+    assert await closed_with(theirs) == 4001, "the other session's socket must close (4001)"
+    assert (await mine.request({"type": "ping"}, "pong"))["type"] == "pong", "the session that changed it stays"
+    assert there.http.get("/api/auth/me/").status_code == 403 and here.http.get("/api/auth/me/").status_code == 200
+    assert login(server, here.username, PASSWORD).status_code == 400
+    assert login(server, here.username, new_password).status_code == 200
+    refused = await there.connect(expect_connected=False)
+    assert (await refused.expect("error"))["code"] == "unauthorized" and await closed_with(refused) == 4001
+    await here.close_all()
+    record("password-change", other_socket_closed=4001, same_session_kept=True, old_session_refused=True)
