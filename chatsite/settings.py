@@ -195,6 +195,10 @@ CACHES = (
 # --- Chat limits (PROTOCOL.md) ------------------------------------------------
 CHAT_RATE_LIMIT_MESSAGES = env_int("CHAT_RATE_LIMIT_MESSAGES", 5)
 CHAT_RATE_LIMIT_WINDOW = env_float("CHAT_RATE_LIMIT_WINDOW", 5.0)
+# Typing, read marks, joins and leaves: their own bucket per user.
+CHAT_RATE_LIMIT_EVENTS = env_int("CHAT_RATE_LIMIT_EVENTS", 60)
+# At most one user_typing per user and channel (or conversation) this often.
+CHAT_TYPING_EVERY = env_float("CHAT_TYPING_EVERY", 2.0)
 CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
 # HTTP request bodies: over these, 413 before the body is read (chatsite.limits).
 CHAT_MAX_REQUEST_BYTES = env_int("CHAT_MAX_REQUEST_BYTES", 1024 * 1024)

@@ -3,6 +3,7 @@ connection of both people), mark read, typing."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -12,8 +13,9 @@ from messagepal.models import Conversation, ReadMark
 from messagepal.selectors import access_conversation, message_objects
 from messagestore import NewMessage, StoredMessage, get_store
 from messagestore.services import message_append
+from realtime import ratelimit
 from realtime.events import abroadcast, broadcast_on_commit, pal_user_group
-from wire.errors import Invalid, NotFound
+from wire.errors import Invalid, NotFound, RateLimited
 
 
 def _recipient(sender: User, recipient_id: int) -> User:
@@ -64,6 +66,9 @@ def pal_message_send_to_conversation(*, sender: User, conversation_id: str, cont
 def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip_channel: str | None = None) -> schema.PalMessageReadEvent:
     """The caller marks that message and every earlier one read; `message_read`
     to both people if the pointer moved."""
+    decision = ratelimit.take_event_sync(user.id)
+    if not decision.allowed:
+        raise RateLimited("Too many events; slow down.", decision.retry_after)
     low, high = access_conversation(user, conversation_id)
     store = get_store()
     if store.get(conversation_id, message_number) is None:
@@ -82,8 +87,14 @@ def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip
 
 
 async def pal_typing(*, user: User, recipient_id: int) -> None:
-    """`user_typing` to the recipient's connections; the consumer checked the recipient."""
+    """`user_typing` to the recipient's connections (the consumer checked the
+    recipient), at most once per CHAT_TYPING_EVERY seconds and conversation."""
+    decision = await ratelimit.take_event(user.id)
+    if not decision.allowed:
+        raise RateLimited("Too many events; slow down.", decision.retry_after)
     conversation = protocol.conversation_id(user.id, recipient_id)
+    if not await ratelimit.once_per(f"typing:{conversation}:{user.id}", settings.CHAT_TYPING_EVERY):
+        return
     await abroadcast(pal_user_group(recipient_id), schema.typing_event(conversation, user.id, user.username))
 
 

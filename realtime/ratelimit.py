@@ -1,6 +1,7 @@
-"""Per-user token bucket shared by all connections (and, over Redis, all
-processes): CHAT_RATE_LIMIT_MESSAGES tokens, refilled over
-CHAT_RATE_LIMIT_WINDOW seconds."""
+"""Per-user token buckets shared by all connections (and, over Redis, all
+processes): CHAT_RATE_LIMIT_MESSAGES tokens for messages and
+CHAT_RATE_LIMIT_EVENTS for every other event, each refilled over
+CHAT_RATE_LIMIT_WINDOW seconds; and the coalescing of typing events."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from realtime.redis import sync_client
+from realtime.redis import async_client, sync_client
 
 
 @dataclass(frozen=True)
@@ -46,19 +47,37 @@ return {allowed, tostring(retry)}
 """
 
 _local: dict[str, tuple[float, float]] = {}
+_quiet: dict[str, float] = {}  # once_per without Redis: key -> quiet until (monotonic)
 _local_lock = threading.Lock()
+
+
+def _limits(capacity: int | None, window: float | None) -> tuple[int, float]:
+    capacity = max(1, int(settings.CHAT_RATE_LIMIT_MESSAGES if capacity is None else capacity))
+    return capacity, capacity / max(0.001, float(settings.CHAT_RATE_LIMIT_WINDOW if window is None else window))
 
 
 def take(key: str, *, capacity: int | None = None, window: float | None = None) -> Decision:
     """Take one token from the bucket `key`. Defaults: the message rate limit
     (CHAT_RATE_LIMIT_MESSAGES per CHAT_RATE_LIMIT_WINDOW seconds)."""
-    capacity = max(1, int(settings.CHAT_RATE_LIMIT_MESSAGES if capacity is None else capacity))
-    rate = capacity / max(0.001, float(settings.CHAT_RATE_LIMIT_WINDOW if window is None else window))
+    capacity, rate = _limits(capacity, window)
     client = sync_client()
     if client is not None:
-        ttl = math.ceil(capacity / rate) + 1
-        allowed, retry = client.eval(_LUA, 1, f"ratelimit:{key}", capacity, rate, ttl)
+        allowed, retry = client.eval(_LUA, 1, f"ratelimit:{key}", capacity, rate, math.ceil(capacity / rate) + 1)
         return Decision(bool(int(allowed)), float(retry))
+    return _take_local(key, capacity, rate)
+
+
+async def atake(key: str, *, capacity: int | None = None, window: float | None = None) -> Decision:
+    """`take` from async code (the event loop's Redis client: no thread hop)."""
+    capacity, rate = _limits(capacity, window)
+    client = async_client()
+    if client is not None:
+        allowed, retry = await client.eval(_LUA, 1, f"ratelimit:{key}", capacity, rate, math.ceil(capacity / rate) + 1)
+        return Decision(bool(int(allowed)), float(retry))
+    return _take_local(key, capacity, rate)
+
+
+def _take_local(key: str, capacity: int, rate: float) -> Decision:
     now = time.monotonic()
     with _local_lock:
         tokens, ts = _local.get(key, (float(capacity), now))
@@ -70,7 +89,45 @@ def take(key: str, *, capacity: int | None = None, window: float | None = None) 
         return Decision(False, (1 - tokens) / rate)
 
 
+# Everything but messages (typing, read marks, joins and leaves): a bucket of
+# its own per user, CHAT_RATE_LIMIT_EVENTS per CHAT_RATE_LIMIT_WINDOW.
+def events_key(user_id: int) -> str:
+    return f"events:{user_id}"
+
+
+async def take_event(user_id: int) -> Decision:
+    return await atake(events_key(user_id), capacity=settings.CHAT_RATE_LIMIT_EVENTS)
+
+
+def take_event_sync(user_id: int) -> Decision:
+    return take(events_key(user_id), capacity=settings.CHAT_RATE_LIMIT_EVENTS)
+
+
 def reset_local() -> None:
     """Tests: forget in-process buckets."""
     with _local_lock:
         _local.clear()
+        _quiet.clear()
+
+
+async def once_per(key: str, seconds: float) -> bool:
+    """True at most once per `seconds` for `key`, across processes (Redis
+    SET NX PX); the typing coalescer."""
+    client = async_client()
+    if client is not None:
+        return bool(await client.set(f"once:{key}", 1, nx=True, px=int(seconds * 1000)))
+    now = time.monotonic()
+    with _local_lock:
+        if _quiet.get(key, 0.0) > now:
+            return False
+        _quiet[key] = now + seconds
+        return True
+
+
+async def once_per_clear(key: str) -> None:
+    client = async_client()
+    if client is not None:
+        await client.delete(f"once:{key}")
+        return
+    with _local_lock:
+        _quiet.pop(key, None)

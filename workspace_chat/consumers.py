@@ -45,8 +45,10 @@ class ChatConsumer(ProtocolConsumer):
             case protocol.SendMessage():
                 await self.send_message(command, request_id)
             case protocol.JoinChannel():
+                await services.event_take(user=self.user)
                 await self.join(command, request_id)
             case protocol.LeaveChannel():
+                await services.event_take(user=self.user)
                 await self.leave(command.channel_id)
                 await self.reply(schema.left_channel_event(command.channel_id), request_id)
             case protocol.Typing() | protocol.StopTyping():

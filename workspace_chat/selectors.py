@@ -19,7 +19,9 @@ from workspace_chat.models import STAFF_ROLES, Channel, ChannelKind, ChannelMemb
 
 HISTORY_MAX = 100
 CATCH_UP_MAX = 500
-CATCH_UP_MAX_BYTES = 1024 * 1024
+# A join answers at most this much catch-up (PROTOCOL.md: at most 500
+# messages); the rest is paged with hasMore. Joins are rate-limited too.
+CATCH_UP_MAX_BYTES = 256 * 1024
 
 
 class ChannelInaccessible(NotFound):

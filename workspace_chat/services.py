@@ -9,6 +9,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from redis.exceptions import RedisError
@@ -18,8 +19,9 @@ from messagestore import NewMessage, StoredMessage, get_store
 from messagestore.services import message_append
 from messagestore.streams import channel_stream
 from presence import services as presence
+from realtime import ratelimit
 from realtime.events import abroadcast, broadcast_on_commit, channel_group
-from wire.errors import Forbidden, Invalid, NotFound
+from wire.errors import Forbidden, Invalid, NotFound, RateLimited
 from workspace_chat import schema
 from workspace_chat.hooks import MessageCreated, message_created_on_commit
 from workspace_chat.models import STAFF_ROLES, Channel, ChannelKind, ChannelMembership, Role, Workspace, WorkspaceMembership
@@ -173,6 +175,7 @@ def message_send(
 
 def read_mark(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> schema.MessageReadEvent:
     """Move the caller's read pointer forward; `message_read` to the channel if it moved."""
+    _limited(ratelimit.take_event_sync(user.id))
     access = access_channel(user, channel_id)
     channel_message(access.channel, message_id)
     store = get_store()
@@ -272,9 +275,27 @@ def ai_message_finish(*, channel_id: int, message_id: int, ai_user: User, conten
 # -- ephemeral: typing and presence (no transaction) ------------------------------------
 
 
+def _limited(decision: ratelimit.Decision) -> None:
+    if not decision.allowed:
+        raise RateLimited("Too many events; slow down.", decision.retry_after)
+
+
+async def event_take(*, user: User) -> None:
+    """One token of the user's events bucket (joins, leaves), or RateLimited."""
+    _limited(await ratelimit.take_event(user.id))
+
+
 async def channel_typing(*, user: User, channel_id: int, typing: bool) -> None:
     """`user_typing` / `user_stop_typing` to the others in the channel; the
-    consumer checked that the connection joined it."""
+    consumer checked that the connection joined it. A flood of `typing`
+    reaches the others as one `user_typing` per CHAT_TYPING_EVERY seconds."""
+    _limited(await ratelimit.take_event(user.id))
+    key = f"typing:{channel_id}:{user.id}"
+    if typing:
+        if not await ratelimit.once_per(key, settings.CHAT_TYPING_EVERY):
+            return
+    else:
+        await ratelimit.once_per_clear(key)  # the next `typing` is news again
     await abroadcast(channel_group(channel_id), schema.typing_event(typing, channel_id, author_of(user)), skip_user=user.id)
 
 

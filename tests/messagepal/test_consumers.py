@@ -184,12 +184,16 @@ async def test_store_failure_is_server_error_and_nothing_is_delivered(pals, conn
 # --- typing -------------------------------------------------------------------------------
 
 
-async def test_typing_reaches_the_recipients_connections_only(pals, connect):
+async def test_typing_reaches_the_recipients_connections_only(pals, connect, settings):
+    settings.CHAT_TYPING_EVERY = 0.3
     ann1, ann2, ben1, ben2, cat = [await connect(u) for u in (pals.ann, pals.ann, pals.ben, pals.ben, pals.cat)]
     await ann1.send_json_to({"type": "typing", "recipientId": pals.ben.id})
     expected = {"type": "user_typing", "conversationId": conv(pals.ann, pals.ben), "userId": pals.ann.id, "username": "ann"}
     await each_gets((ben1, ben2), expected)
-    await ann1.send_json_to({"type": "typing", "recipientId": pals.ben.id})  # again: the recipient is now cached
+    await ann1.send_json_to({"type": "typing", "recipientId": pals.ben.id})  # at once: coalesced (PROTOCOL.md part 2)
+    await quiet(ann1, ann2, ben1, ben2, cat)
+    await asyncio.sleep(0.35)
+    await ann1.send_json_to({"type": "typing", "recipientId": pals.ben.id})  # later: the recipient is now cached
     await each_gets((ben1, ben2), expected)
     await quiet(ann1, ann2, ben1, ben2, cat)
 

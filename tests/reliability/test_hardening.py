@@ -4,6 +4,7 @@ before its fix."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
@@ -219,3 +220,45 @@ async def test_a_password_change_ends_the_other_sessions_and_their_sockets(serve
     assert (await refused.expect("error"))["code"] == "unauthorized" and await closed_with(refused) == 4001
     await here.close_all()
     record("password-change", other_socket_closed=4001, same_session_kept=True, old_session_refused=True)
+
+
+async def test_typing_read_marks_and_joins_are_rate_limited(classroom):
+    """Finding 5: 300 `typing` frames gave the peer 300 `user_typing`, 200
+    `mark_read` were 200 database writes, and `join_channel` with an old
+    afterId could be repeated at will. Now they share a bucket of
+    CHAT_RATE_LIMIT_EVENTS per user, and a typing flood reaches the others as
+    one `user_typing` per 2 seconds."""
+    sender, peer = await classroom.alice.connect(), await classroom.bob.connect()
+    for ws in (sender, peer):
+        await ws.request({"type": "join_channel", "channelId": classroom.general}, "joined_channel")
+    sent = await sender.request({"type": "send_message", "channelId": classroom.general, "content": "read me"}, "new_message")
+    started = time.monotonic()
+    for _ in range(300):
+        await sender.send({"type": "typing", "channelId": classroom.general})
+    for _ in range(200):
+        await sender.send({"type": "mark_read", "channelId": classroom.general, "messageId": sent["message"]["id"]})
+    joins = [await sender.request({"type": "join_channel", "channelId": classroom.general, "afterId": 1}, "joined_channel") for _ in range(5)]
+    await asyncio.sleep(1.0)
+    elapsed = time.monotonic() - started
+    answers = []
+    while True:
+        try:
+            answers.append(await sender.recv(timeout=0.5))
+        except TimeoutError:
+            break
+    typing_seen = []
+    while True:
+        try:
+            event = await peer.recv(timeout=0.5)
+        except TimeoutError:
+            break
+        if event["type"] == "user_typing":
+            typing_seen.append(event)
+    limited = [e for e in answers + joins if e["type"] == "error" and e["code"] == "rate_limited"]
+    accepted_reads = [e for e in answers if e["type"] == "message_read"]
+    assert len(typing_seen) <= elapsed / 2 + 1, f"{len(typing_seen)} user_typing in {elapsed:.1f}s"
+    assert typing_seen, "the first typing still reaches the peer"
+    assert limited and all(e["retryAfter"] >= 1 for e in limited)
+    assert len(accepted_reads) <= 60, f"{len(accepted_reads)} read marks went through"
+    assert any(j["type"] == "error" and j["code"] == "rate_limited" for j in joins), "joins are in the bucket too"
+    record("event-rate-limit", typing_frames=300, user_typing_delivered=len(typing_seen), mark_read_frames=200, mark_read_accepted=len(accepted_reads), rate_limited_answers=len(limited))
