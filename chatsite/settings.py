@@ -197,6 +197,8 @@ CHAT_RATE_LIMIT_MESSAGES = env_int("CHAT_RATE_LIMIT_MESSAGES", 5)
 CHAT_RATE_LIMIT_WINDOW = env_float("CHAT_RATE_LIMIT_WINDOW", 5.0)
 # Typing, read marks, joins and leaves: their own bucket per user.
 CHAT_RATE_LIMIT_EVENTS = env_int("CHAT_RATE_LIMIT_EVENTS", 60)
+# Open WebSockets per user, across processes; past it: close code 4008.
+CHAT_MAX_CONNECTIONS_PER_USER = env_int("CHAT_MAX_CONNECTIONS_PER_USER", 20)
 # At most one user_typing per user and channel (or conversation) this often.
 CHAT_TYPING_EVERY = env_float("CHAT_TYPING_EVERY", 2.0)
 CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)

@@ -26,6 +26,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from realtime.connections import CLOSE_TOO_MANY, connection_closed, connection_open
 from realtime.delivery import DELIVER, SKIP, DeliverySession, FillGap
 from realtime.events import FORCE_CLOSE_TYPE, Broadcast, channel_layer, session_group, user_group
 from realtime.hub import get_hub
@@ -77,6 +78,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         self._lane = asyncio.Lock()
         self._backlog: deque[Queued] | None = None
         self._drainer: asyncio.Future | None = None
+        self._counted = False  # in the user's connection count (realtime.connections)
         self.hub.register(self)
         try:
             while True:
@@ -88,6 +90,11 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             if self._drainer is not None:
                 self._drainer.cancel()
             self.on_gone()
+            if self._counted:
+                try:
+                    await connection_closed(self.user.id, self.channel_name)
+                except (RedisError, OSError) as exc:  # Redis is down: the entry expires by itself
+                    logger.warning("connection count of user %s not lowered: %r", self.user.id, exc)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         async with self._lane:
@@ -214,6 +221,17 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             await self.send_event({"type": "error", "code": "unauthorized", "message": "Log in first: no valid session."})
             await self.close(code=4001)
             return
+        try:
+            counted = await connection_open(user.id, self.channel_name)
+        except (RedisError, OSError) as exc:
+            logger.warning("%s: connection not counted, closing it with 1011: %r", type(self).__name__, exc)
+            await self.close(code=1011)
+            return
+        if not counted:
+            logger.info("user %s holds %d connections already: refusing another", user.id, settings.CHAT_MAX_CONNECTIONS_PER_USER)
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self._counted = True
         self.user = user
         self.session = self.new_session()
         session = self.scope.get("session")

@@ -41,10 +41,11 @@ def _fresh_in_process_state(settings):
     from accounts import throttle
     from messagestore import reset_store
     from presence import services as presence
-    from realtime import ratelimit
+    from realtime import connections, ratelimit
     from wire import schema
 
     ratelimit.reset_local()
+    connections.reset_local()
     throttle.reset_local()
     cache.clear()
     presence.reset_local()

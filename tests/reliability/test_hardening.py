@@ -262,3 +262,23 @@ async def test_typing_read_marks_and_joins_are_rate_limited(classroom):
     assert len(accepted_reads) <= 60, f"{len(accepted_reads)} read marks went through"
     assert any(j["type"] == "error" and j["code"] == "rate_limited" for j in joins), "joins are in the bucket too"
     record("event-rate-limit", typing_frames=300, user_typing_delivered=len(typing_seen), mark_read_frames=200, mark_read_accepted=len(accepted_reads), rate_limited_answers=len(limited))
+
+
+async def test_connections_per_user_are_capped_across_processes(two_servers):
+    """Finding 6: one session opened 60 sockets in 0.2 s. Now a user holds
+    at most CHAT_MAX_CONNECTIONS_PER_USER (20) open WebSockets across
+    processes; the next is refused with close code 4008."""
+    a, b = two_servers
+    person = Person(a)
+    on_b = person.relogin(b)
+    sockets = [await (person if i % 2 else on_b).connect() for i in range(20)]
+    extra = await person.connect(expect_connected=False)
+    code = await closed_with(extra)
+    assert code == 4008, f"the 21st socket: close code {code}"
+    await sockets.pop().close()
+    await asyncio.sleep(0.3)
+    again = await on_b.connect()  # room for one again
+    assert (await again.request({"type": "ping"}, "pong"))["type"] == "pong"
+    await person.close_all()
+    await on_b.close_all()
+    record("connection-cap", limit=20, processes=2, next_refused_with=code)
