@@ -1,6 +1,6 @@
 """ASGI entry point: HTTP through the body limit (chatsite.limits) to
 Django, WebSockets through Channels with the session (AuthMiddlewareStack)
-and an Origin check against ALLOWED_HOSTS."""
+behind the Origin check (chatsite.origins)."""
 
 import os
 
@@ -11,14 +11,14 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chatsite.limits import BodyLimit  # noqa: E402
+from chatsite.origins import OriginValidator  # noqa: E402
 from chatsite.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": BodyLimit(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

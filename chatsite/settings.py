@@ -31,11 +31,13 @@ def env_float(name: str, default: float) -> float:
 DEBUG = env_bool("DJANGO_DEBUG", True)
 DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789abcdefghijklmnopqrstuvwxyz"
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
-ALLOWED_HOSTS = [
-    h.strip()
-    for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver").split(",")
-    if h.strip()
-]
+ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]").split(",") if h.strip()]
+# Pages of other origins that may open WebSockets here (scheme://host:port);
+# this site's own origin always may (chatsite.origins).
+DJANGO_ALLOWED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_ALLOWED_ORIGINS", "").split(",") if o.strip()]
+# Trust X-Forwarded-For/-Proto/-Port from a proxy in front (only then: anyone
+# could send them otherwise).
+CHAT_TRUST_PROXY = env_bool("CHAT_TRUST_PROXY", False)
 CSRF_TRUSTED_ORIGINS = [
     f"{scheme}://{h}" for h in ALLOWED_HOSTS if h != "*" and not h.startswith(".") for scheme in ("http", "https")
 ]
@@ -106,7 +108,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # FULL: an acknowledged message survives a power loss (NORMAL, WAL's
+        # usual choice, can lose the last transactions).
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
     }
     # A file (not :memory:) so that threads and forked processes share it; one
     # per test process so that two runs never collide.
@@ -259,6 +263,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "wire.http.NestedSerializerSchema",
     "EXCEPTION_HANDLER": "wire.http.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Throttles identify clients by REMOTE_ADDR only: DRF would otherwise
+    # believe any X-Forwarded-For. Behind a proxy (CHAT_TRUST_PROXY=1)
+    # daphne has already put the client's address there.
+    "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chat platform API",

@@ -55,6 +55,12 @@ def _json_or_html(request, status: int, message: str, html_view):
     return html_view()
 
 
+def handler500(request):
+    from django.views.defaults import server_error
+
+    return _json_or_html(request, 500, "Server error.", lambda: server_error(request))
+
+
 def handler404(request, exception=None):
     from django.views.defaults import page_not_found
 

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from cassandra import DriverException
+from cassandra import ConsistencyLevel, DriverException
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
 from cassandra.connection import ConnectionException
 from cassandra.cqlengine import CQLEngineException, columns, connection
@@ -163,6 +163,11 @@ def connect(*, hosts: Sequence[str], port: int, timeout: float) -> str:
             return name
         profile = ExecutionProfile(
             load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+            # Explicit, not the driver's default: a write acknowledged by a
+            # majority of the local replicas, and reads that see it; the
+            # compare-and-sets of ids, clientIds and read pointers at LOCAL_SERIAL.
+            consistency_level=ConsistencyLevel.LOCAL_QUORUM,
+            serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL,
             # Every request gives up after this long, so a dead cluster answers
             # the consumer with an error instead of hanging it.
             request_timeout=max(timeout, 2.0),

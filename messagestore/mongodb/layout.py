@@ -51,6 +51,10 @@ def client_for(uri: str, *, timeout: float) -> MongoClient:
                 # A retried write is replayed, not deduplicated, by a server
                 # without retryable-write support (FerretDB): never retry.
                 retryWrites=False,
+                # An acknowledged write is on a majority of the replica set,
+                # in its journal: a message we answered for survives a crash.
+                w="majority",
+                journal=True,
                 tz_aware=True,
                 appname="chat-message-store",
             )

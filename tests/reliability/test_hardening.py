@@ -282,3 +282,92 @@ async def test_connections_per_user_are_capped_across_processes(two_servers):
     await person.close_all()
     await on_b.close_all()
     record("connection-cap", limit=20, processes=2, next_refused_with=code)
+
+
+async def test_the_origin_check_takes_scheme_host_and_port(e2e_env):
+    """Finding 12: the Origin check ignored scheme and port, and `testserver`
+    was an allowed host by default. Now only this site's own origin (the
+    scheme, host and port the handshake came to) or one listed in
+    DJANGO_ALLOWED_ORIGINS may open a WebSocket."""
+    listed = "https://school.example:8443"
+    server = Server({**e2e_env, "DJANGO_ALLOWED_ORIGINS": listed}, log_name="origins").start()
+    try:
+        person = Person(server)
+        other_port = f"http://127.0.0.1:{free_port()}"
+        results = {}
+        for origin in (server.base, listed, other_port, server.base.replace("http://", "https://"), "http://testserver", "null"):
+            try:
+                async with websockets.connect(
+                    server.ws_base + "/ws/chat/", additional_headers={"Origin": origin, "Cookie": f"sessionid={person.http.session_id}"}
+                ) as conn:
+                    results[origin] = '"connected"' in await conn.recv()
+            except websockets.InvalidStatus as exc:
+                results[origin] = exc.response.status_code
+    finally:
+        server.stop()
+    assert results == {server.base: True, listed: True, other_port: 403, server.base.replace("http://", "https://"): 403, "http://testserver": 403, "null": 403}, results
+    record("origin-check", accepted=[server.base, listed], refused=[other_port, "https (scheme)", "testserver", "null"])
+
+
+def test_forwarded_headers_are_trusted_only_when_configured():
+    """Finding 11: the launcher always passed --proxy-headers, so anyone's
+    X-Forwarded-For was believed (a per-address limit could be dodged by
+    sending a new one each time). Now only with CHAT_TRUST_PROXY=1."""
+    outcomes = {}
+    for trust in ("0", "1"):
+        redis = RedisProcess().start()
+        server = Server(server_env(f"proxy_{trust}", redis.url(), CHAT_REGISTER_RATE="2/hour", CHAT_TRUST_PROXY=trust), log_name=f"proxy-{trust}").start()
+        try:
+            codes = []
+            for i in range(4):
+                http = Http(server)
+                http.client.headers["X-Forwarded-For"] = f"203.0.113.{i}"
+                r = http.post("/api/auth/register/", {"username": f"fwd{trust}-{i}-{os.getpid()}", "password": PASSWORD})
+                codes.append(r.status_code)
+            outcomes[trust] = codes
+        finally:
+            server.stop()
+            redis.stop()
+    assert outcomes["0"] == [201, 201, 429, 429], "untrusted: the header is ignored, one address"
+    assert outcomes["1"] == [201, 201, 201, 201], "trusted: the proxy's header names each client"
+    record("proxy-headers", untrusted=outcomes["0"], trusted=outcomes["1"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_api_errors_are_json_even_when_unexpected(school, monkeypatch, settings):
+    """Finding 15: an unexpected error under /api/ answered Django's HTML 500
+    page. Now JSON, as every other API answer."""
+    from django.test import Client
+
+    from workspace_chat import selectors
+
+    settings.DEBUG = False
+    monkeypatch.setattr(selectors, "workspace_list", lambda user: 1 / 0)
+    client = Client(raise_request_exception=False)
+    client.force_login(school.alice)
+    r = client.get("/api/workspaces/")
+    assert r.status_code == 500 and r["Content-Type"] == "application/json", (r.status_code, r["Content-Type"])
+    assert r.json() == {"detail": "Server error."}
+    page = client.get("/workspaces/999999999/")  # pages keep their HTML
+    assert page["Content-Type"].startswith("text/html")
+    record("api-errors-json", status=500, content_type=r["Content-Type"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sqlite_keeps_acknowledged_messages_through_a_power_loss(settings):
+    """Finding 16: SQLite ran with synchronous=NORMAL, which can lose the last
+    acknowledged transactions on power loss; the message stores' writes now
+    state their durability (FULL here; majority and journal on MongoDB;
+    LOCAL_QUORUM on Cassandra)."""
+    from django.db import connection
+
+    from messagestore.cassandra.models import connect as cassandra_connect  # noqa: F401  (imported: the profile is set there)
+    from messagestore.mongodb.layout import client_for
+
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA synchronous")
+            assert cursor.fetchone()[0] == 2, "FULL"
+    mongo = client_for("mongodb://127.0.0.1:1/x", timeout=0.1)
+    assert mongo.write_concern.document == {"w": "majority", "j": True}
+    record("write-durability", sqlite_synchronous="FULL" if connection.vendor == "sqlite" else "n/a (PostgreSQL)", mongodb={"w": "majority", "j": True})
