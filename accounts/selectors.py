@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db.models import Q, QuerySet
 
+from accounts import names
 from accounts.models import User
 from accounts.schema import UserObject
 
@@ -20,5 +21,5 @@ def user_object(user: User) -> UserObject:
 
 def user_canonical_username(username: str) -> str:
     """The stored spelling of a username typed in any case (or it unchanged)."""
-    stored = User.objects.filter(username__iexact=username).values_list("username", flat=True).first()
+    stored = User.objects.filter(username_key=names.name_key(username)).values_list("username", flat=True).first()
     return stored or username

@@ -6,25 +6,34 @@ from __future__ import annotations
 from django.contrib.auth import HASH_SESSION_KEY, logout
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError
 
+from accounts import names
 from accounts.models import User
 from realtime.events import force_close, session_group, user_group
 
 
-@transaction.atomic
 def user_register(*, username: str, password: str, display_name: str = "") -> User:
-    if User.objects.filter(username__iexact=username).exists():
+    """A new user. The name must differ from every other as names do
+    (accounts.names: case, compatibility forms, look-alike letters)."""
+    key, look_alike = names.name_key(username), names.look_alike_key(username)
+    if User.objects.filter(username_key=key).exists():
         raise ValidationError({"username": ["A user with that username already exists."]})
+    if User.objects.filter(username_look_alike=look_alike).exists():
+        raise ValidationError({"username": ["That username looks like an existing one; choose another."]})
     user = User(username=username, display_name=display_name.strip())
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
         raise ValidationError({"password": list(exc.messages)}) from None
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the same name, registered at the same moment
+        raise ValidationError({"username": ["A user with that username already exists."]}) from None
     return user
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from redis.exceptions import RedisError
 
 from accounts.models import User
+from accounts.names import name_key
 from messagestore import NewMessage, StoredMessage, get_store
 from messagestore.services import message_append
 from messagestore.streams import channel_stream
@@ -43,7 +43,7 @@ def workspace_member_add(*, actor: User, workspace_id: int, username: str, role:
     membership = access_workspace(actor, workspace_id)
     if membership.role != Role.ADMIN:
         raise Forbidden("Only workspace admins can add members.")
-    user = User.objects.filter(username__iexact=username, is_active=True).first()
+    user = User.objects.filter(username_key=name_key(username), is_active=True).first()
     if user is None:
         raise Invalid("username", "No such user.")
     existing = WorkspaceMembership.objects.filter(workspace_id=workspace_id, user=user).first()
@@ -101,13 +101,10 @@ def dm_get_or_create(*, actor: User, workspace_id: int, user_id: int) -> tuple[C
 def _mentions(channel: Channel, content: str) -> list[int]:
     # "@bob." at the end of a sentence mentions bob; usernames are unique
     # regardless of case (accounts.services.user_register), so match that way.
-    names = {name.rstrip(".-").lower() for name in MENTION_RE.findall(content)} - {""}
-    if not names:
+    keys = {name_key(name.rstrip(".-")) for name in MENTION_RE.findall(content)} - {""}
+    if not keys:
         return []
-    by_name = Q()
-    for name in names:
-        by_name |= Q(username__iexact=name)
-    qs = User.objects.filter(by_name, workspace_memberships__workspace_id=channel.workspace_id)
+    qs = User.objects.filter(username_key__in=keys, workspace_memberships__workspace_id=channel.workspace_id)
     if channel.is_restricted:
         qs = qs.filter(channel_memberships__channel=channel)
     return sorted(set(qs.values_list("id", flat=True)))

@@ -8,6 +8,7 @@ import asyncio
 import os
 import socket
 import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 import httpx
@@ -371,3 +372,30 @@ def test_sqlite_keeps_acknowledged_messages_through_a_power_loss(settings):
     mongo = client_for("mongodb://127.0.0.1:1/x", timeout=0.1)
     assert mongo.write_concern.document == {"w": "majority", "j": True}
     record("write-durability", sqlite_synchronous="FULL" if connection.vendor == "sqlite" else "n/a (PostgreSQL)", mongodb={"w": "majority", "j": True})
+
+
+def test_usernames_are_one_name_whatever_the_case_form_or_script(server):
+    """Finding 8: `Carol`, the same in fullwidth letters, and with Cyrillic
+    look-alike letters all registered, and the case-insensitive check had no unique index behind it.
+    Now they are one name; two registrations of it at the same moment store
+    one; passwords pass Django's validators."""
+    base = f"Carol{os.getpid()}"
+
+    def register(username: str, password: str = PASSWORD) -> httpx.Response:
+        return Http(server).post("/api/auth/register/", {"username": username, "password": password})
+
+    assert register(base).status_code == 201
+    fullwidth = "".join(chr(ord(c) + 0xFEE0) if c.isascii() and c.isalnum() else c for c in base)
+    cyrillic = base.replace("C", "\N{CYRILLIC CAPITAL LETTER ES}").replace("a", "\N{CYRILLIC SMALL LETTER A}")
+    for twin in (base.lower(), base.upper(), fullwidth, cyrillic):
+        r = register(twin)
+        assert r.status_code == 400 and "username" in r.json()["errors"], (twin, r.status_code, r.text)
+    assert login(server, fullwidth, PASSWORD).status_code == 200, "the same name logs in"
+    with ThreadPoolExecutor(4) as pool:
+        raced = list(pool.map(register, [f"Dup{os.getpid()}", f"dup{os.getpid()}", f"DUP{os.getpid()}", f"dUp{os.getpid()}"]))
+    assert sorted(r.status_code for r in raced) == [201, 400, 400, 400], [r.status_code for r in raced]
+    name = f"weakling{os.getpid()}"
+    for weak in ("12345678901", "password", f"{name}x"):  # numeric, common, like the username
+        r = register(name, weak)
+        assert r.status_code == 400 and "password" in r.json()["errors"], (weak, r.text)
+    record("usernames", same_name_forms_refused=4, concurrent_registrations_stored=1, weak_passwords_refused=3)
