@@ -140,9 +140,15 @@ def _encodable(text: str) -> bool:
 _SAFE_URL = re.compile(r"^(https?://[^\s\\\x00-\x1f\x7f]+|/(?![/\\])[^\s\\\x00-\x1f\x7f]*)$", re.IGNORECASE)
 
 
+# A "%" must start an escape: a malformed one ("/files/report%") breaks
+# every client that decodes the URL.
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def is_safe_url(url: str) -> bool:
-    """http(s) URLs and paths on this site; never javascript:, data:, //host."""
-    return bool(_SAFE_URL.fullmatch(url)) and len(url) <= 2048 and _encodable(url)
+    """http(s) URLs and paths on this site; never javascript:, data:, //host,
+    nor a malformed %-escape."""
+    return bool(_SAFE_URL.fullmatch(url)) and len(url) <= 2048 and _encodable(url) and not _BAD_ESCAPE.search(url)
 
 
 class ErrorEvent(TypedDict):

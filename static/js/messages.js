@@ -57,13 +57,22 @@ function attachment(message) {
       el("img", { src: href, alt: `Image from ${message.authorName}`, loading: "lazy" }),
     );
   }
-  const name = decodeURIComponent(href.split("?")[0].split("/").filter(Boolean).pop() || "file");
+  const name = decoded(href.split("?")[0].split("/").filter(Boolean).pop() || "file");
   return el(
     "a",
     { class: "attachment attachment-file", href, rel: "noopener noreferrer nofollow", target: "_blank", download: "" },
     icon("file"),
     el("span", { text: name }),
   );
+}
+
+// A file name from a URL, decoded when it can be ("report%" stays as it is).
+function decoded(part) {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return part;
+  }
 }
 
 export class MessageList {
@@ -248,7 +257,22 @@ export class MessageList {
     return box;
   }
 
+  // One message's element. A message that cannot be drawn (whatever the
+  // reason) becomes a short notice: it never stops the rest of the list.
   build(message, status, error = "") {
+    try {
+      return this.draw(message, status, error);
+    } catch (failure) {
+      console.warn("a message could not be shown", message.key, failure);
+      return el("article", {
+        class: "message message-broken",
+        dataset: message.key !== null ? { key: message.key, seq: String(message.seq) } : {},
+        text: "This message could not be shown.",
+      });
+    }
+  }
+
+  draw(message, status, error) {
     const own = message.authorId === this.me.id;
     const classes = ["message"];
     if (own) classes.push("message-own");

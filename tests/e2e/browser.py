@@ -66,12 +66,18 @@ class Tab:
         self._dismissing: set[asyncio.Future] = set()
         page.on("dialog", self._dialog)
         page.on("pageerror", lambda error: self.errors.append(str(error)))
+        page.on("console", self._console)
 
     def _dialog(self, dialog: Any) -> None:
         self.dialogs.append(f"{dialog.type}: {dialog.message}")
         task = asyncio.ensure_future(dialog.dismiss())
         self._dismissing.add(task)
         task.add_done_callback(self._dismissing.discard)
+
+    def _console(self, message: Any) -> None:
+        # The Content-Security-Policy (chatsite.headers) must never have to refuse anything.
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            self.errors.append(f"CSP: {message.text}")
 
     async def shot(self, test: str, label: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -81,7 +87,7 @@ class Tab:
 
     def assert_clean(self) -> None:
         assert self.dialogs == [], f"a dialog opened in {self.name}'s page: {self.dialogs}"
-        assert self.errors == [], f"JavaScript errors in {self.name}'s page: {self.errors}"
+        assert self.errors == [], f"JavaScript errors or CSP violations in {self.name}'s page: {self.errors}"
 
 
 async def new_tab(browser: Any, server: Server, name: str, person: Person | None = None) -> Tab:

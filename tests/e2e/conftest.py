@@ -70,3 +70,17 @@ async def classroom(server):
     room = Classroom(server)
     yield room
     await room.close()
+
+
+@pytest.fixture
+async def browser():
+    """Debian's Chromium through playwright (tests/e2e/browser.py)."""
+    from tests.e2e.browser import launch, require_browser
+
+    require_browser()
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await launch(playwright)
+        yield chromium
+        await chromium.close()

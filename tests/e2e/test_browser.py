@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.e2e.browser import Tab, channel_path, launch, new_tab, require_browser
+from tests.e2e.browser import Tab, channel_path, new_tab
 from tests.e2e.harness import PASSWORD, Person, Server
 
 pytestmark = pytest.mark.e2e
@@ -25,17 +25,6 @@ HOSTILE = [
     "javascript:alert(4)",
     '<a href="javascript:alert(5)">x</a>',
 ]
-
-
-@pytest.fixture
-async def browser():
-    require_browser()
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await launch(playwright)
-        yield chromium
-        await chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import classroom, e2e_env, server
+from tests.e2e.conftest import browser, classroom, e2e_env, server
 from tests.reliability import record
 
-__all__ = ["classroom", "e2e_env", "server"]  # fixtures for the tests of this folder
+__all__ = ["browser", "classroom", "e2e_env", "server"]  # fixtures for the tests of this folder
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -399,3 +400,51 @@ def test_usernames_are_one_name_whatever_the_case_form_or_script(server):
         r = register(name, weak)
         assert r.status_code == 400 and "password" in r.json()["errors"], (weak, r.text)
     record("usernames", same_name_forms_refused=4, concurrent_registrations_stored=1, weak_passwords_refused=3)
+
+
+async def test_one_bad_message_cannot_break_the_page_and_the_csp_holds(classroom, browser):
+    """Findings 9 and 10: a `fileUrl` with a malformed escape ("/files/report%")
+    made the page's decodeURIComponent throw and stopped every later message
+    for every member; there was no Content-Security-Policy. Now the server
+    refuses such a URL, the page draws each message on its own (one it cannot
+    draw becomes a notice), and every page carries a CSP and a
+    Permissions-Policy under which the UI runs without a single violation."""
+    from playwright.async_api import expect
+
+    from tests.e2e.browser import channel_path, new_tab
+
+    room = classroom
+    teacher = await room.teacher.connect()
+    await teacher.request({"type": "join_channel", "channelId": room.general}, "joined_channel")
+    refused = await teacher.request(
+        {"type": "send_message", "channelId": room.general, "content": "report", "messageType": "file", "fileUrl": "/files/report%"}, "new_message"
+    )
+    assert refused["type"] == "error" and refused["code"] == "bad_request", refused
+    for text in ("before the bad one", "the bad one", "after the bad one"):
+        sent = await teacher.request({"type": "send_message", "channelId": room.general, "content": text}, "new_message")
+        assert sent["type"] == "new_message"
+
+    tab = await new_tab(browser, room.server, "alice", room.alice)
+
+    async def poison(route) -> None:
+        # A message stored before the server refused such URLs, as history returns it.
+        response = await route.fetch()
+        body = await response.json()
+        for message in body["results"]:
+            if message["content"] == "the bad one":
+                message.update(messageType="file", fileUrl="/files/report%")
+        await route.fulfill(response=response, json=body)
+
+    await tab.page.route(f"**/api/channels/{room.general}/messages/**", poison)
+    page_response = await tab.page.goto(channel_path(room.workspace_id, room.general))
+    headers = page_response.headers
+    assert "default-src 'self'" in headers["content-security-policy"] and "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert "camera=()" in headers["permissions-policy"]
+    log = tab.page.get_by_role("log")
+    await expect(log.locator(".message-body").filter(has_text="after the bad one")).to_be_visible()
+    await expect(log.locator(".message-body").filter(has_text="before the bad one")).to_be_visible()
+    await expect(log.get_by_role("link", name=re.compile("report%"))).to_be_visible()  # shown as it is, not decoded
+    await tab.shot("hardening", "bad-file-url")
+    tab.assert_clean()  # no JavaScript error, no CSP violation
+    await teacher.close()
+    record("bad-message-and-csp", server_refused_bad_escape=True, later_messages_rendered=True, csp_violations=0)
