@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "channels",
+    "realtime",
     "messagestore",
     "accounts",
     "presence",

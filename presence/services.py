@@ -90,7 +90,7 @@ def connection_gone(connection: str) -> None:
     _live.pop(connection, None)
 
 
-async def connections_refresh() -> None:
+async def connections_refresh(hub: object) -> None:
     """Keep the Redis entries of this process's live connections from
     expiring: one pipeline for the whole process."""
     await connections_refresh_many([(user_id, list(channels), connection) for connection, (user_id, channels) in list(_live.items())])

@@ -14,7 +14,6 @@ import time
 
 from django.conf import settings
 
-from realtime.hub import on_maintenance
 from realtime.redis import async_client
 
 CLOSE_TOO_MANY = 4008
@@ -66,7 +65,7 @@ async def connection_closed(user_id: int, connection: str) -> None:
     await client.zrem(_key(user_id), connection)
 
 
-async def connections_refresh() -> None:
+async def connections_refresh(hub: object) -> None:
     """Keep this process's live entries from expiring (one pipeline)."""
     client = async_client()
     if client is None or not _live:
@@ -78,8 +77,6 @@ async def connections_refresh() -> None:
             pipe.expire(_key(user_id), int(TTL) + 5)
         await pipe.execute()
 
-
-on_maintenance(connections_refresh)
 
 
 def reset_local() -> None:

@@ -61,6 +61,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
     event_schemas: schema.EventSchemas
     user: Any = None
     groups_joined: list[str] = []
+    session_key: str | None = None
     session: DeliverySession | None = None
     write_frame: Callable[[bytes, str], None] | None = None
 
@@ -237,6 +238,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         session = self.scope.get("session")
         self.groups_joined = [user_group(user.id)]
         if session is not None and session.session_key:
+            self.session_key = session.session_key  # realtime.sessions checks it stays alive
             self.groups_joined.append(session_group(session.session_key))
         # Without the layer this connection would miss broadcasts: while it
         # fails (or the hub re-adds its groups after an outage) the client

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -107,10 +108,20 @@ def force_close(group: str, reason: str, *, keep: str | None = None) -> None:
     """Close every socket in the group with 4001 (logout, deactivation,
     password change), but those also in group `keep` (the session that
     changed the password)."""
-    try:
-        async_to_sync(channel_layer().group_send)(group, {"type": FORCE_CLOSE_TYPE, "group": group, "reason": reason, "keep": keep})
-    except Exception:
-        logger.exception("could not close sockets of %s", group)
+    message = {"type": FORCE_CLOSE_TYPE, "group": group, "reason": reason, "keep": keep}
+    for delay in (0.2, 0.5, None):
+        try:
+            async_to_sync(channel_layer().group_send)(group, message)
+            return
+        except Exception:
+            if delay is None:
+                # The sockets close anyway at the next maintenance round of
+                # their process, which checks that their session lives on
+                # (realtime.sessions); a password change or deactivation keeps
+                # sessions alive but invalid, and Django refuses them on reconnect.
+                logger.exception("could not close sockets of %s", group)
+                return
+            time.sleep(delay)
 
 
 def payload_of(message: dict[str, Any]) -> Any:

@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 # A maintenance round this often; every REJOIN_EVERY_ROUNDS rounds the hub
 # re-adds its groups to the layer (channels-redis forgets members after
 # group_expiry, a day).
-MAINTENANCE_EVERY = 20.0
+MAINTENANCE_EVERY = float(os.environ.get("CHAT_MAINTENANCE_EVERY", "20"))  # tests shorten it
 REJOIN_EVERY_ROUNDS = 90
 RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0)
 # The hub sends itself a probe through the layer this often; a probe not back
@@ -59,7 +60,7 @@ class Listener(Protocol):
     def on_layer_failed(self) -> None: ...
 
 
-MaintenanceHook = Callable[[], Awaitable[None]]
+MaintenanceHook = Callable[["Hub"], Awaitable[None]]
 _maintenance_hooks: list[MaintenanceHook] = []
 
 
@@ -301,7 +302,7 @@ class Hub:
             await asyncio.sleep(MAINTENANCE_EVERY)
             for hook in tuple(_maintenance_hooks):
                 try:
-                    await hook()
+                    await hook(self)
                 except Exception as exc:  # the next round tries again
                     logger.warning("hub: maintenance hook %s failed: %s", getattr(hook, "__qualname__", hook), exc)
             if rounds % REJOIN_EVERY_ROUNDS == 0:

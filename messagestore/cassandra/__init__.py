@@ -31,8 +31,8 @@ cluster would stop start-up before the fallback can act) and it replaces
 `migrate`/`flush`; we only use its model layer, and `migrate` creates the
 tables through `ensure_schema()` (messagestore.apps). One Cassandra store is bound
 per process: the models carry the connection and keyspace as class attributes.
-Writes go through the models (models.py); reads through prepared statements
-(store.py), because building cqlengine model instances cost most of a page's
+Writes go through the models (models.py; store.py holds the store and its
+writes); reads through prepared statements (reads.py), because building cqlengine model instances cost most of a page's
 time (docs/stores.md).
 """
 

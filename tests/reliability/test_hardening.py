@@ -448,3 +448,36 @@ async def test_one_bad_message_cannot_break_the_page_and_the_csp_holds(classroom
     tab.assert_clean()  # no JavaScript error, no CSP violation
     await teacher.close()
     record("bad-message-and-csp", server_refused_bad_escape=True, later_messages_rendered=True, csp_violations=0)
+
+
+async def test_sockets_of_ended_sessions_close_even_without_the_close_message(e2e_env):
+    """Finding 14: a logout while Redis was down never closed the sockets,
+    and an expired session's sockets stayed open. Now each process checks the
+    sessions of its sockets every maintenance round (CHAT_MAINTENANCE_EVERY,
+    20 s; 1 s here) and closes those whose session is gone (here: deleted
+    behind the server's back, as an expiry cleanup or a lost close would leave it)."""
+    server = Server({**e2e_env, "CHAT_MAINTENANCE_EVERY": "1"}, log_name="session-check").start()
+    try:
+        person = Person(server)
+        keep = person.relogin(server)
+        doomed, kept = await person.connect(), await keep.connect()
+        await asyncio.to_thread(delete_session, e2e_env["DATABASE_URL"], person.http.session_id)
+        assert await closed_with(doomed, seconds=6) == 4001
+        assert (await kept.request({"type": "ping"}, "pong"))["type"] == "pong", "other sessions stay"
+        await keep.close_all()
+    finally:
+        server.stop()
+    record("ended-session-sockets", maintenance_every_s=1, closed_with=4001, other_session_kept=True)
+
+
+def delete_session(database_url: str, session_key: str) -> None:
+    if database_url.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM django_session WHERE session_key = %s", (session_key,))
+        return
+    import sqlite3
+
+    with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
+        conn.execute("DELETE FROM django_session WHERE session_key = ?", (session_key,))
