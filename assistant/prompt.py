@@ -20,6 +20,8 @@ SYSTEM_PROMPT = (
 UNAVAILABLE = "The AI assistant is unavailable right now. Please try again in a little while."
 NOT_CONFIGURED = "The AI assistant is not set up on this server (no OPENAI_API_KEY)."
 QUOTA_EXCEEDED = "You have asked the AI assistant a lot recently. Please wait a while before asking again."
+WORKSPACE_BUDGET = "The AI assistant has answered this workspace a lot this hour. Please try again later."
+BUSY = "The AI assistant is busy with other questions. Please try again in a moment."
 
 
 def mentions_ai(content: str) -> bool:

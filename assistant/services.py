@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from django.conf import settings
 
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 AI_USERNAME = "ai-assistant"
 # Stream updates are sent at most this often; the final text always goes out.
 UPDATE_INTERVAL = 0.1
+BUSY_RETRY_SECONDS = 5.0
 
 _tasks: set[asyncio.Task] = set()
 
@@ -88,24 +89,48 @@ def _transcript(channel_id: int, question_id: int) -> list[prompt.Line]:
     ]
 
 
+# Calls to the provider this process makes at once (CHAT_AI_CONCURRENCY); past
+# it the asker is told to try again instead of queueing behind the others.
+_calls: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+
+
+def _call_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _calls.get(loop)
+    if slots is None:
+        slots = _calls[loop] = asyncio.Semaphore(settings.CHAT_AI_CONCURRENCY)
+    return slots
+
+
 async def answer(*, channel_id: int, asker: User, question: dict[str, Any]) -> None:
+    """Refusals (the asker's quota, the workspace's hourly budget, every slot
+    busy) go to the asker alone; only an answer (or the provider's failure)
+    is posted in the channel."""
     try:
-        ai = await database_sync_to_async(ai_user)()
-        quota = await sync_to_async(ratelimit.take)(
-            f"ai:{asker.id}", capacity=settings.CHAT_AI_QUOTA_MESSAGES, window=settings.CHAT_AI_QUOTA_WINDOW
-        )
+        quota = await ratelimit.atake(f"ai:{asker.id}", capacity=settings.CHAT_AI_QUOTA_MESSAGES, window=settings.CHAT_AI_QUOTA_WINDOW)
         if not quota.allowed:
-            await _post(channel_id, ai, prompt.QUOTA_EXCEEDED)
+            await chat_services.ai_refusal(asker=asker, text=prompt.QUOTA_EXCEEDED, retry_after=quota.retry_after)
             return
-        if not settings.OPENAI_API_KEY:
-            await _post(channel_id, ai, prompt.NOT_CONFIGURED)
+        workspace_id = await database_sync_to_async(chat_services.channel_workspace_id)(channel_id=channel_id)
+        budget = await ratelimit.atake(f"ai-workspace:{workspace_id}", capacity=settings.CHAT_AI_WORKSPACE_HOURLY, window=3600)
+        if not budget.allowed:
+            await chat_services.ai_refusal(asker=asker, text=prompt.WORKSPACE_BUDGET, retry_after=budget.retry_after)
             return
-        if breaker.is_open():
-            await _post(channel_id, ai, prompt.UNAVAILABLE)
+        slots = _call_slots()
+        if slots.locked():
+            await chat_services.ai_refusal(asker=asker, text=prompt.BUSY, retry_after=BUSY_RETRY_SECONDS)
             return
-        transcript = await database_sync_to_async(_transcript)(channel_id, question["id"])
-        messages = prompt.build_messages(transcript=transcript, asker=asker.username, question=question["content"])
-        await _ask(channel_id, ai, messages)
+        async with slots:
+            ai = await database_sync_to_async(ai_user)()
+            if not settings.OPENAI_API_KEY:
+                await _post(channel_id, ai, prompt.NOT_CONFIGURED)
+                return
+            if breaker.is_open():
+                await _post(channel_id, ai, prompt.UNAVAILABLE)
+                return
+            transcript = await database_sync_to_async(_transcript)(channel_id, question["id"])
+            messages = prompt.build_messages(transcript=transcript, asker=asker.username, question=question["content"])
+            await _ask(channel_id, ai, messages)
     except Exception:
         logger.exception("the assistant failed in channel %s", channel_id)
 

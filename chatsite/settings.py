@@ -254,6 +254,8 @@ CHAT_AI_CONTEXT_MESSAGES = env_int("CHAT_AI_CONTEXT_MESSAGES", 20)
 CHAT_AI_QUOTA_MESSAGES = env_int("CHAT_AI_QUOTA_MESSAGES", 20)  # questions per user...
 CHAT_AI_QUOTA_WINDOW = env_float("CHAT_AI_QUOTA_WINDOW", 3600.0)  # ...per this many seconds
 CHAT_AI_BREAKER_FAILURES = env_int("CHAT_AI_BREAKER_FAILURES", 3)
+CHAT_AI_CONCURRENCY = env_int("CHAT_AI_CONCURRENCY", 4)  # provider calls at once, per process
+CHAT_AI_WORKSPACE_HOURLY = env_int("CHAT_AI_WORKSPACE_HOURLY", 200)  # questions per workspace and hour
 CHAT_AI_BREAKER_COOLDOWN = env_float("CHAT_AI_BREAKER_COOLDOWN", 30.0)
 
 # --- DRF ----------------------------------------------------------------------

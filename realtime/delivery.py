@@ -112,6 +112,8 @@ class ChannelSession(DeliverySession):
 
     def decide(self, event: Broadcast) -> Answer:
         # On every broadcast to every member: kept to plain attribute reads.
+        if event.channel_id is None:  # the user's own events (user group): no channel to have joined
+            return SKIP if self.skips(event) else DELIVER
         cursor = self.cursors.get(event.channel_id)
         if cursor is None or event.skip_channel == self.connection or (event.skip_user is not None and event.skip_user == self.user_id):
             return SKIP  # not joined (or a broadcast that raced a leave), or our own

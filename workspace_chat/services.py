@@ -20,8 +20,9 @@ from messagestore.services import message_append
 from messagestore.streams import channel_stream
 from presence import services as presence
 from realtime import ratelimit
-from realtime.events import abroadcast, broadcast_on_commit, channel_group
+from realtime.events import abroadcast, broadcast_on_commit, channel_group, user_group
 from wire.errors import Forbidden, Invalid, NotFound, RateLimited
+from wire.protocol import ProtocolError, error_event
 from workspace_chat import schema
 from workspace_chat.hooks import MessageCreated, message_created_on_commit
 from workspace_chat.models import STAFF_ROLES, Channel, ChannelKind, ChannelMembership, Role, Workspace, WorkspaceMembership
@@ -255,6 +256,17 @@ async def ai_message_stream(*, channel_id: int, message: schema.MessageObject, t
     updated = schema.MessageObject(**{**message, "content": text, "streaming": True})
     await abroadcast(channel_group(channel_id), schema.message_updated_event(channel_id, updated))
     return updated
+
+
+def channel_workspace_id(*, channel_id: int) -> int:
+    return Channel.objects.values_list("workspace_id", flat=True).get(id=channel_id)
+
+
+async def ai_refusal(*, asker: User, text: str, retry_after: float) -> None:
+    """The assistant will not answer now: an `error` (rate_limited) to the
+    asker's connections alone, not a message in the channel."""
+    event = error_event(ProtocolError("rate_limited", text, retry_after=retry_after))
+    await abroadcast(user_group(asker.id), event)
 
 
 def ai_message_finish(*, channel_id: int, message_id: int, ai_user: User, content: str) -> schema.MessageObject | None:

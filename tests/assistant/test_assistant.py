@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -119,17 +120,60 @@ async def test_circuit_breaker_stops_calling_a_failing_provider(school, ai_setti
     await a.disconnect()
 
 
-async def test_quota_answers_politely(school, ai_settings, fake):
+async def refusal(comm, timeout: float = 5.0) -> dict:
+    """The next `error` that answers no request: the assistant's refusal."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        event = await receive(comm, timeout=max(0.1, deadline - time.monotonic()))
+        if event["type"] == "error" and "requestId" not in event:
+            return event
+        assert not (event["type"] == "new_message" and event["message"]["isAI"]), f"a refusal went to the channel: {event}"
+    raise AssertionError("no refusal")
+
+
+async def test_quota_answers_politely_to_the_asker_alone(school, ai_settings, fake):
     ai_settings.OPENAI_BASE_URL = fake.url("answer")
     ai_settings.CHAT_AI_STREAM = False
     ai_settings.CHAT_AI_QUOTA_MESSAGES = 1
     a = await joined(school.alice, school.general)
+    b = await joined(school.bob, school.general)
     await ask(a, school.general.id, "@AI one")
     assert (await ai_events(a))[0]["message"]["content"] == "".join(ANSWER)
     await ask(a, school.general.id, "@AI two")
-    assert (await ai_events(a))[0]["message"]["content"] == prompt.QUOTA_EXCEEDED
+    refused = await refusal(a)
+    assert refused["code"] == "rate_limited" and refused["message"] == prompt.QUOTA_EXCEEDED and refused["retryAfter"] >= 1
+    seen_by_bob = []
+    while not await b.receive_nothing(timeout=0.5):
+        seen_by_bob.append(await receive(b))
+    assert not [e for e in seen_by_bob if e["type"] == "error" or (e["type"] == "new_message" and e["message"]["content"] == prompt.QUOTA_EXCEEDED)]
     assert len(fake.requests) == 1
     await a.disconnect()
+    await b.disconnect()
+
+
+async def test_busy_slots_and_the_workspace_budget_refuse_the_asker(school, ai_settings, fake):
+    ai_settings.CHAT_AI_STREAM = False
+    ai_settings.CHAT_AI_CONCURRENCY = 1
+    ai_settings.OPENAI_BASE_URL = fake.url("hang")
+    ai_settings.CHAT_AI_TIMEOUT = 1.5
+    assistant._calls.clear()
+    a = await joined(school.alice, school.general)
+    c = await joined(school.carol, school.general)
+    await ask(a, school.general.id, "@AI slow one")
+    await asyncio.sleep(0.3)  # its call holds the one slot
+    await ask(c, school.general.id, "@AI meanwhile")
+    assert (await refusal(c))["message"] == prompt.BUSY
+    assert (await ai_events(a))[-1]["message"]["content"] == prompt.UNAVAILABLE  # the slow one timed out
+    ai_settings.OPENAI_BASE_URL = fake.url("answer")
+    ai_settings.CHAT_AI_WORKSPACE_HOURLY = 1  # for the whole workspace, whoever asks: what is left of it
+    await ask(c, school.general.id, "@AI from carol")
+    answered_or_refused = await receive(c, timeout=5)
+    while not (answered_or_refused["type"] == "error" or (answered_or_refused["type"] == "new_message" and answered_or_refused["message"]["isAI"])):
+        answered_or_refused = await receive(c, timeout=5)
+    await ask(a, school.general.id, "@AI from alice")
+    assert (await refusal(a))["message"] == prompt.WORKSPACE_BUDGET
+    await a.disconnect()
+    await c.disconnect()
 
 
 async def test_missing_key_says_not_configured(school, ai_settings, fake):
