@@ -63,29 +63,47 @@ def conversation_history(*, user: User, conversation_id: str, before: int | None
     return message_objects(messages), has_more
 
 
+# The conversation list shows the newest this many (PROTOCOL.md: every list is capped).
+MAX_CONVERSATIONS = 100
+
+
 def conversation_list(*, user: User) -> list[schema.ConversationListItem]:
-    """The caller's conversations with a message, newest first."""
+    """The caller's conversations with a message, newest first (at most
+    MAX_CONVERSATIONS), in a fixed number of queries whatever their number."""
     store = get_store()
-    conversations = (
+    conversations = list(
         Conversation.objects.filter(Q(user_low=user) | Q(user_high=user), last_message_id__isnull=False)
         .select_related("user_low", "user_high")
-        .order_by("-last_message_at", "-id")
+        .order_by("-last_message_at", "-id")[:MAX_CONVERSATIONS]
     )
+    streams = [c.id for c in conversations]
+    latest = store.latest(streams)
+    pointers = store.read_pointers_of(user.id, streams)
+    unread = store.counts_after({s: pointers[s].message_id if s in pointers else None for s in streams}, exclude_author=user.id)
+    first_reads = _first_reads(conversations, latest)
     result = []
     for conversation in conversations:
         other = conversation.user_high if conversation.user_low_id == user.id else conversation.user_low
-        last = store.get(conversation.id, conversation.last_message_id) if conversation.last_message_id is not None else None
-        if last is None:  # hidden or deleted by a moderator
-            page, _ = store.page(conversation.id, limit=1)
-            last = page[0] if page else None
-        pointer = store.read_pointers(conversation.id).get(user.id)
-        unread = store.count_after(conversation.id, pointer.message_id if pointer else None, exclude_author=user.id)
-        result.append(
-            schema.ConversationListItem(
-                conversationId=conversation.id,
-                otherUser=user_object(other),
-                lastMessage=message_objects([last])[0] if last else None,
-                unreadCount=unread,
-            )
-        )
+        last = latest.get(conversation.id)
+        last_object = None
+        if last is not None:
+            sender = conversation.user_low if last.author_id == conversation.user_low_id else conversation.user_high
+            recipient = conversation.other(last.author_id)
+            last_object = schema.message_object(last, sender_username=sender.username, recipient_id=recipient, read_at=first_reads.get(conversation.id))
+        result.append(schema.ConversationListItem(conversationId=conversation.id, otherUser=user_object(other), lastMessage=last_object, unreadCount=unread.get(conversation.id, 0)))
     return result
+
+
+def _first_reads(conversations: list[Conversation], latest: dict[str, StoredMessage]) -> dict[str, datetime]:
+    """When each conversation's last message was first read by its recipient: one query."""
+    wanted = Q()
+    for conversation in conversations:
+        last = latest.get(conversation.id)
+        if last is not None:
+            wanted |= Q(conversation_id=conversation.id, reader_id=conversation.other(last.author_id), message_id__gte=last.id)
+    if not wanted:
+        return {}
+    first: dict[str, datetime] = {}
+    for conversation_id, read_at in ReadMark.objects.filter(wanted).order_by("message_id").values_list("conversation_id", "read_at"):
+        first.setdefault(conversation_id, read_at)
+    return first

@@ -138,6 +138,32 @@ class MessageStore(abc.ABC):
     @abc.abstractmethod
     def delete(self, stream: str, message_id: int) -> bool: ...
 
+    # -- lists: one call for many streams (a channel list, a conversation
+    # list). The defaults ask stream by stream; a backend that can answer in
+    # one query (SQL) does.
+
+    def read_pointers_of(self, user_id: int, streams: Sequence[str]) -> dict[str, ReadPointer]:
+        """`user_id`'s read pointer in each of `streams` that has one."""
+        found = {}
+        for stream in streams:
+            pointer = self.read_pointers(stream).get(user_id)
+            if pointer is not None:
+                found[stream] = pointer
+        return found
+
+    def counts_after(self, after: Mapping[str, int | None], *, exclude_author: int | None = None, cap: int = 1000) -> dict[str, int]:
+        """`count_after` for each stream, from its own cursor."""
+        return {stream: self.count_after(stream, after_id, exclude_author=exclude_author, cap=cap) for stream, after_id in after.items()}
+
+    def latest(self, streams: Sequence[str]) -> dict[str, StoredMessage]:
+        """The newest visible message of each of `streams` that has one."""
+        found = {}
+        for stream in streams:
+            page, _ = self.page(stream, limit=1)
+            if page:
+                found[stream] = page[0]
+        return found
+
     def ping(self) -> None:
         """Raise StoreError when the backend does not answer (the default
         has nothing to probe)."""

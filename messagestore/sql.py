@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, connections, transaction
-from django.db.models import Field
+from django.db.models import Count, Field, Max, Q
 from django.utils import timezone
 
 from messagestore import ids
@@ -323,6 +323,35 @@ class SqlMessageStore(MessageStore):
     def delete(self, stream, message_id):
         deleted, _ = Message.objects.filter(stream=stream, message_id=message_id).delete()
         return bool(deleted)
+
+    # -- lists in one query each ------------------------------------------------
+
+    def read_pointers_of(self, user_id: int, streams: Sequence[str]) -> dict[str, ReadPointer]:
+        rows = ReadPointerRow.objects.filter(user_id=user_id, stream__in=list(streams))
+        return {r.stream: ReadPointer(r.user_id, r.message_id, r.read_at) for r in rows}
+
+    def counts_after(self, after: Mapping[str, int | None], *, exclude_author: int | None = None, cap: int = 1000) -> dict[str, int]:
+        if not after:
+            return {}
+        cursors = Q()
+        for stream, after_id in after.items():
+            cursors |= Q(stream=stream, message_id__gt=after_id or 0)
+        qs = Message.objects.filter(cursors, hidden=False)
+        if exclude_author is not None:
+            qs = qs.exclude(author_id=exclude_author)
+        counted = dict(qs.values_list("stream").annotate(n=Count("id")).values_list("stream", "n"))
+        return {stream: min(counted.get(stream, 0), cap) for stream in after}
+
+    def latest(self, streams: Sequence[str]) -> dict[str, StoredMessage]:
+        if not streams:
+            return {}
+        newest = Message.objects.filter(stream__in=list(streams), hidden=False).values("stream").annotate(top=Max("message_id"))
+        keys = Q()
+        for row in newest:
+            keys |= Q(stream=row["stream"], message_id=row["top"])
+        if not keys:
+            return {}
+        return {row.stream: _record(row) for row in Message.objects.filter(keys)}
 
     def ping(self) -> None:
         try:

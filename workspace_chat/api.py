@@ -14,24 +14,11 @@ from accounts.selectors import user_object
 from wire.http import output_serializer, parse_int_param
 from wire.schema import MAX_ID
 from workspace_chat import schema, selectors, services
-from workspace_chat.models import Channel, ChannelKind, Role, WorkspaceMembership
+from workspace_chat.models import ChannelKind, Role, WorkspaceMembership
 
 
 def workspace_object(membership: WorkspaceMembership) -> schema.WorkspaceObject:
     return schema.WorkspaceObject(id=membership.workspace_id, name=membership.workspace.name, role=cast(schema.RoleName, membership.role))
-
-
-def channel_object(channel: Channel) -> schema.ChannelObject:
-    obj = schema.ChannelObject(
-        id=channel.id,
-        workspaceId=channel.workspace_id,
-        name=channel.name,
-        kind=cast(schema.ChannelKindName, channel.kind),
-        isPrivate=channel.is_restricted,
-    )
-    if channel.is_restricted:
-        obj["memberIds"] = selectors.channel_member_ids(channel)
-    return obj
 
 
 def member_object(membership: WorkspaceMembership) -> schema.Member:
@@ -84,10 +71,7 @@ class ChannelListApi(APIView):
     @extend_schema(responses={200: output_serializer(schema.ChannelListItem)(many=True)})
     def get(self, request, workspace_id: int):
         membership = selectors.access_workspace(request.user, workspace_id)
-        result = []
-        for channel in selectors.visible_channels(request.user, membership.workspace):
-            unread, last_id = selectors.channel_unread(request.user, channel)
-            result.append(schema.ChannelListItem(**channel_object(channel), unreadCount=unread, lastMessageId=last_id))
+        result = selectors.channel_list(request.user, membership.workspace)
         return Response(result)
 
     @extend_schema(request=InputSerializer, responses={201: output_serializer(schema.ChannelObject)})
@@ -101,7 +85,7 @@ class ChannelListApi(APIView):
             kind=data.validated_data["kind"],
             is_private=data.validated_data["isPrivate"],
         )
-        return Response(channel_object(channel), status=status.HTTP_201_CREATED)
+        return Response(selectors.channel_object(channel), status=status.HTTP_201_CREATED)
 
 
 class DmGetOrCreateApi(APIView):
@@ -113,7 +97,7 @@ class DmGetOrCreateApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         channel, created = services.dm_get_or_create(actor=request.user, workspace_id=workspace_id, user_id=data.validated_data["userId"])
-        return Response(channel_object(channel), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        return Response(selectors.channel_object(channel), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
 
 class MessageHistoryApi(APIView):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from django.db import connection
 from django.db.models import Field, Model, Q, QuerySet
@@ -91,8 +92,12 @@ def workspace_list(user: User) -> QuerySet[WorkspaceMembership]:
     return WorkspaceMembership.objects.filter(user_id=user.id).select_related("workspace").order_by("workspace_id")
 
 
+# A workspace's detail lists at most this many members (every list is capped).
+MAX_MEMBERS = 1000
+
+
 def workspace_members(workspace: Workspace) -> QuerySet[WorkspaceMembership]:
-    return workspace.memberships.select_related("user").order_by("user__username")
+    return workspace.memberships.select_related("user").order_by("user__username")[:MAX_MEMBERS]
 
 
 def visible_channels(user: User, workspace: Workspace) -> QuerySet[Channel]:
@@ -108,12 +113,44 @@ def channel_member_ids(channel: Channel) -> list[int]:
     return sorted(channel.memberships.values_list("user_id", flat=True))
 
 
-def channel_unread(user: User, channel: Channel) -> tuple[int, int | None]:
-    """(unread count, last message id) for the channel list."""
+def channel_object(channel: Channel, member_ids: list[int] | None = None) -> schema.ChannelObject:
+    obj = schema.ChannelObject(
+        id=channel.id,
+        workspaceId=channel.workspace_id,
+        name=channel.name,
+        kind=cast(schema.ChannelKindName, channel.kind),
+        isPrivate=channel.is_restricted,
+    )
+    if channel.is_restricted:
+        obj["memberIds"] = member_ids if member_ids is not None else channel_member_ids(channel)
+    return obj
+
+
+# The channel list holds at most this many (PROTOCOL.md: every list is capped).
+MAX_CHANNELS = 500
+
+
+def channel_list(user: User, workspace: Workspace) -> list[schema.ChannelListItem]:
+    """The channels the caller may see, with unread counts and newest ids, in
+    a fixed number of queries whatever their number."""
+    channels = list(visible_channels(user, workspace)[:MAX_CHANNELS])
+    restricted = [c.id for c in channels if c.is_restricted]
+    members: dict[int, list[int]] = {}
+    for channel_id, user_id in ChannelMembership.objects.filter(channel_id__in=restricted).order_by("user_id").values_list("channel_id", "user_id"):
+        members.setdefault(channel_id, []).append(user_id)
     store = get_store()
-    pointer = store.read_pointers(channel.stream).get(user.id)
-    unread = store.count_after(channel.stream, pointer.message_id if pointer else None, exclude_author=user.id)
-    return unread, store.last_id(channel.stream)
+    streams = [c.stream for c in channels]
+    pointers = store.read_pointers_of(user.id, streams)
+    unread = store.counts_after({s: pointers[s].message_id if s in pointers else None for s in streams}, exclude_author=user.id)
+    latest = store.latest(streams)
+    return [
+        schema.ChannelListItem(
+            **channel_object(c, members.get(c.id, [])),
+            unreadCount=unread.get(c.stream, 0),
+            lastMessageId=latest[c.stream].id if c.stream in latest else None,
+        )
+        for c in channels
+    ]
 
 
 def author_of(user: User) -> schema.Author:
@@ -180,9 +217,13 @@ def messages_between(*, channel_id: int, after: int, before: int) -> list[schema
     return message_objects(channel_id, messages)
 
 
+# The newest pins shown (every list is capped).
+MAX_PINS = 100
+
+
 def channel_pins(*, user: User, channel_id: int) -> list[schema.MessageObject]:
     access = access_channel(user, channel_id)
-    return message_objects(channel_id, get_store().pinned(access.channel.stream))
+    return message_objects(channel_id, get_store().pinned(access.channel.stream)[-MAX_PINS:])
 
 
 def channel_message(channel: Channel, message_id: int) -> StoredMessage:

@@ -697,3 +697,22 @@ async def test_store_outage_during_send_is_server_error_and_nothing_is_broadcast
         proxy.stop()
         forget(store)
         reset_store()
+
+
+def test_list_reads_of_many_streams_match_the_one_stream_reads(store):
+    """read_pointers_of, counts_after and latest (one call for a whole
+    channel or conversation list) agree with their one-stream forms."""
+    streams = [f"ch:{uuid.uuid4().int % 10**12}" for _ in range(3)]
+    ids_ = {s: add(store, s, 3 + i, author=1 + i % 2) for i, s in enumerate(streams)}
+    store.set_read_pointer(streams[0], 7, ids_[streams[0]][1])
+    store.set_read_pointer(streams[2], 7, ids_[streams[2]][0])
+    empty = f"ch:{uuid.uuid4().int % 10**12}"
+    pointers = store.read_pointers_of(7, [*streams, empty])
+    assert {s: p.message_id for s, p in pointers.items()} == {streams[0]: ids_[streams[0]][1], streams[2]: ids_[streams[2]][0]}
+    after = {s: pointers[s].message_id if s in pointers else None for s in [*streams, empty]}
+    expected = {s: store.count_after(s, a, exclude_author=2, cap=1000) for s, a in after.items()}
+    assert store.counts_after(after, exclude_author=2) == expected
+    assert store.counts_after(after, cap=1) == {s: min(1, store.count_after(s, a)) for s, a in after.items()}
+    latest = store.latest([*streams, empty])
+    assert {s: m.id for s, m in latest.items()} == {s: ids_[s][-1] for s in streams}
+    assert latest[streams[1]] == store.get(streams[1], ids_[streams[1]][-1])

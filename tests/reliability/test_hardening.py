@@ -481,3 +481,33 @@ def delete_session(database_url: str, session_key: str) -> None:
 
     with sqlite3.connect(database_url.removeprefix("sqlite:///")) as conn:
         conn.execute("DELETE FROM django_session WHERE session_key = ?", (session_key,))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lists_take_a_fixed_number_of_queries(school, make_user, django_assert_max_num_queries, settings):
+    """Finding 7: the channel and conversation lists made queries per row
+    (~1.3 ms per conversation). Now each list takes a fixed number of
+    queries whatever its length (SQL store), and every list is capped."""
+    from django.test import Client
+
+    from messagepal import services as pal
+    from workspace_chat import services
+    from workspace_chat.models import ChannelKind
+
+    settings.CHAT_RATE_LIMIT_MESSAGES = 1000
+    for i in range(12):
+        channel = services.channel_create(actor=school.alice, workspace_id=school.workspace.id, name=f"c{i}", kind=ChannelKind.TEXT, is_private=i % 2 == 0)
+        services.message_send(user=school.alice, channel_id=channel.id, content=f"hello {i}")
+    for i in range(12):
+        friend = make_user(f"friend{i}")
+        pal.pal_message_send(sender=friend, recipient_id=school.alice.id, content=f"hi {i}")
+    client = Client()
+    client.force_login(school.alice)
+    with django_assert_max_num_queries(12):
+        channels = client.get(f"/api/workspaces/{school.workspace.id}/channels/")
+    with django_assert_max_num_queries(10):
+        conversations = client.get("/api/messagepal/conversations/")
+    assert channels.status_code == 200 and len(channels.json()) >= 15
+    assert conversations.status_code == 200 and len(conversations.json()) == 12
+    assert all(c["unreadCount"] == 1 and c["lastMessage"]["content"].startswith("hi ") for c in conversations.json())
+    record("list-queries", channels=len(channels.json()), conversations=len(conversations.json()), max_queries_channels=12, max_queries_conversations=10)
