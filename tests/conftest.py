@@ -27,6 +27,21 @@ def require_service(name: str, value: str) -> None:
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database, dropped at the end even while a worker thread of
+    `database_sync_to_async` still holds a connection to it (connections are
+    per thread and kept for DATABASE_CONN_MAX_AGE): on PostgreSQL those
+    sessions are ended first, so no test database is left behind."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+
+
 @pytest.fixture(autouse=True)
 def _fresh_in_process_state(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
