@@ -42,6 +42,10 @@ class StoredMessage:
     feedback: str | None = None
     graded_by: int | None = None
     hidden: bool = False
+    # Soft delete (message lifecycle): a deleted message is also hidden, so
+    # every read that skips hidden messages skips it; moderators see these.
+    deleted_at: datetime | None = None
+    deleted_by: int | None = None
     # Set by `append` only: the id the stream's previous message got (0 for
     # the first; None when the backend cannot tell). Consumers use it to see a
     # broadcast that overtook an earlier one and fill the gap from the store.
@@ -76,6 +80,30 @@ class NewMessage:
             client_id=self.client_id or None,
             prev_id=prev_id,
         )
+
+
+@dataclass(frozen=True)
+class Reaction:
+    emoji: str
+    user_id: int
+    at: datetime  # when this user added it: emoji are ordered by first use
+
+
+@dataclass(frozen=True)
+class ThreadStats:
+    reply_count: int
+    last_reply_at: datetime
+
+
+# What a change row records (the change feed, PROTOCOL.md "Message lifecycle").
+CHANGE_KINDS = ("updated", "deleted", "reaction", "thread", "pinned")
+
+
+@dataclass(frozen=True)
+class Change:
+    change_id: int
+    message_id: int
+    kind: str  # one of CHANGE_KINDS
 
 
 @dataclass(frozen=True)
@@ -133,10 +161,64 @@ class MessageStore(abc.ABC):
     def update_content(self, stream: str, message_id: int, *, content: str, edited: bool) -> StoredMessage | None: ...
 
     @abc.abstractmethod
-    def set_hidden(self, stream: str, message_id: int, hidden: bool) -> bool: ...
+    def set_hidden(self, stream: str, message_id: int, hidden: bool) -> bool:
+        """Hide or show a message (moderation); a hidden reply leaves its
+        thread's counts. A deleted message stays hidden (False)."""
 
     @abc.abstractmethod
-    def delete(self, stream: str, message_id: int) -> bool: ...
+    def delete(self, stream: str, message_id: int) -> bool:
+        """Remove the message for good (its clientId may be sent again)."""
+
+    # -- the message lifecycle (PROTOCOL.md part 2) -------------------------
+
+    @abc.abstractmethod
+    def edit(self, stream: str, message_id: int, *, content: str, mentions: Sequence[int]) -> StoredMessage | None:
+        """New content and mentions of a visible message, `edited_at` now;
+        None when there is no such visible message."""
+
+    @abc.abstractmethod
+    def soft_delete(self, stream: str, message_id: int, *, by: int | None) -> StoredMessage | None:
+        """Delete a visible message for members: hidden from every read
+        (pages, get, pins, counts, its thread's counts), kept with
+        `deleted_at`/`deleted_by` for moderators. Returns the message as it was
+        before, or None when there is no such visible message."""
+
+    @abc.abstractmethod
+    def add_reaction(self, stream: str, message_id: int, *, emoji: str, user_id: int) -> bool:
+        """True when added, False when this user had it already. The caller
+        checked that the message is visible and the 20-emoji cap."""
+
+    @abc.abstractmethod
+    def remove_reaction(self, stream: str, message_id: int, *, emoji: str, user_id: int) -> bool:
+        """True when removed, False when this user did not have it."""
+
+    @abc.abstractmethod
+    def reactions(self, stream: str, message_ids: Sequence[int]) -> dict[int, list[Reaction]]:
+        """The reactions of each of `message_ids` that has any, oldest first."""
+
+    @abc.abstractmethod
+    def thread_stats(self, stream: str, root_ids: Sequence[int]) -> dict[int, ThreadStats]:
+        """Live (visible) reply count and newest reply time of each of
+        `root_ids` that has a live reply."""
+
+    @abc.abstractmethod
+    def thread_page(self, stream: str, root_id: int, *, after: int | None = None, limit: int = 50) -> tuple[list[StoredMessage], bool]:
+        """Visible replies of `root_id` with an id above `after`, oldest first,
+        and whether more follow."""
+
+    @abc.abstractmethod
+    def record_change(self, stream: str, message_id: int, kind: str) -> int:
+        """Append a change to the stream's change feed; its id is the stream's
+        previous change id + 1, and a reader never sees a change id while a
+        smaller one of that stream is still being written."""
+
+    @abc.abstractmethod
+    def changes(self, stream: str, *, after: int, limit: int) -> list[Change]:
+        """Changes with an id above `after`, oldest first, at most `limit`."""
+
+    @abc.abstractmethod
+    def last_change_id(self, stream: str) -> int:
+        """The stream's newest change id (0: none yet)."""
 
     # -- lists: one call for many streams (a channel list, a conversation
     # list). The defaults ask stream by stream; a backend that can answer in

@@ -35,10 +35,16 @@ class Message(models.Model):
     grade = models.CharField(max_length=32, null=True, blank=True)
     feedback = models.TextField(null=True, blank=True)
     graded_by = models.BigIntegerField(null=True, blank=True)
-    hidden = models.BooleanField(default=False, help_text="Hidden by a moderator: kept, but shown to nobody.")
+    hidden = models.BooleanField(default=False, help_text="Hidden by a moderator, or deleted: kept, but shown to nobody.")
+    deleted_at = models.DateTimeField(null=True, blank=True, help_text="Deleted by its author or a teacher (soft delete).")
+    deleted_by = models.BigIntegerField(null=True, blank=True, help_text="Who deleted it (user id; empty: a moderator in admin).")
 
     class Meta:
-        indexes = [models.Index(fields=["stream", "is_pinned"], name="msg_stream_pinned")]
+        indexes = [
+            models.Index(fields=["stream", "is_pinned"], name="msg_stream_pinned"),
+            # Threads: a root's replies (counts, the thread page).
+            models.Index(fields=["stream", "reply_to", "message_id"], name="msg_stream_thread"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["stream", "message_id"], name="msg_stream_message_id"),
             models.UniqueConstraint(fields=["stream", "author_id", "client_id"], name="msg_client_id_once"),
@@ -59,3 +65,35 @@ class ReadPointer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} read {self.stream} to {self.message_id}"
+
+
+class Reaction(models.Model):
+    """One user's one emoji on one message."""
+
+    stream = models.CharField(max_length=64)
+    message_id = models.BigIntegerField()
+    emoji = models.CharField(max_length=64)
+    user_id = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stream", "message_id", "emoji", "user_id"], name="reaction_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.emoji} on {self.stream}#{self.message_id}"
+
+
+class Change(models.Model):
+    """The change feed of a stream: what changed (edit, delete, reactions,
+    thread counts, pin) and in which order."""
+
+    stream = models.CharField(max_length=64)
+    change_id = models.BigIntegerField()
+    message_id = models.BigIntegerField()
+    kind = models.CharField(max_length=16)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["stream", "change_id"], name="change_once")]
+
+    def __str__(self) -> str:
+        return f"{self.stream} change {self.change_id}: {self.kind} {self.message_id}"

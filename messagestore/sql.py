@@ -11,8 +11,10 @@ from django.db.models import Count, Field, Max, Q
 from django.utils import timezone
 
 from messagestore import ids
-from messagestore.base import MAX_PAGE, MessageStore, NewMessage, ReadPointer, StoredMessage, StoreError
+from messagestore.base import MAX_PAGE, Change, MessageStore, NewMessage, Reaction, ReadPointer, StoredMessage, StoreError, ThreadStats
+from messagestore.models import Change as ChangeRow
 from messagestore.models import Message, StreamHead
+from messagestore.models import Reaction as ReactionRow
 from messagestore.models import ReadPointer as ReadPointerRow
 
 
@@ -36,6 +38,8 @@ def _record(row: Message) -> StoredMessage:
         feedback=row.feedback,
         graded_by=row.graded_by,
         hidden=row.hidden,
+        deleted_at=row.deleted_at,
+        deleted_by=row.deleted_by,
     )
 
 
@@ -176,6 +180,7 @@ def _page_record(stream: str, row: list) -> StoredMessage:
 
 
 _readers: dict[str, _Queries] = {}
+MAX_CHANGE_ATTEMPTS = 64
 
 
 class SqlMessageStore(MessageStore):
@@ -318,11 +323,89 @@ class SqlMessageStore(MessageStore):
         return self._update(stream, message_id, **fields)
 
     def set_hidden(self, stream, message_id, hidden):
-        return bool(Message.objects.filter(stream=stream, message_id=message_id).update(hidden=hidden))
+        # A deleted message stays hidden.
+        return bool(Message.objects.filter(stream=stream, message_id=message_id, deleted_at__isnull=True).update(hidden=hidden))
 
     def delete(self, stream, message_id):
         deleted, _ = Message.objects.filter(stream=stream, message_id=message_id).delete()
         return bool(deleted)
+
+    # -- the message lifecycle -------------------------------------------------
+
+    def edit(self, stream, message_id, *, content, mentions):
+        return self._update(stream, message_id, content=content, mentions=list(mentions), edited_at=timezone.now())
+
+    def soft_delete(self, stream, message_id, *, by):
+        with transaction.atomic():
+            row = self._visible(stream).select_for_update().filter(message_id=message_id).first()
+            if row is None:
+                return None
+            before = _record(row)
+            self._visible(stream).filter(message_id=message_id).update(
+                hidden=True, is_pinned=False, deleted_at=timezone.now(), deleted_by=by
+            )
+        return before
+
+    def add_reaction(self, stream, message_id, *, emoji, user_id):
+        try:
+            with transaction.atomic():
+                ReactionRow.objects.create(stream=stream, message_id=message_id, emoji=emoji, user_id=user_id, created_at=timezone.now())
+            return True
+        except IntegrityError:
+            return False
+
+    def remove_reaction(self, stream, message_id, *, emoji, user_id):
+        deleted, _ = ReactionRow.objects.filter(stream=stream, message_id=message_id, emoji=emoji, user_id=user_id).delete()
+        return bool(deleted)
+
+    def reactions(self, stream, message_ids):
+        found: dict[int, list[Reaction]] = {}
+        if not message_ids:
+            return found
+        rows = ReactionRow.objects.filter(stream=stream, message_id__in=list(message_ids)).order_by("created_at", "id")
+        for message_id, emoji, user_id, at in rows.values_list("message_id", "emoji", "user_id", "created_at"):
+            found.setdefault(message_id, []).append(Reaction(emoji, user_id, at))
+        return found
+
+    def thread_stats(self, stream, root_ids):
+        if not root_ids:
+            return {}
+        rows = (
+            self._visible(stream)
+            .filter(reply_to__in=list(root_ids))
+            .values("reply_to")
+            .annotate(n=Count("id"), last=Max("created_at"))
+            .values_list("reply_to", "n", "last")
+        )
+        return {root: ThreadStats(n, last) for root, n, last in rows}
+
+    def thread_page(self, stream, root_id, *, after=None, limit=50):
+        limit = max(1, min(int(limit), MAX_PAGE))
+        qs = self._visible(stream).filter(reply_to=root_id, message_id__gt=after or 0).order_by("message_id")
+        rows = [_record(r) for r in qs[: limit + 1]]
+        return rows[:limit], len(rows) > limit
+
+    def record_change(self, stream, message_id, kind):
+        # The unique (stream, change_id) orders writers: a second writer of
+        # the same id waits for the first to commit, then takes the next.
+        for _ in range(MAX_CHANGE_ATTEMPTS):
+            last = self.last_change_id(stream)
+            try:
+                with transaction.atomic():
+                    ChangeRow.objects.create(stream=stream, change_id=last + 1, message_id=message_id, kind=kind)
+                return last + 1
+            except IntegrityError:
+                continue
+            except DatabaseError as exc:
+                raise StoreError(str(exc)) from exc
+        raise StoreError(f"the change feed of {stream} stayed contended")
+
+    def changes(self, stream, *, after, limit):
+        rows = ChangeRow.objects.filter(stream=stream, change_id__gt=after).order_by("change_id")[:limit]
+        return [Change(c, m, k) for c, m, k in rows.values_list("change_id", "message_id", "kind")]
+
+    def last_change_id(self, stream):
+        return ChangeRow.objects.filter(stream=stream).aggregate(top=Max("change_id"))["top"] or 0
 
     # -- lists in one query each ------------------------------------------------
 
