@@ -208,6 +208,8 @@ CHAT_MAX_CONNECTIONS_PER_USER = env_int("CHAT_MAX_CONNECTIONS_PER_USER", 20)
 # At most one user_typing per user and channel (or conversation) this often.
 CHAT_TYPING_EVERY = env_float("CHAT_TYPING_EVERY", 2.0)
 CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
+# Authors may edit a message this many seconds after sending it (0: always).
+CHAT_EDIT_WINDOW = env_int("CHAT_EDIT_WINDOW", 3600)
 # HTTP request bodies: over these, 413 before the body is read (chatsite.limits).
 CHAT_MAX_REQUEST_BYTES = env_int("CHAT_MAX_REQUEST_BYTES", 1024 * 1024)
 CHAT_MAX_UPLOAD_BYTES = env_int("CHAT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)

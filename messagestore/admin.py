@@ -8,8 +8,8 @@ from messagestore.models import Message, ReadPointer
 
 @admin.register(Message)
 class MessageAdmin(admin.ModelAdmin):
-    list_display = ("message_id", "stream", "author_id", "short_content", "message_type", "is_ai", "is_pinned", "hidden", "created_at")
-    list_filter = ("hidden", "is_ai", "is_pinned", "message_type")
+    list_display = ("message_id", "stream", "author_id", "short_content", "message_type", "is_ai", "is_pinned", "hidden", "deleted_at", "deleted_by", "created_at")
+    list_filter = ("hidden", ("deleted_at", admin.EmptyFieldListFilter), "is_ai", "is_pinned", "message_type")
     search_fields = ("content", "stream", "=author_id", "=message_id")
     ordering = ("-message_id",)
     readonly_fields = [f.name for f in Message._meta.fields if f.name != "hidden"]
@@ -28,10 +28,16 @@ class MessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def get_readonly_fields(self, request, obj=None):
+        # A deleted message stays hidden: un-hiding it is not the way back.
+        if obj is not None and obj.deleted_at is not None:
+            return [f.name for f in Message._meta.fields]
+        return self.readonly_fields
+
     def _moderate(self, request, queryset, action: str) -> None:
         from messagestore.moderation import message_moderate
 
-        done = sum(message_moderate(stream=m.stream, message_id=m.message_id, action=action) for m in queryset)
+        done = sum(message_moderate(stream=m.stream, message_id=m.message_id, action=action, actor_id=request.user.id) for m in queryset)
         self.message_user(request, f"{done} message(s) {action}d.".replace("hided", "hidden"))
 
     @admin.action(description="Hide selected messages from everyone")
@@ -45,7 +51,7 @@ class MessageAdmin(admin.ModelAdmin):
     def delete_model(self, request, obj):
         from messagestore.moderation import message_moderate
 
-        message_moderate(stream=obj.stream, message_id=obj.message_id, action="delete")
+        message_moderate(stream=obj.stream, message_id=obj.message_id, action="delete", actor_id=request.user.id)
 
 
 @admin.register(ReadPointer)

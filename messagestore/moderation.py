@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-Handler = Callable[[str, int, str], bool]
+# (stream, message id, action, the moderator's user id) -> done
+Handler = Callable[[str, int, str, int | None], bool]
 _handlers: dict[str, Handler] = {}
 
 
@@ -13,10 +14,11 @@ def register(prefix: str, handler: Handler) -> None:
     _handlers[prefix] = handler
 
 
-def message_moderate(*, stream: str, message_id: int, action: str) -> bool:
+def message_moderate(*, stream: str, message_id: int, action: str, actor_id: int | None = None) -> bool:
+    """Hide, or delete (soft: kept for moderators with who and when)."""
     if action not in ("hide", "delete"):
         raise ValueError(action)
     for prefix, handler in _handlers.items():
         if stream.startswith(prefix):
-            return handler(stream, message_id, action)
+            return handler(stream, message_id, action, actor_id)
     raise LookupError(f"no moderation handler for stream {stream!r}")

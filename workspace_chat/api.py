@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import cast
 
+from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -12,8 +13,9 @@ from rest_framework.views import APIView
 
 from accounts.selectors import user_object
 from wire.http import output_serializer, parse_int_param
+from wire.protocol import ProtocolError, read_content
 from wire.schema import MAX_ID
-from workspace_chat import schema, selectors, services
+from workspace_chat import lifecycle, protocol, schema, selectors, services
 from workspace_chat.models import ChannelKind, Role, WorkspaceMembership
 
 
@@ -141,3 +143,82 @@ class MessageGradeApi(APIView):
             feedback=data.validated_data.get("feedback") or None,
         )
         return Response(message)
+
+
+class MessageDetailApi(APIView):
+    """PATCH: the author edits (PROTOCOL.md part 2); DELETE: the author, an
+    admin or a teacher deletes."""
+
+    class InputSerializer(serializers.Serializer):
+        content = serializers.CharField(trim_whitespace=True)
+
+        def validate_content(self, value: str) -> str:
+            return validate_content(value)
+
+    @extend_schema(request=InputSerializer, responses={200: output_serializer(schema.MessageObject)})
+    def patch(self, request, channel_id: int, message_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = lifecycle.message_edit(user=request.user, channel_id=channel_id, message_id=message_id, content=data.validated_data["content"])
+        return Response(event["message"])
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, channel_id: int, message_id: int):
+        lifecycle.message_delete(user=request.user, channel_id=channel_id, message_id=message_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ReactionAddApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        emoji = serializers.CharField(max_length=protocol.MAX_EMOJI_LENGTH, trim_whitespace=False)
+
+        def validate_emoji(self, value: str) -> str:
+            return validate_emoji(value)
+
+    @extend_schema(request=InputSerializer, responses={200: output_serializer(schema.ReactionsAnswer)})
+    def post(self, request, channel_id: int, message_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event, _ = lifecycle.reaction_set(user=request.user, channel_id=channel_id, message_id=message_id, emoji=data.validated_data["emoji"], add=True)
+        return Response(schema.ReactionsAnswer(reactions=event["reactions"]))
+
+
+class ReactionRemoveApi(APIView):
+    @extend_schema(responses={200: output_serializer(schema.ReactionsAnswer)})
+    def delete(self, request, channel_id: int, message_id: int, emoji: str):
+        try:
+            emoji = validate_emoji(emoji)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"emoji": exc.detail}) from None
+        event, _ = lifecycle.reaction_set(user=request.user, channel_id=channel_id, message_id=message_id, emoji=emoji, add=False)
+        return Response(schema.ReactionsAnswer(reactions=event["reactions"]))
+
+
+class ThreadApi(APIView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("after", int, required=False),
+            OpenApiParameter("limit", int, required=False, description="1..100, default 50; larger values are capped at 100"),
+        ],
+        responses={200: output_serializer(schema.ThreadPage)},
+    )
+    def get(self, request, channel_id: int, message_id: int):
+        params = request.query_params
+        after = parse_int_param(params.get("after"), "after", minimum=0)
+        limit = parse_int_param(params.get("limit"), "limit", minimum=1, maximum=10**9) or 50
+        return Response(selectors.message_thread(user=request.user, channel_id=channel_id, message_id=message_id, after=after, limit=limit))
+
+
+def validate_content(value: str) -> str:
+    """The content rules of `send_message` (wire.protocol.read_content) for a DRF field."""
+    try:
+        return read_content({"content": value}, settings.CHAT_MAX_MESSAGE_LENGTH)
+    except ProtocolError as exc:
+        raise serializers.ValidationError(exc.message) from None
+
+
+def validate_emoji(value: str) -> str:
+    try:
+        return protocol.read_emoji({"emoji": value})
+    except ProtocolError as exc:
+        raise serializers.ValidationError(exc.message) from None

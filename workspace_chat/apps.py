@@ -12,5 +12,7 @@ class WorkspaceChatConfig(AppConfig):
         from workspace_chat.services import message_moderate
 
         moderation.register(
-            CHANNEL_PREFIX, lambda stream, message_id, action: message_moderate(channel_id=channel_of(stream), message_id=message_id, action=action)
+            CHANNEL_PREFIX, lambda stream, message_id, action, actor_id: message_moderate(
+                channel_id=channel_of(stream), message_id=message_id, action=action, actor_id=actor_id
+            )
         )

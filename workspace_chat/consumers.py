@@ -16,7 +16,7 @@ from realtime.delivery import ChannelSession, FillGap
 from realtime.events import channel_group
 from wire.errors import ChatError
 from wire.protocol import Ping, pong_event
-from workspace_chat import protocol, schema, selectors, services
+from workspace_chat import lifecycle, protocol, schema, selectors, services
 
 
 class NotJoined(ChatError):
@@ -64,6 +64,29 @@ class ChatConsumer(ProtocolConsumer):
                     user=self.user, channel_id=command.channel_id, message_id=command.message_id, skip_channel=self.channel_name
                 )
                 await self.reply(pinned, request_id)
+            case protocol.EditMessage():
+                self.require_joined(command.channel_id)
+                edited = await database_sync_to_async(lifecycle.message_edit)(
+                    user=self.user, channel_id=command.channel_id, message_id=command.message_id, content=command.content, skip_channel=self.channel_name
+                )
+                await self.reply(edited, request_id)
+            case protocol.DeleteMessage():
+                self.require_joined(command.channel_id)
+                deleted = await database_sync_to_async(lifecycle.message_delete)(
+                    user=self.user, channel_id=command.channel_id, message_id=command.message_id, skip_channel=self.channel_name
+                )
+                await self.reply(deleted, request_id)
+            case protocol.SetReaction():
+                self.require_joined(command.channel_id)
+                reactions, _ = await database_sync_to_async(lifecycle.reaction_set)(
+                    user=self.user,
+                    channel_id=command.channel_id,
+                    message_id=command.message_id,
+                    emoji=command.emoji,
+                    add=command.add,
+                    skip_channel=self.channel_name,
+                )
+                await self.reply(reactions, request_id)
             case Ping():
                 await self.reply(pong_event(), request_id)
 
@@ -99,13 +122,19 @@ class ChatConsumer(ProtocolConsumer):
         # (events arriving meanwhile wait for this command to finish).
         await self.hub.join(channel_group(channel_id), self)
         try:
-            missed, has_more, newest = await database_sync_to_async(selectors.catch_up)(channel=access.channel, after_id=command.after_id)
+            state = await database_sync_to_async(selectors.join_state)(
+                channel=access.channel, after_id=command.after_id, changes_after=command.changes_after
+            )
         except BaseException:
             if not self.session.is_joined(channel_id):
                 await self.hub.leave(channel_group(channel_id), self)
             raise
-        first_here = self.session.join(channel_id, newest=newest, floor=missed[-1]["id"] if missed else 0)
-        await self.reply(schema.joined_channel_event(channel_id, missed, has_more), request_id)
+        missed = state.missed
+        first_here = self.session.join(channel_id, newest=state.newest, floor=missed[-1]["id"] if missed else 0)
+        joined = schema.joined_channel_event(
+            channel_id, missed, state.has_more, change_id=state.change_id, changes=state.changes, changes_has_more=state.changes_has_more
+        )
+        await self.reply(joined, request_id)
         if first_here:
             await services.channel_presence_join(user=self.user, channel_id=channel_id, connection=self.channel_name)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import emoji
+
 from wire.protocol import (
     Ping,
     bad_request,
@@ -24,6 +26,7 @@ from workspace_chat.schema import MESSAGE_TYPES
 class JoinChannel:
     channel_id: int
     after_id: int | None
+    changes_after: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,46 @@ class PinMessage:
     message_id: int
 
 
-Command = JoinChannel | LeaveChannel | SendMessage | Typing | StopTyping | MarkRead | PinMessage | Ping
+@dataclass(frozen=True)
+class EditMessage:
+    channel_id: int
+    message_id: int
+    content: str
+
+
+@dataclass(frozen=True)
+class DeleteMessage:
+    channel_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
+class SetReaction:
+    """`add_reaction` (add=True) or `remove_reaction`."""
+
+    channel_id: int
+    message_id: int
+    emoji: str
+    add: bool
+
+
+Command = (
+    JoinChannel | LeaveChannel | SendMessage | Typing | StopTyping | MarkRead | PinMessage | EditMessage | DeleteMessage | SetReaction | Ping
+)
+
+# Longest emoji accepted: ZWJ sequences with skin tones run to about 15
+# code points; the emoji package decides what is one emoji.
+MAX_EMOJI_LENGTH = 32
+
+
+def read_emoji(data: dict[str, Any]) -> str:
+    """Exactly one emoji as Unicode defines it (skin tones, ZWJ sequences
+    and variation selectors included), kept as sent."""
+    value = read_str(data, "emoji", max_length=MAX_EMOJI_LENGTH)
+    assert value is not None
+    if not emoji.is_emoji(value):
+        raise bad_request("Field 'emoji' must be exactly one emoji.")
+    return value
 
 
 def _send_message(data: dict[str, Any], max_length: int) -> SendMessage:
@@ -94,7 +136,11 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
     kind = data["type"]
     if kind == "join_channel":
         # afterId 0: everything from the start (as HTTP's after=0).
-        return JoinChannel(read_id(data, "channelId"), read_id(data, "afterId", required=False, minimum=0))  # type: ignore[arg-type]
+        return JoinChannel(
+            read_id(data, "channelId"),  # type: ignore[arg-type]
+            read_id(data, "afterId", required=False, minimum=0),
+            read_id(data, "changesAfter", required=False, minimum=0),
+        )
     if kind == "leave_channel":
         return LeaveChannel(read_id(data, "channelId"))  # type: ignore[arg-type]
     if kind == "send_message":
@@ -107,5 +153,11 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
         return MarkRead(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
     if kind == "pin_message":
         return PinMessage(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
+    if kind == "edit_message":
+        return EditMessage(read_id(data, "channelId"), read_id(data, "messageId"), read_content(data, max_length))  # type: ignore[arg-type]
+    if kind == "delete_message":
+        return DeleteMessage(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
+    if kind in ("add_reaction", "remove_reaction"):
+        return SetReaction(read_id(data, "channelId"), read_id(data, "messageId"), read_emoji(data), kind == "add_reaction")  # type: ignore[arg-type]
     raise bad_request(f"Unknown event type {kind[:64]!r}.")
 

@@ -11,9 +11,10 @@ from typing import Literal, NotRequired, TypedDict, cast
 
 from accounts.schema import UserObject
 from messagestore import StoredMessage
+from messagestore.base import Reaction, ThreadStats
 from wire.jsonutil import iso
 from wire.protocol import SHARED_EVENTS
-from wire.schema import EventSchemas, Id, Timestamp
+from wire.schema import EventSchemas, Id, Positive, Timestamp
 
 MessageType = Literal["text", "file", "image", "announcement", "assignment"]
 MESSAGE_TYPES: tuple[str, ...] = MessageType.__args__  # type: ignore[attr-defined]
@@ -21,6 +22,12 @@ RoleName = Literal["admin", "teacher", "student"]
 ROLES: tuple[str, ...] = RoleName.__args__  # type: ignore[attr-defined]
 ChannelKindName = Literal["text", "announcement", "dm"]
 CHANNEL_KINDS: tuple[str, ...] = ChannelKindName.__args__  # type: ignore[attr-defined]
+
+
+class ReactionObject(TypedDict):
+    emoji: str
+    count: Positive
+    userIds: list[Id]
 
 
 class MessageObject(TypedDict):
@@ -32,7 +39,11 @@ class MessageObject(TypedDict):
     content: str
     messageType: MessageType
     fileUrl: str | None
+    # The uploaded file's object (PROTOCOL.md "Files"); null until uploads exist.
+    file: None
     replyTo: Id | None
+    replyCount: int
+    lastReplyAt: Timestamp | None
     mentions: list[Id]
     createdAt: Timestamp
     editedAt: Timestamp | None
@@ -41,6 +52,7 @@ class MessageObject(TypedDict):
     clientId: str | None
     grade: str | None
     readBy: list[Id]
+    reactions: list[ReactionObject]
     # Only on the @AI assistant's streamed answer and its updates.
     streaming: NotRequired[bool]
 
@@ -53,6 +65,11 @@ class JoinedChannelEvent(TypedDict):
     channelId: Id
     missed: list[MessageObject]
     hasMore: bool
+    # The channel's newest change id at the join (0: none yet).
+    changeId: int
+    # With `changesAfter`: the change events after it (ChangeEvent, below).
+    changes: NotRequired[list[ChangeEvent]]
+    changesHasMore: NotRequired[bool]
 
 
 class LeftChannelEvent(TypedDict):
@@ -70,12 +87,31 @@ class MessageUpdatedEvent(TypedDict):
     type: Literal["message_updated"]
     channelId: Id
     message: MessageObject
+    changeId: int
 
 
 class MessageDeletedEvent(TypedDict):
     type: Literal["message_deleted"]
     channelId: Id
     messageId: Id
+    changeId: int
+
+
+class ReactionUpdatedEvent(TypedDict):
+    type: Literal["reaction_updated"]
+    channelId: Id
+    messageId: Id
+    reactions: list[ReactionObject]
+    changeId: int
+
+
+class ThreadUpdatedEvent(TypedDict):
+    type: Literal["thread_updated"]
+    channelId: Id
+    messageId: Id
+    replyCount: int
+    lastReplyAt: Timestamp | None
+    changeId: int
 
 
 class UserTypingEvent(TypedDict):
@@ -119,6 +155,11 @@ class MessagePinnedEvent(TypedDict):
     channelId: Id
     messageId: Id
     pinnedBy: PinnedBy
+    changeId: int
+
+
+# What `joined_channel.changes` holds: the change events.
+ChangeEvent = MessageUpdatedEvent | MessageDeletedEvent | ReactionUpdatedEvent | ThreadUpdatedEvent | MessagePinnedEvent
 
 
 EVENTS = EventSchemas(
@@ -134,6 +175,8 @@ EVENTS = EventSchemas(
         MessageReadEvent,
         UserPresenceEvent,
         MessagePinnedEvent,
+        ReactionUpdatedEvent,
+        ThreadUpdatedEvent,
     )
 )
 
@@ -174,6 +217,16 @@ class MessagePage(TypedDict):
     hasMore: bool
 
 
+class ThreadPage(TypedDict):
+    root: MessageObject
+    results: list[MessageObject]
+    hasMore: bool
+
+
+class ReactionsAnswer(TypedDict):
+    reactions: list[ReactionObject]
+
+
 # -- builders ----------------------------------------------------------------------
 
 
@@ -184,7 +237,24 @@ class Author:
     display_name: str
 
 
-def message_object(msg: StoredMessage, *, channel_id: int, author: Author, read_by: list[int], streaming: bool | None = None) -> MessageObject:
+def reaction_objects(reactions: list[Reaction] | None) -> list[ReactionObject]:
+    """One entry per emoji, in the order of each emoji's first use."""
+    by_emoji: dict[str, list[int]] = {}
+    for reaction in reactions or ():
+        by_emoji.setdefault(reaction.emoji, []).append(reaction.user_id)
+    return [ReactionObject(emoji=emoji, count=len(users), userIds=sorted(users)) for emoji, users in by_emoji.items()]
+
+
+def message_object(
+    msg: StoredMessage,
+    *,
+    channel_id: int,
+    author: Author,
+    read_by: list[int],
+    streaming: bool | None = None,
+    reactions: list[Reaction] | None = None,
+    thread: ThreadStats | None = None,
+) -> MessageObject:
     obj = MessageObject(
         id=msg.id,
         channelId=channel_id,
@@ -194,7 +264,10 @@ def message_object(msg: StoredMessage, *, channel_id: int, author: Author, read_
         content=msg.content,
         messageType=cast(MessageType, msg.message_type),
         fileUrl=msg.file_url,
+        file=None,
         replyTo=msg.reply_to,
+        replyCount=thread.reply_count if thread else 0,
+        lastReplyAt=iso(thread.last_reply_at) if thread else None,
         mentions=list(msg.mentions),
         createdAt=iso(msg.created_at),
         editedAt=iso(msg.edited_at),
@@ -203,14 +276,21 @@ def message_object(msg: StoredMessage, *, channel_id: int, author: Author, read_
         clientId=msg.client_id,
         grade=msg.grade,
         readBy=read_by,
+        reactions=reaction_objects(reactions),
     )
     if streaming is not None:
         obj["streaming"] = streaming
     return obj
 
 
-def joined_channel_event(channel_id: int, missed: list[MessageObject], has_more: bool) -> JoinedChannelEvent:
-    return JoinedChannelEvent(type="joined_channel", channelId=channel_id, missed=missed, hasMore=has_more)
+def joined_channel_event(
+    channel_id: int, missed: list[MessageObject], has_more: bool, *, change_id: int, changes: list[ChangeEvent] | None = None, changes_has_more: bool = False
+) -> JoinedChannelEvent:
+    event = JoinedChannelEvent(type="joined_channel", channelId=channel_id, missed=missed, hasMore=has_more, changeId=change_id)
+    if changes is not None:
+        event["changes"] = changes
+        event["changesHasMore"] = changes_has_more
+    return event
 
 
 def left_channel_event(channel_id: int) -> LeftChannelEvent:
@@ -221,12 +301,27 @@ def new_message_event(channel_id: int, message: MessageObject) -> NewMessageEven
     return NewMessageEvent(type="new_message", channelId=channel_id, message=message)
 
 
-def message_updated_event(channel_id: int, message: MessageObject) -> MessageUpdatedEvent:
-    return MessageUpdatedEvent(type="message_updated", channelId=channel_id, message=message)
+def message_updated_event(channel_id: int, message: MessageObject, change_id: int) -> MessageUpdatedEvent:
+    return MessageUpdatedEvent(type="message_updated", channelId=channel_id, message=message, changeId=change_id)
 
 
-def message_deleted_event(channel_id: int, message_id: int) -> MessageDeletedEvent:
-    return MessageDeletedEvent(type="message_deleted", channelId=channel_id, messageId=message_id)
+def message_deleted_event(channel_id: int, message_id: int, change_id: int) -> MessageDeletedEvent:
+    return MessageDeletedEvent(type="message_deleted", channelId=channel_id, messageId=message_id, changeId=change_id)
+
+
+def reaction_updated_event(channel_id: int, message_id: int, reactions: list[ReactionObject], change_id: int) -> ReactionUpdatedEvent:
+    return ReactionUpdatedEvent(type="reaction_updated", channelId=channel_id, messageId=message_id, reactions=reactions, changeId=change_id)
+
+
+def thread_updated_event(channel_id: int, root_id: int, thread: ThreadStats | None, change_id: int) -> ThreadUpdatedEvent:
+    return ThreadUpdatedEvent(
+        type="thread_updated",
+        channelId=channel_id,
+        messageId=root_id,
+        replyCount=thread.reply_count if thread else 0,
+        lastReplyAt=iso(thread.last_reply_at) if thread else None,
+        changeId=change_id,
+    )
 
 
 def typing_event(typing: bool, channel_id: int, author: Author) -> UserTypingEvent | UserStopTypingEvent:
@@ -247,8 +342,12 @@ def presence_event(channel_id: int, user_id: int, username: str, online: bool) -
     )
 
 
-def message_pinned_event(channel_id: int, message_id: int, *, user_id: int, username: str) -> MessagePinnedEvent:
+def message_pinned_event(channel_id: int, message_id: int, *, user_id: int, username: str, change_id: int) -> MessagePinnedEvent:
     return MessagePinnedEvent(
-        type="message_pinned", channelId=channel_id, messageId=message_id, pinnedBy=PinnedBy(userId=user_id, username=username)
+        type="message_pinned",
+        channelId=channel_id,
+        messageId=message_id,
+        pinnedBy=PinnedBy(userId=user_id, username=username),
+        changeId=change_id,
     )
 

@@ -168,18 +168,26 @@ UNKNOWN_AUTHOR = schema.Author(id=0, username="deleted", display_name="Deleted u
 
 
 def message_objects(channel_id: int, messages: list[StoredMessage], *, authors: dict[int, schema.Author] | None = None) -> list[schema.MessageObject]:
-    """Message objects with authors and readBy: two reads for a whole page."""
+    """Message objects with authors, readBy, reactions and thread counts:
+    four reads for a whole page, whatever its length."""
     if not messages:
         return []
     stream = messages[0].stream
+    store = get_store()
     authors = authors if authors is not None else authors_by_id(m.author_id for m in messages)
-    pointers = get_store().read_pointers(stream)
+    pointers = store.read_pointers(stream)
+    ids = [m.id for m in messages]
+    reactions = store.reactions(stream, ids)
+    # Only a root has replies: a reply's own replyCount is 0.
+    threads = store.thread_stats(stream, [m.id for m in messages if m.reply_to is None])
     return [
         schema.message_object(
             m,
             channel_id=channel_id,
             author=authors.get(m.author_id, UNKNOWN_AUTHOR),
             read_by=sorted(uid for uid, p in pointers.items() if p.message_id >= m.id),
+            reactions=reactions.get(m.id),
+            thread=threads.get(m.id),
         )
         for m in messages
     ]
@@ -227,7 +235,95 @@ def channel_pins(*, user: User, channel_id: int) -> list[schema.MessageObject]:
 
 
 def channel_message(channel: Channel, message_id: int) -> StoredMessage:
+    """A visible message of the channel; NotFound (not_found / 404) for one
+    that does not exist or was deleted, before any permission check."""
     message = get_store().get(channel.stream, message_id)
     if message is None:
         raise NotFound("Message not found.")
     return message
+
+
+THREAD_MAX = 100
+
+
+def message_thread(*, user: User, channel_id: int, message_id: int, after: int | None, limit: int) -> schema.ThreadPage:
+    """The root of `message_id`'s thread (a reply's root) and its replies, oldest first."""
+    access = access_channel(user, channel_id)
+    message = channel_message(access.channel, message_id)
+    root = channel_message(access.channel, message.reply_to) if message.reply_to is not None else message
+    replies, has_more = get_store().thread_page(access.channel.stream, root.id, after=after, limit=max(1, min(limit, THREAD_MAX)))
+    root_object, *results = message_objects(channel_id, [root, *replies])
+    return schema.ThreadPage(root=root_object, results=results, hasMore=has_more)
+
+
+# A join answers at most this many changes (PROTOCOL.md); the rest follow
+# with changesHasMore (rejoin from the last one's changeId).
+CHANGES_MAX = 500
+
+
+def change_catch_up(*, channel: Channel, after: int) -> tuple[list[schema.ChangeEvent], bool]:
+    """The change events after `after`, oldest first, each message's
+    changes of one kind collapsed into its latest, built from the
+    messages as they are now."""
+    store = get_store()
+    stream = channel.stream
+    raw = store.changes(stream, after=after, limit=CHANGES_MAX + 1)
+    has_more = len(raw) > CHANGES_MAX
+    latest = {(c.message_id, c.kind): c for c in raw[:CHANGES_MAX]}
+    changes = sorted(latest.values(), key=lambda c: c.change_id)
+    messages = {m: store.get(stream, m) for m in {c.message_id for c in changes}}
+    live = sorted((m for m in messages.values() if m is not None), key=lambda m: m.id)
+    objects = {o["id"]: o for o in message_objects(channel.id, live)}
+    pinners = authors_by_id(m.pinned_by for m in live if m.is_pinned and m.pinned_by)
+    events: list[schema.ChangeEvent] = []
+    for change in changes:
+        message = messages[change.message_id]
+        if change.kind == "deleted":
+            events.append(schema.message_deleted_event(channel.id, change.message_id, change.change_id))
+        elif message is None:
+            continue  # deleted since: its `deleted` change follows
+        elif change.kind == "updated":
+            events.append(schema.message_updated_event(channel.id, objects[message.id], change.change_id))
+        elif change.kind == "reaction":
+            events.append(schema.reaction_updated_event(channel.id, message.id, objects[message.id]["reactions"], change.change_id))
+        elif change.kind == "thread":
+            obj = objects[message.id]
+            events.append(
+                schema.ThreadUpdatedEvent(
+                    type="thread_updated",
+                    channelId=channel.id,
+                    messageId=message.id,
+                    replyCount=obj["replyCount"],
+                    lastReplyAt=obj["lastReplyAt"],
+                    changeId=change.change_id,
+                )
+            )
+        elif change.kind == "pinned" and message.is_pinned and message.pinned_by in pinners:
+            pinner = pinners[message.pinned_by]
+            events.append(schema.message_pinned_event(channel.id, message.id, user_id=pinner.id, username=pinner.username, change_id=change.change_id))
+    return events, has_more
+
+
+@dataclass(frozen=True)
+class JoinState:
+    """What `joined_channel` tells (see catch_up and change_catch_up)."""
+
+    missed: list[schema.MessageObject]
+    has_more: bool
+    newest: int
+    change_id: int
+    changes: list[schema.ChangeEvent] | None
+    changes_has_more: bool
+
+
+def join_state(*, channel: Channel, after_id: int | None, changes_after: int | None) -> JoinState:
+    # The feed's head first: a change made during these reads is in the
+    # pages below or arrives as an event; either way none is missed.
+    change_id = get_store().last_change_id(channel.stream)
+    missed, has_more, newest = catch_up(channel=channel, after_id=after_id)
+    changes, changes_has_more = (None, False) if changes_after is None else change_catch_up(channel=channel, after=changes_after)
+    return JoinState(missed, has_more, newest, change_id, changes, changes_has_more)
+
+
+def message_reactions(channel: Channel, message_id: int) -> list[schema.ReactionObject]:
+    return schema.reaction_objects(get_store().reactions(channel.stream, [message_id]).get(message_id))

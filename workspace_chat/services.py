@@ -9,6 +9,7 @@ import logging
 import re
 from dataclasses import dataclass
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from redis.exceptions import RedisError
@@ -99,7 +100,7 @@ def dm_get_or_create(*, actor: User, workspace_id: int, user_id: int) -> tuple[C
         return Channel.objects.get(workspace_id=workspace_id, dm_key=key), False
 
 
-def _mentions(channel: Channel, content: str) -> list[int]:
+def mentions_in(channel: Channel, content: str) -> list[int]:
     # "@bob." at the end of a sentence mentions bob; usernames are unique
     # regardless of case (accounts.services.user_register), so match that way.
     keys = {name_key(name.rstrip(".-")) for name in MENTION_RE.findall(content)} - {""}
@@ -138,14 +139,18 @@ def message_send(
     access = access_channel(user, channel_id)
     channel = access.channel
     author = author_of(user)
+    if reply_to is not None:
+        # A reply to a reply continues the root's thread (PROTOCOL.md, "Threads").
+        replied = get_store().get(channel.stream, reply_to)
+        if replied is None:
+            raise NotFound("The message replied to does not exist or was deleted.")
+        reply_to = replied.reply_to if replied.reply_to is not None else replied.id
 
     def check() -> None:
         if channel.kind == ChannelKind.ANNOUNCEMENT and not access.is_staff:
             raise Forbidden("Only admins and teachers can post in an announcement channel.")
         if message_type in ("announcement", "assignment") and not access.is_staff:
             raise Forbidden(f"Only admins and teachers can post {message_type} messages.")
-        if reply_to is not None and get_store().get(channel.stream, reply_to) is None:
-            raise Invalid("replyTo", "The message replied to is not in this channel.")
 
     created: list[schema.MessageObject] = []
 
@@ -153,6 +158,8 @@ def message_send(
         payload = schema.message_object(stored, channel_id=channel.id, author=author, read_by=[])
         created.append(payload)
         broadcast_on_commit(channel_group(channel.id), schema.new_message_event(channel.id, payload), skip_channel=skip_channel, prev_id=stored.prev_id)
+        if stored.reply_to is not None:
+            thread_changed(channel.id, stored.reply_to)
         message_created_on_commit(MessageCreated(channel_id=channel.id, author=user, message=payload))
 
     new = NewMessage(
@@ -162,13 +169,32 @@ def message_send(
         message_type=message_type,
         file_url=file_url,
         reply_to=reply_to,
-        mentions=_mentions(channel, content),
+        mentions=mentions_in(channel, content),
         client_id=client_id,
     )
     sent = message_append(new=new, check=check, on_created=on_created)
     if not sent.created:  # a replay: the stored message, as history shows it
         return SendResult(channel.id, message_objects(channel.id, [sent.message], authors={user.id: author})[0], False)
     return SendResult(channel.id, created[0], True, sent.message.prev_id)
+
+
+# -- the change feed: every change event carries the channel's next changeId -----
+
+
+def change_record(channel_id: int, message_id: int, kind: str) -> int:
+    """The next change id of the channel's feed for this change (its state
+    is written already: a reader of the feed builds the event from it)."""
+    return get_store().record_change(channel_stream(channel_id), message_id, kind)
+
+
+def thread_changed(channel_id: int, root_id: int) -> None:
+    """A reply came or went: `thread_updated` with the root's live counts
+    (once the transaction commits)."""
+    store = get_store()
+    stream = channel_stream(channel_id)
+    change_id = change_record(channel_id, root_id, "thread")
+    stats = store.thread_stats(stream, [root_id]).get(root_id)
+    broadcast_on_commit(channel_group(channel_id), schema.thread_updated_event(channel_id, root_id, stats, change_id))
 
 
 def read_mark(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> schema.MessageReadEvent:
@@ -190,44 +216,53 @@ def read_mark(*, user: User, channel_id: int, message_id: int, skip_channel: str
 
 def message_pin(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> schema.MessagePinnedEvent:
     access = access_channel(user, channel_id)
+    channel_message(access.channel, message_id)
     if not access.is_staff:
         raise Forbidden("Only admins and teachers can pin messages.")
-    channel_message(access.channel, message_id)
     with transaction.atomic():
         if get_store().set_pinned(access.channel.stream, message_id, pinned=True, by=user.id) is None:
             raise NotFound("Message not found.")
-        event = schema.message_pinned_event(channel_id, message_id, user_id=user.id, username=user.username)
+        change_id = change_record(channel_id, message_id, "pinned")
+        event = schema.message_pinned_event(channel_id, message_id, user_id=user.id, username=user.username, change_id=change_id)
         broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
     return event
 
 
 def message_grade(*, user: User, channel_id: int, message_id: int, grade: str, feedback: str | None) -> schema.MessageObject:
     access = access_channel(user, channel_id)
+    channel_message(access.channel, message_id)
     if not access.is_staff:
         raise Forbidden("Only admins and teachers can grade messages.")
-    channel_message(access.channel, message_id)
     with transaction.atomic():
         updated = get_store().set_grade(access.channel.stream, message_id, grade=grade, feedback=feedback, by=user.id)
         if updated is None:
             raise NotFound("Message not found.")
         payload = message_objects(channel_id, [updated])[0]
-        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload))
+        change_id = change_record(channel_id, message_id, "updated")
+        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id))
     return payload
 
 
-def message_moderate(*, channel_id: int, message_id: int, action: str) -> bool:
-    """Moderators (Django admin): hide or delete a message; `message_deleted` to the channel."""
+def message_moderate(*, channel_id: int, message_id: int, action: str, actor_id: int | None = None) -> bool:
+    """Moderators (Django admin): hide or (soft) delete a message;
+    `message_deleted` to the channel, and its thread's new counts."""
     store = get_store()
     stream = channel_stream(channel_id)
     with transaction.atomic():
+        message = store.get(stream, message_id)
+        if message is None:
+            return False
         if action == "hide":
             done = store.set_hidden(stream, message_id, True)
         elif action == "delete":
-            done = store.delete(stream, message_id)
+            done = store.soft_delete(stream, message_id, by=actor_id) is not None
         else:
             raise ValueError(action)
         if done:
-            broadcast_on_commit(channel_group(channel_id), schema.message_deleted_event(channel_id, message_id))
+            change_id = change_record(channel_id, message_id, "deleted")
+            broadcast_on_commit(channel_group(channel_id), schema.message_deleted_event(channel_id, message_id, change_id))
+            if message.reply_to is not None:
+                thread_changed(channel_id, message.reply_to)
     return done
 
 
@@ -254,8 +289,16 @@ async def ai_message_stream(*, channel_id: int, message: schema.MessageObject, t
     """The growing text of a streamed answer: `message_updated` (streaming
     true) to the channel, not stored (only the final text is)."""
     updated = schema.MessageObject(**{**message, "content": text, "streaming": True})
-    await abroadcast(channel_group(channel_id), schema.message_updated_event(channel_id, updated))
+    # Not stored, so no change of its own: the feed's newest id, which a
+    # client that resumes from it keeps (the final text is a change).
+    change_id = await database_sync_to_async(channel_change_id)(channel_id)
+    await abroadcast(channel_group(channel_id), schema.message_updated_event(channel_id, updated, change_id))
     return updated
+
+
+def channel_change_id(channel_id: int) -> int:
+    """The channel's newest change id."""
+    return get_store().last_change_id(channel_stream(channel_id))
 
 
 def channel_workspace_id(*, channel_id: int) -> int:
@@ -277,7 +320,8 @@ def ai_message_finish(*, channel_id: int, message_id: int, ai_user: User, conten
         if stored is None:  # removed by a moderator meanwhile
             return None
         payload = schema.message_object(stored, channel_id=channel_id, author=author_of(ai_user), read_by=[], streaming=False)
-        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload))
+        change_id = change_record(channel_id, message_id, "updated")
+        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id))
     return payload
 
 

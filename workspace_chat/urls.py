@@ -10,5 +10,10 @@ urlpatterns = [
     path("workspaces/<id:workspace_id>/dms/", api.DmGetOrCreateApi.as_view()),
     path("channels/<id:channel_id>/messages/", api.MessageHistoryApi.as_view()),
     path("channels/<id:channel_id>/pins/", api.PinListApi.as_view()),
+    path("channels/<id:channel_id>/messages/<id:message_id>/", api.MessageDetailApi.as_view()),
     path("channels/<id:channel_id>/messages/<id:message_id>/grade/", api.MessageGradeApi.as_view()),
+    path("channels/<id:channel_id>/messages/<id:message_id>/reactions/", api.ReactionAddApi.as_view()),
+    # The emoji percent-encoded: Django decodes the path before matching.
+    path("channels/<id:channel_id>/messages/<id:message_id>/reactions/<str:emoji>/", api.ReactionRemoveApi.as_view()),
+    path("channels/<id:channel_id>/messages/<id:message_id>/thread/", api.ThreadApi.as_view()),
 ]

@@ -142,6 +142,12 @@ class Http:
     def post(self, path: str, body: Any = None, **kw) -> httpx.Response:
         return self.client.post(path, json=body, headers=self._headers(), **kw)
 
+    def patch(self, path: str, body: Any = None, **kw) -> httpx.Response:
+        return self.client.patch(path, json=body, headers=self._headers(), **kw)
+
+    def delete(self, path: str, **kw) -> httpx.Response:
+        return self.client.delete(path, headers=self._headers(), **kw)
+
     @property
     def session_id(self) -> str | None:
         return self.client.cookies.get("sessionid")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import require_service
@@ -122,3 +124,37 @@ async def test_rate_limit_is_shared_across_processes(limited_pair):
     finally:
         await room.close()
         await alice_b.close_all()
+
+
+async def test_reactions_added_at_once_on_both_processes_all_count(room):
+    """Lifecycle across processes: many people react to one message at the
+    same moment, half through each daphne; every reaction counts, and both
+    processes' members see the final counts."""
+    a = await room.alice.connect()
+    b = await room.bob_b.connect()
+    await join(a, room.general)
+    await join(b, room.general)
+    sent = await send(a, room.general, "react from everywhere")
+    people = [Person(node, display_name=f"Reactor {i}") for i, node in enumerate([room.server, room.bob_b.server] * 6)]
+    for person in people:
+        r = room.teacher.http.post(f"/api/workspaces/{room.workspace_id}/members/", {"username": person.username, "role": "student"})
+        assert r.status_code == 201, r.text
+    sockets = [await person.connect() for person in people]
+    for ws in sockets:
+        await join(ws, room.general)
+
+    async def react(ws) -> None:
+        for emoji in ("👍", "🎉"):
+            answer = await ws.request({"type": "add_reaction", "channelId": room.general, "messageId": sent["id"], "emoji": emoji}, "reaction_updated")
+            assert answer["type"] == "reaction_updated", answer
+
+    await asyncio.gather(*(react(ws) for ws in sockets))
+    expected = [{"emoji": e, "count": len(people), "userIds": sorted(p.id for p in people)} for e in ("👍", "🎉")]
+    final = room.alice.http.get(f"/api/channels/{room.general}/messages/").json()["results"][-1]["reactions"]
+    assert sorted(final, key=lambda r: r["emoji"]) == sorted(expected, key=lambda r: r["emoji"])
+    for watcher in (a, b):
+        seen = None
+        while seen is None or sorted(seen["reactions"], key=lambda r: r["emoji"]) != sorted(expected, key=lambda r: r["emoji"]):
+            seen = await watcher.expect("reaction_updated")
+    for person in people:
+        await person.close_all()

@@ -362,7 +362,7 @@ def served_store_name() -> str:
     return body["checks"]["messageStore"]
 
 
-MONGODB_COLLECTIONS = ("stream_heads", "message_buckets", "message_locators", "client_ids", "read_pointers", "locks")
+MONGODB_COLLECTIONS = ("stream_heads", "message_buckets", "message_locators", "client_ids", "read_pointers", "locks", "reactions", "replies", "changes")
 
 
 @pytest.mark.needs_mongodb

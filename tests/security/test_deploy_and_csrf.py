@@ -106,6 +106,7 @@ def test_every_unsafe_method_needs_the_csrf_token(school):
         "<id:workspace_id>": str(school.workspace.id),
         "<id:channel_id>": str(school.general.id),
         "<id:message_id>": "1",
+        "<str:emoji>": "%F0%9F%91%8D",
         "<str:conversation_id>": conversation_id(school.alice.id, school.bob.id),
     }
     client = Client(enforce_csrf_checks=True)

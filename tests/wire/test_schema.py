@@ -66,7 +66,7 @@ def test_events_are_found_by_type_and_answers_may_carry_request_ids():
 def test_every_event_type_of_both_protocols_has_a_schema():
     assert set(chat_schema.EVENTS.by_type) == {
         "connected", "error", "pong", "joined_channel", "left_channel", "new_message", "message_updated", "message_deleted",
-        "user_typing", "user_stop_typing", "message_read", "user_presence", "message_pinned",
+        "user_typing", "user_stop_typing", "message_read", "user_presence", "message_pinned", "reaction_updated", "thread_updated",
     }  # fmt: skip
     assert set(pal_schema.EVENTS.by_type) == {
         "connected", "error", "pong", "message_received", "user_typing", "message_read", "history_response", "subscribed", "unsubscribed",

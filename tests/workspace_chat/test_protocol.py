@@ -59,16 +59,19 @@ def test_every_outbound_event_matches_its_schema():
     assert message["createdAt"] == "2026-01-02T00:00:00.000Z" and message["content"] == "<b>x</b>"
     events = [
         connected_event(user_id=1, username="alice", display_name="Alice"),
-        s.joined_channel_event(3, [message], False),
+        s.joined_channel_event(3, [message], False, change_id=0),
+        s.joined_channel_event(3, [], False, change_id=9, changes=[s.message_deleted_event(3, 7, 8)], changes_has_more=False),
         s.left_channel_event(3),
         s.new_message_event(3, message),
-        s.message_updated_event(3, message),
-        s.message_deleted_event(3, 7),
+        s.message_updated_event(3, message, 4),
+        s.message_deleted_event(3, 7, 5),
+        s.reaction_updated_event(3, 7, [{"emoji": "👍", "count": 1, "userIds": [1]}], 6),
+        s.thread_updated_event(3, 7, None, 7),
         s.typing_event(True, 3, author),
         s.typing_event(False, 3, author),
         s.message_read_event(3, 7, 2),
         s.presence_event(3, 1, "alice", online=True),
-        s.message_pinned_event(3, 7, user_id=1, username="alice"),
+        s.message_pinned_event(3, 7, user_id=1, username="alice", change_id=8),
     ]
     for event in events:
         check_chat_event(event)

@@ -278,6 +278,7 @@ def test_pin_is_for_staff_and_broadcast(school, listener):
         "channelId": school.general.id,
         "messageId": message["id"],
         "pinnedBy": {"userId": school.bob.id, "username": "bob"},
+        "changeId": 1,
     }
     assert [m["id"] for m in selectors.channel_pins(user=school.carol, channel_id=school.general.id)] == [message["id"]]
     with pytest.raises(NotFound):
@@ -293,7 +294,7 @@ def test_grade_is_for_staff_and_broadcast_as_an_update(school, listener):
     graded = services.message_grade(user=school.bob, **target, grade="B+", feedback="Cite sources")
     check_message(graded)
     assert graded["grade"] == "B+" and graded["id"] == message["id"]
-    assert listener.next() == {"type": "message_updated", "channelId": school.general.id, "message": graded}
+    assert listener.next() == {"type": "message_updated", "channelId": school.general.id, "message": graded, "changeId": 1}
     assert history(school.carol, school.general)[0]["grade"] == "B+"
 
 
@@ -302,7 +303,7 @@ def test_moderation_removes_the_message_from_history(school, listener, action):
     keep, bad = send(school.carol, school.general, "fine").message, send(school.carol, school.general, "rude").message
     listener.join(school.general.id)
     assert services.message_moderate(channel_id=school.general.id, message_id=bad["id"], action=action) is True
-    assert listener.next() == {"type": "message_deleted", "channelId": school.general.id, "messageId": bad["id"]}
+    assert listener.next() == {"type": "message_deleted", "channelId": school.general.id, "messageId": bad["id"], "changeId": 1}
     assert [m["id"] for m in history(school.alice, school.general)] == [keep["id"]]
     assert get_store().get(school.general.stream, bad["id"]) is None
     listed = {c["id"]: c for c in selectors.channel_list(school.alice, school.workspace)}[school.general.id]

@@ -1,0 +1,106 @@
+"""Writes of the message lifecycle (PROTOCOL.md part 2, "Message
+lifecycle"): edits, deletes and reactions, each with its change in the
+channel's change feed and its event to the channel. Threads grow through
+services.message_send; their counts change here when a reply is deleted.
+
+The order of checks everywhere: the channel (forbidden / 404 for one the
+caller may not see), then the message (not_found for one that does not exist
+or was deleted), then the caller's right to do it (forbidden)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from messagestore import get_store
+from realtime import ratelimit
+from realtime.events import broadcast_on_commit, channel_group
+from wire.errors import Forbidden, Invalid, NotFound, RateLimited
+from workspace_chat import schema
+from workspace_chat.selectors import access_channel, channel_message, message_objects, message_reactions
+from workspace_chat.services import change_record, mentions_in, thread_changed
+
+# A message holds at most this many different emoji (PROTOCOL.md).
+MAX_EMOJI = 20
+
+
+def _events_take(user: User) -> None:
+    decision = ratelimit.take_event_sync(user.id)
+    if not decision.allowed:
+        raise RateLimited("Too many events; slow down.", decision.retry_after)
+
+
+def message_edit(*, user: User, channel_id: int, message_id: int, content: str, skip_channel: str | None = None) -> schema.MessageUpdatedEvent:
+    """The author's new text, within CHAT_EDIT_WINDOW of sending; mentions
+    are found again. `message_updated` to the channel."""
+    _events_take(user)
+    access = access_channel(user, channel_id)
+    message = channel_message(access.channel, message_id)
+    if message.author_id != user.id:
+        raise Forbidden("Only the author can edit a message.")
+    window = settings.CHAT_EDIT_WINDOW
+    if window and timezone.now() - message.created_at > timedelta(seconds=window):
+        raise Forbidden(f"Messages can be edited for {window} seconds after sending.")
+    store = get_store()
+    with transaction.atomic():
+        edited = store.edit(access.channel.stream, message_id, content=content, mentions=mentions_in(access.channel, content))
+        if edited is None:
+            raise NotFound("Message not found.")  # deleted meanwhile
+        payload = message_objects(channel_id, [edited])[0]
+        event = schema.message_updated_event(channel_id, payload, change_record(channel_id, message_id, "updated"))
+        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
+    return event
+
+
+def message_delete(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> schema.MessageDeletedEvent:
+    """The author, or an admin or teacher of the workspace: gone for members
+    (kept for moderators). `message_deleted` to the channel, and
+    `thread_updated` when it was a reply."""
+    _events_take(user)
+    access = access_channel(user, channel_id)
+    message = channel_message(access.channel, message_id)
+    if message.author_id != user.id and not access.is_staff:
+        raise Forbidden("Only the author, an admin or a teacher can delete a message.")
+    with transaction.atomic():
+        deleted = get_store().soft_delete(access.channel.stream, message_id, by=user.id)
+        if deleted is None:
+            raise NotFound("Message not found.")  # deleted meanwhile
+        event = schema.message_deleted_event(channel_id, message_id, change_record(channel_id, message_id, "deleted"))
+        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
+        if deleted.reply_to is not None:
+            thread_changed(channel_id, deleted.reply_to)
+    return event
+
+
+def reaction_set(
+    *, user: User, channel_id: int, message_id: int, emoji: str, add: bool, skip_channel: str | None = None
+) -> tuple[schema.ReactionUpdatedEvent, bool]:
+    """Add or remove the caller's `emoji`. (event, changed): when nothing
+    changed (added already, or not there), the event holds the current
+    reactions and goes to the caller alone."""
+    _events_take(user)
+    access = access_channel(user, channel_id)
+    channel_message(access.channel, message_id)
+    store = get_store()
+    stream = access.channel.stream
+    if add:
+        current = store.reactions(stream, [message_id]).get(message_id, [])
+        present = {r.emoji for r in current}
+        if emoji not in present and len(present) >= MAX_EMOJI:
+            raise Invalid("emoji", f"A message holds at most {MAX_EMOJI} different emoji.")
+    with transaction.atomic():
+        changed = store.add_reaction(stream, message_id, emoji=emoji, user_id=user.id) if add else (
+            store.remove_reaction(stream, message_id, emoji=emoji, user_id=user.id)
+        )
+        change_id = change_record(channel_id, message_id, "reaction") if changed else store.last_change_id(stream)
+        event = schema.reaction_updated_event(channel_id, message_id, message_reactions(access.channel, message_id), change_id)
+        if changed:
+            broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
+    return event, changed
+
+
+__all__ = ["MAX_EMOJI", "message_delete", "message_edit", "reaction_set", "thread_changed"]
