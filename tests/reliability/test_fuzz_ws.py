@@ -75,7 +75,12 @@ MIN_IN_PROCESS_FRAMES = 10_000
 E2E_EXAMPLES = 10
 E2E_BATCH = 25
 
-CHAT_TYPES = frozenset({"join_channel", "leave_channel", "send_message", "typing", "stop_typing", "mark_read", "pin_message", "ping"})
+CHAT_TYPES = frozenset(
+    {
+        "join_channel", "leave_channel", "send_message", "typing", "stop_typing", "mark_read", "pin_message", "ping",
+        "edit_message", "delete_message", "add_reaction", "remove_reaction",
+    }
+)  # fmt: skip
 PAL_TYPES = frozenset({"send_message", "typing", "mark_read", "subscribe", "unsubscribe", "fetch_history", "ping"})
 
 
@@ -359,6 +364,8 @@ class World:
     message: int
     conversation: str
     pal_message: str
+    # A message of `me` to edit and delete (0: none; its events are then refused).
+    victim: int = 0
     extra: list[Any] = field(default_factory=list)
 
     def values(self) -> list[Any]:
@@ -384,6 +391,11 @@ class World:
             {"type": "stop_typing", "channelId": c},
             {"type": "mark_read", "channelId": c, "messageId": m},
             {"type": "pin_message", "channelId": c, "messageId": m},
+            {"type": "join_channel", "channelId": c, "afterId": m, "changesAfter": 0},
+            {"type": "add_reaction", "channelId": c, "messageId": m, "emoji": "👍🏽"},
+            {"type": "remove_reaction", "channelId": c, "messageId": m, "emoji": "👍🏽"},
+            {"type": "edit_message", "channelId": c, "messageId": self.victim, "content": "edited"},
+            {"type": "delete_message", "channelId": c, "messageId": self.victim},
             {"type": "ping"},
         ]
 
@@ -633,7 +645,7 @@ CHAT = Proto(
     "/ws/chat/",
     check_chat_event,
     CHAT_TYPES,
-    frozenset({"user_presence", "user_typing", "user_stop_typing", "message_updated", "message_deleted"}),
+    frozenset({"user_presence", "user_typing", "user_stop_typing", "message_updated", "message_deleted", "thread_updated", "reaction_updated"}),
     "new_message",
 )
 PAL = Proto("messagepal", "/ws/messagepal/", check_pal_event, PAL_TYPES, frozenset({"user_typing"}), "message_received")
@@ -738,7 +750,13 @@ def judge(proto: Proto, world: World, frame: Frame, events: list[dict[str, Any]]
             raise Violation(f"event off schema ({exc})", str(event)) from None
         if event["type"] == "error" and event["code"] == "server_error":
             raise Violation(f"server_error {event['message']!r}", str(event))
-    direct = [e for e in events if e["type"] not in proto.broadcast and not (e["type"] == "new_message" and e["message"]["isAI"])]
+    # A broadcast never carries a requestId; a direct answer of a type that is
+    # also broadcast (message_updated to an edit) carries the frame's.
+    direct = [
+        e
+        for e in events
+        if (e["type"] not in proto.broadcast or "requestId" in e) and not (e["type"] == "new_message" and e["message"]["isAI"])
+    ]
     check(len(direct) <= 1, "more than one answer to a frame", events)
     must_reject, request_id = classify(proto, frame)
     if must_reject:
@@ -749,6 +767,20 @@ def judge(proto: Proto, world: World, frame: Frame, events: list[dict[str, Any]]
     ledger.answered += 1
     answer = direct[0]
     check(answer.get("requestId", None) == request_id, f"requestId not copied (expected {request_id!r})", answer)
+    if answer["type"] == "message_updated" and "message" in answer:
+        data = orjson.loads(frame.text)  # type: ignore[arg-type]
+        check(data["type"] == "edit_message", "an update answer to a frame that is not an edit", answer)
+        key, content, author = ack_key(proto, answer)
+        check(author == world.me, "someone else's message edited", answer)
+        check(content == data["content"].strip(), "edited text differs from the sent text", answer)
+        assert_plain_content(content)
+        if key in ledger.acked:
+            ledger.acked[key] = content
+    if answer["type"] == "message_deleted":
+        data = orjson.loads(frame.text)  # type: ignore[arg-type]
+        check(data["type"] == "delete_message", "a delete answer to a frame that is not a delete", answer)
+        key = (f"ch:{answer['channelId']}", answer["messageId"]) if proto is CHAT else (answer["conversationId"], int(answer["messageId"].rsplit(":", 1)[1]))
+        ledger.acked.pop(key, None)
     if answer["type"] == proto.ack:
         data = orjson.loads(frame.text)  # type: ignore[arg-type]
         check(data["type"] == "send_message", "a message answer to a frame that is not a send", answer)
@@ -1057,6 +1089,7 @@ def test_fuzz_both_protocols_in_process(school, caplog, loop_thread, settings):
     app = URLRouter(websocket_urlpatterns)
     alice, bob = school.alice, school.bob
     seed = chat_services.message_send(user=bob, channel_id=school.general.id, content="seed for mark_read, pin and replyTo")
+    victim = chat_services.message_send(user=alice, channel_id=school.general.id, content="seed to edit and delete")
     pal_seed, _ = pal_services.pal_message_send(sender=bob, recipient_id=alice.id, content="seed for mark_read and fetch_history")
     world = World(
         me=alice.id,
@@ -1065,6 +1098,7 @@ def test_fuzz_both_protocols_in_process(school, caplog, loop_thread, settings):
         message=seed.message["id"],
         conversation=pal_seed["conversationId"],
         pal_message=pal_seed["id"],
+        victim=victim.message["id"],
         extra=[
             school.news.id,
             school.staff.id,
