@@ -27,7 +27,7 @@ from django.conf import settings
 from redis.exceptions import RedisError
 
 from realtime.connections import CLOSE_TOO_MANY, connection_closed, connection_open
-from realtime.delivery import DELIVER, SKIP, DeliverySession, FillGap
+from realtime.delivery import DELIVER, SKIP, DeliverySession, FillChanges, FillGap
 from realtime.events import FORCE_CLOSE_TYPE, Broadcast, channel_layer, session_group, user_group
 from realtime.hub import get_hub
 from wire import jsonutil, schema
@@ -172,7 +172,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         answer = self.session.decide(event)
         if answer is SKIP:
             return
-        if isinstance(answer, FillGap):
+        if isinstance(answer, FillGap | FillChanges):
             for missing in await self.fill_gap(answer):
                 await self.send_event(missing)
         self.session.delivered(event)
@@ -209,8 +209,9 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         except schema.SchemaError as error:
             schema.report(error, event)
 
-    async def fill_gap(self, gap: FillGap) -> list[Any]:
-        """The events of the messages a FillGap asks for, oldest first."""
+    async def fill_gap(self, gap: FillGap | FillChanges) -> list[Any]:
+        """The events of the messages (FillGap) or changes (FillChanges) a
+        gap asks for, oldest first."""
         raise NotImplementedError
 
     # -- the connection ----------------------------------------------------------------

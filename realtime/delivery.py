@@ -20,6 +20,14 @@ message before it, when the store can tell. When `prev_id` is above
 `delivered`, another message is still on its way (or was sent by another
 process and overtook nothing yet): the answer is `FillGap`, and the consumer
 reads the messages between from the store before writing this one.
+
+Changes (edits, deletes, reactions, thread counts, pins: PROTOCOL.md part 2)
+are ordered the same way, by their `change_id`: a channel's change ids are
+dense (1, 2, 3... each taken as "newest + 1" in the store), so a change above
+`changes` + 1 means one is still on its way: `FillChanges` reads the changes
+between from the store first. A client that keeps the newest changeId it saw
+and rejoins with it therefore misses no change. Changes at or below `changes`
+are in what the join returned (SKIP).
 """
 
 from __future__ import annotations
@@ -49,7 +57,17 @@ class FillGap:
     before: int
 
 
-Answer = Decision | FillGap
+@dataclass(frozen=True)
+class FillChanges:
+    """Read the channel's change events with `after` < changeId < `before`
+    from the store, write them, then write the event."""
+
+    channel_id: int
+    after: int
+    before: int
+
+
+Answer = Decision | FillGap | FillChanges
 
 
 @dataclass
@@ -57,6 +75,9 @@ class Cursor:
     channel_id: int
     delivered: int
     floor: int
+    # The newest change id this connection has been given (every one below
+    # it too, or it lies before the join).
+    changes: int = 0
 
 
 class DeliverySession:
@@ -96,12 +117,13 @@ class ChannelSession(DeliverySession):
     def is_joined(self, channel_id: int) -> bool:
         return channel_id in self.cursors
 
-    def join(self, channel_id: int, *, newest: int, floor: int) -> bool:
+    def join(self, channel_id: int, *, newest: int, floor: int, changes: int = 0) -> bool:
         """After the join's catch-up page: `floor` is its newest id (0 when
         empty), `newest` the newest id the client now has or may page to over
-        HTTP. True if the channel was not joined yet."""
+        HTTP, `changes` the channel's newest change id when it was read. True
+        if the channel was not joined yet."""
         first = channel_id not in self.cursors
-        self.cursors[channel_id] = Cursor(channel_id, delivered=newest, floor=floor)
+        self.cursors[channel_id] = Cursor(channel_id, delivered=newest, floor=floor, changes=changes)
         return first
 
     def leave(self, channel_id: int) -> bool:
@@ -118,6 +140,13 @@ class ChannelSession(DeliverySession):
         if cursor is None or event.skip_channel == self.connection or (event.skip_user is not None and event.skip_user == self.user_id):
             return SKIP  # not joined (or a broadcast that raced a leave), or our own
         if event.kind != "new_message":
+            change_id = event.change_id
+            if change_id is None:
+                return DELIVER
+            if change_id <= cursor.changes:
+                return SKIP
+            if change_id > cursor.changes + 1:
+                return FillChanges(cursor.channel_id, after=cursor.changes, before=change_id)
             return DELIVER
         message_id, prev_id = event.message_id, event.prev_id
         assert message_id is not None
@@ -136,6 +165,8 @@ class ChannelSession(DeliverySession):
             cursor, message_id = self.cursors.get(event.channel_id), event.message_id
             if cursor is not None and message_id is not None and message_id > cursor.delivered:
                 cursor.delivered = message_id
+        elif event.change_id is not None and event.channel_id is not None:
+            self.given_change(event.channel_id, event.change_id)
 
     # -- the connection's own sends --------------------------------------------------
 
@@ -156,3 +187,21 @@ class ChannelSession(DeliverySession):
         cursor = self.cursors.get(channel_id)
         if cursor is not None and message_id > cursor.delivered:
             cursor.delivered = message_id
+
+    def decide_own_change(self, channel_id: int, change_id: int) -> Answer:
+        """The direct answer to this connection's change `change_id`: the
+        changes before it that this connection has not been given first."""
+        cursor = self.cursors.get(channel_id)
+        if cursor is None or change_id <= cursor.changes + 1:
+            return DELIVER
+        return FillChanges(channel_id, after=cursor.changes, before=change_id)
+
+    def given_change(self, channel_id: int, change_id: int) -> None:
+        cursor = self.cursors.get(channel_id)
+        if cursor is not None and change_id > cursor.changes:
+            cursor.changes = change_id
+
+    def changes_given(self, channel_id: int) -> int | None:
+        """The newest change id this connection has (None: not joined)."""
+        cursor = self.cursors.get(channel_id)
+        return cursor.changes if cursor is not None else None

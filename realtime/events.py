@@ -65,17 +65,20 @@ def envelope(
     skip_channel: str | None = None,
     skip_user: int | None = None,
     prev_id: int | None = None,
+    change_id: int | None = None,
 ) -> dict[str, Any]:
     """The channel-layer message of an event. Serialized once here, not once
     per recipient; recipients decide from the small `meta` whether to write
     `text` at all. `prevId` (new messages): the id of the stream's message
-    before this one, when the store can tell (realtime.delivery uses it)."""
+    before this one, when the store can tell; `changeId` (a change recorded
+    in the channel's change feed): its id. realtime.delivery uses both."""
     message = payload.get("message")
     meta = {
         "type": payload["type"],
         "channelId": payload.get("channelId"),
         "messageId": message.get("id") if isinstance(message, dict) else None,
         "prevId": prev_id,
+        "changeId": change_id,
     }
     return {
         "type": EVENT_TYPE,
@@ -87,8 +90,16 @@ def envelope(
     }
 
 
-def broadcast_on_commit(group: str, payload: Any, *, skip_channel: str | None = None, skip_user: int | None = None, prev_id: int | None = None) -> None:
-    message = envelope(group, payload, skip_channel=skip_channel, skip_user=skip_user, prev_id=prev_id)
+def broadcast_on_commit(
+    group: str,
+    payload: Any,
+    *,
+    skip_channel: str | None = None,
+    skip_user: int | None = None,
+    prev_id: int | None = None,
+    change_id: int | None = None,
+) -> None:
+    message = envelope(group, payload, skip_channel=skip_channel, skip_user=skip_user, prev_id=prev_id, change_id=change_id)
 
     def send() -> None:
         try:
@@ -147,7 +158,7 @@ class Broadcast:
     once per process, its WebSocket frame built once, by the first recipient
     that writes frames (chatsite.daphne_adapter.write_frame)."""
 
-    __slots__ = ("_frame", "channel_id", "checked", "group", "kind", "message_id", "prev_id", "skip_channel", "skip_user", "text")
+    __slots__ = ("_frame", "change_id", "channel_id", "checked", "group", "kind", "message_id", "prev_id", "skip_channel", "skip_user", "text")
 
     def __init__(self, message: dict[str, Any]) -> None:
         meta = message["meta"]
@@ -157,6 +168,7 @@ class Broadcast:
         self.channel_id: int | None = meta["channelId"]
         self.message_id: int | None = meta["messageId"]
         self.prev_id: int | None = meta["prevId"]
+        self.change_id: int | None = meta.get("changeId")
         self.skip_channel: str | None = message.get("skip_channel")
         self.skip_user: int | None = message.get("skip_user")
         self.checked = False  # by a consumer in schema-check mode (tests)

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from presence import services as presence
 from realtime.consumers import ProtocolConsumer
-from realtime.delivery import ChannelSession, FillGap
+from realtime.delivery import ChannelSession, FillChanges, FillGap
 from realtime.events import channel_group
 from wire.errors import ChatError
 from wire.protocol import Ping, pong_event
@@ -63,22 +63,22 @@ class ChatConsumer(ProtocolConsumer):
                 pinned = await database_sync_to_async(services.message_pin)(
                     user=self.user, channel_id=command.channel_id, message_id=command.message_id, skip_channel=self.channel_name
                 )
-                await self.reply(pinned, request_id)
+                await self.reply_change(pinned, request_id)
             case protocol.EditMessage():
                 self.require_joined(command.channel_id)
                 edited = await database_sync_to_async(lifecycle.message_edit)(
                     user=self.user, channel_id=command.channel_id, message_id=command.message_id, content=command.content, skip_channel=self.channel_name
                 )
-                await self.reply(edited, request_id)
+                await self.reply_change(edited, request_id)
             case protocol.DeleteMessage():
                 self.require_joined(command.channel_id)
                 deleted = await database_sync_to_async(lifecycle.message_delete)(
                     user=self.user, channel_id=command.channel_id, message_id=command.message_id, skip_channel=self.channel_name
                 )
-                await self.reply(deleted, request_id)
+                await self.reply_change(deleted, request_id)
             case protocol.SetReaction():
                 self.require_joined(command.channel_id)
-                reactions, _ = await database_sync_to_async(lifecycle.reaction_set)(
+                reactions, changed = await database_sync_to_async(lifecycle.reaction_set)(
                     user=self.user,
                     channel_id=command.channel_id,
                     message_id=command.message_id,
@@ -86,9 +86,26 @@ class ChatConsumer(ProtocolConsumer):
                     add=command.add,
                     skip_channel=self.channel_name,
                 )
-                await self.reply(reactions, request_id)
+                if changed:
+                    await self.reply_change(reactions, request_id)
+                else:
+                    # Nothing changed: the reactions as they are, at the change
+                    # this connection has reached (not past changes still on their way).
+                    at = self.session.changes_given(command.channel_id)
+                    await self.reply({**reactions, "changeId": min(reactions["changeId"], at if at is not None else 0)}, request_id)
             case Ping():
                 await self.reply(pong_event(), request_id)
+
+    async def reply_change(self, event: Any, request_id: str | None) -> None:
+        """The direct answer to this connection's own change: in the
+        channel's change order, after the changes it has not been given yet."""
+        channel_id, change_id = event["channelId"], event["changeId"]
+        answer = self.session.decide_own_change(channel_id, change_id)
+        if isinstance(answer, FillChanges):
+            for missing in await self.fill_gap(answer):
+                await self.send_event(missing)
+        self.session.given_change(channel_id, change_id)
+        await self.reply(event, request_id)
 
     def require_joined(self, channel_id: int) -> None:
         if not self.session.is_joined(channel_id):
@@ -130,7 +147,7 @@ class ChatConsumer(ProtocolConsumer):
                 await self.hub.leave(channel_group(channel_id), self)
             raise
         missed = state.missed
-        first_here = self.session.join(channel_id, newest=state.newest, floor=missed[-1]["id"] if missed else 0)
+        first_here = self.session.join(channel_id, newest=state.newest, floor=missed[-1]["id"] if missed else 0, changes=state.change_id)
         joined = schema.joined_channel_event(
             channel_id, missed, state.has_more, change_id=state.change_id, changes=state.changes, changes_has_more=state.changes_has_more
         )
@@ -144,6 +161,8 @@ class ChatConsumer(ProtocolConsumer):
         await self.hub.leave(channel_group(channel_id), self)
         await services.channel_presence_leave(user=self.user, channel_id=channel_id, connection=self.channel_name)
 
-    async def fill_gap(self, gap: FillGap) -> list[schema.NewMessageEvent]:
+    async def fill_gap(self, gap: FillGap | FillChanges) -> list[Any]:
+        if isinstance(gap, FillChanges):
+            return await database_sync_to_async(selectors.changes_between)(channel_id=gap.channel_id, after=gap.after, before=gap.before)
         missing = await database_sync_to_async(selectors.messages_between)(channel_id=gap.channel_id, after=gap.after, before=gap.before)
         return [schema.new_message_event(gap.channel_id, message) for message in missing]

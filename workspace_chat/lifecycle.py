@@ -51,8 +51,9 @@ def message_edit(*, user: User, channel_id: int, message_id: int, content: str, 
         if edited is None:
             raise NotFound("Message not found.")  # deleted meanwhile
         payload = message_objects(channel_id, [edited])[0]
-        event = schema.message_updated_event(channel_id, payload, change_record(channel_id, message_id, "updated"))
-        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
+        change_id = change_record(channel_id, message_id, "updated")
+        event = schema.message_updated_event(channel_id, payload, change_id)
+        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
     return event
 
 
@@ -69,8 +70,9 @@ def message_delete(*, user: User, channel_id: int, message_id: int, skip_channel
         deleted = get_store().soft_delete(access.channel.stream, message_id, by=user.id)
         if deleted is None:
             raise NotFound("Message not found.")  # deleted meanwhile
-        event = schema.message_deleted_event(channel_id, message_id, change_record(channel_id, message_id, "deleted"))
-        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
+        change_id = change_record(channel_id, message_id, "deleted")
+        event = schema.message_deleted_event(channel_id, message_id, change_id)
+        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
         if deleted.reply_to is not None:
             thread_changed(channel_id, deleted.reply_to)
     return event
@@ -99,7 +101,7 @@ def reaction_set(
         change_id = change_record(channel_id, message_id, "reaction") if changed else store.last_change_id(stream)
         event = schema.reaction_updated_event(channel_id, message_id, message_reactions(access.channel, message_id), change_id)
         if changed:
-            broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
+            broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
     return event, changed
 
 

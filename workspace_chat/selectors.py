@@ -12,6 +12,7 @@ from django.db.models import Field, Model, Q, QuerySet
 
 from accounts.models import User
 from messagestore import StoredMessage, get_store
+from messagestore.base import Change
 from messagestore.streams import channel_stream
 from wire import jsonutil
 from wire.errors import NotFound
@@ -265,33 +266,42 @@ def change_catch_up(*, channel: Channel, after: int) -> tuple[list[schema.Change
     """The change events after `after`, oldest first, each message's
     changes of one kind collapsed into its latest, built from the
     messages as they are now."""
+    raw = get_store().changes(channel.stream, after=after, limit=CHANGES_MAX + 1)
+    return change_events(channel.id, raw[:CHANGES_MAX]), len(raw) > CHANGES_MAX
+
+
+def changes_between(*, channel_id: int, after: int, before: int) -> list[schema.ChangeEvent]:
+    """Change events a connection has not been given yet (one overtook them)."""
+    limit = max(0, min(before - after - 1, CHANGES_MAX))
+    return change_events(channel_id, get_store().changes(channel_stream(channel_id), after=after, limit=limit)) if limit else []
+
+
+def change_events(channel_id: int, raw: list[Change]) -> list[schema.ChangeEvent]:
+    stream = channel_stream(channel_id)
     store = get_store()
-    stream = channel.stream
-    raw = store.changes(stream, after=after, limit=CHANGES_MAX + 1)
-    has_more = len(raw) > CHANGES_MAX
-    latest = {(c.message_id, c.kind): c for c in raw[:CHANGES_MAX]}
+    latest = {(c.message_id, c.kind): c for c in raw}
     changes = sorted(latest.values(), key=lambda c: c.change_id)
     messages = {m: store.get(stream, m) for m in {c.message_id for c in changes}}
     live = sorted((m for m in messages.values() if m is not None), key=lambda m: m.id)
-    objects = {o["id"]: o for o in message_objects(channel.id, live)}
+    objects = {o["id"]: o for o in message_objects(channel_id, live)}
     pinners = authors_by_id(m.pinned_by for m in live if m.is_pinned and m.pinned_by)
     events: list[schema.ChangeEvent] = []
     for change in changes:
         message = messages[change.message_id]
         if change.kind == "deleted":
-            events.append(schema.message_deleted_event(channel.id, change.message_id, change.change_id))
+            events.append(schema.message_deleted_event(channel_id, change.message_id, change.change_id))
         elif message is None:
             continue  # deleted since: its `deleted` change follows
         elif change.kind == "updated":
-            events.append(schema.message_updated_event(channel.id, objects[message.id], change.change_id))
+            events.append(schema.message_updated_event(channel_id, objects[message.id], change.change_id))
         elif change.kind == "reaction":
-            events.append(schema.reaction_updated_event(channel.id, message.id, objects[message.id]["reactions"], change.change_id))
+            events.append(schema.reaction_updated_event(channel_id, message.id, objects[message.id]["reactions"], change.change_id))
         elif change.kind == "thread":
             obj = objects[message.id]
             events.append(
                 schema.ThreadUpdatedEvent(
                     type="thread_updated",
-                    channelId=channel.id,
+                    channelId=channel_id,
                     messageId=message.id,
                     replyCount=obj["replyCount"],
                     lastReplyAt=obj["lastReplyAt"],
@@ -300,8 +310,8 @@ def change_catch_up(*, channel: Channel, after: int) -> tuple[list[schema.Change
             )
         elif change.kind == "pinned" and message.is_pinned and message.pinned_by in pinners:
             pinner = pinners[message.pinned_by]
-            events.append(schema.message_pinned_event(channel.id, message.id, user_id=pinner.id, username=pinner.username, change_id=change.change_id))
-    return events, has_more
+            events.append(schema.message_pinned_event(channel_id, message.id, user_id=pinner.id, username=pinner.username, change_id=change.change_id))
+    return events
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ def thread_changed(channel_id: int, root_id: int) -> None:
     stream = channel_stream(channel_id)
     change_id = change_record(channel_id, root_id, "thread")
     stats = store.thread_stats(stream, [root_id]).get(root_id)
-    broadcast_on_commit(channel_group(channel_id), schema.thread_updated_event(channel_id, root_id, stats, change_id))
+    broadcast_on_commit(channel_group(channel_id), schema.thread_updated_event(channel_id, root_id, stats, change_id), change_id=change_id)
 
 
 def read_mark(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> schema.MessageReadEvent:
@@ -224,7 +224,7 @@ def message_pin(*, user: User, channel_id: int, message_id: int, skip_channel: s
             raise NotFound("Message not found.")
         change_id = change_record(channel_id, message_id, "pinned")
         event = schema.message_pinned_event(channel_id, message_id, user_id=user.id, username=user.username, change_id=change_id)
-        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
+        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
     return event
 
 
@@ -239,7 +239,7 @@ def message_grade(*, user: User, channel_id: int, message_id: int, grade: str, f
             raise NotFound("Message not found.")
         payload = message_objects(channel_id, [updated])[0]
         change_id = change_record(channel_id, message_id, "updated")
-        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id))
+        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id), change_id=change_id)
     return payload
 
 
@@ -260,7 +260,7 @@ def message_moderate(*, channel_id: int, message_id: int, action: str, actor_id:
             raise ValueError(action)
         if done:
             change_id = change_record(channel_id, message_id, "deleted")
-            broadcast_on_commit(channel_group(channel_id), schema.message_deleted_event(channel_id, message_id, change_id))
+            broadcast_on_commit(channel_group(channel_id), schema.message_deleted_event(channel_id, message_id, change_id), change_id=change_id)
             if message.reply_to is not None:
                 thread_changed(channel_id, message.reply_to)
     return done
@@ -321,7 +321,7 @@ def ai_message_finish(*, channel_id: int, message_id: int, ai_user: User, conten
             return None
         payload = schema.message_object(stored, channel_id=channel_id, author=author_of(ai_user), read_by=[], streaming=False)
         change_id = change_record(channel_id, message_id, "updated")
-        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id))
+        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id), change_id=change_id)
     return payload
 
 

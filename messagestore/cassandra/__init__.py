@@ -17,9 +17,22 @@ Tables (one keyspace, CASSANDRA_KEYSPACE):
                   one clientId.
 - `read_pointers` PRIMARY KEY (stream, user_id): moved forward with `IF message_id < ?`.
 - `pins`          PRIMARY KEY (stream, message_id): the pinned messages of a stream.
+- `reactions`     PRIMARY KEY ((stream, bucket), message_id, emoji, user_id), `at`;
+                  `bucket` is the message's. Added with `INSERT ... IF NOT EXISTS`,
+                  removed with `DELETE ... IF EXISTS`: no read-modify-write, so
+                  concurrent adds never lose one.
+- `thread_replies` PRIMARY KEY ((stream, bucket), root_id, reply_id), `created_at`;
+                  `bucket` is the root's. One row per visible reply: `append`
+                  adds it, hiding or deleting the reply removes it, un-hiding
+                  adds it back; thread counts and pages read it.
+- `changes`       PRIMARY KEY (stream, change_id DESC) -> message_id, kind: the
+                  change feed; `INSERT ... IF NOT EXISTS` at the newest id + 1
+                  both numbers and writes a change, so none is skipped.
+- Soft delete: `deleted_at`/`deleted_by` columns of `messages`, with `hidden`.
 
 A table is written either only through lightweight transactions (heads,
-client ids, read pointers) or never (messages, buckets, pins): Cassandra
+client ids, read pointers, reactions, changes) or never (messages, buckets,
+pins, thread replies): Cassandra
 orders LWT writes by Paxos ballots and plain writes by client timestamps, and
 mixing the two on one row can reorder them. Plain updates of a message that a
 moderator deleted meanwhile leave a row without author ("ghost"); readers treat

@@ -8,6 +8,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -44,6 +45,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_clock_lock = threading.Lock()
+_last_ms = 0
+
+
+def _now_ms_monotonic() -> datetime:
+    """Now to the millisecond (what Cassandra keeps), later than this
+    process's previous call: reactions are ordered by their time, and one
+    process's adds must not share a millisecond."""
+    global _last_ms
+    with _clock_lock:
+        _last_ms = max(int(time.time() * 1000), _last_ms + 1)
+        ms = _last_ms
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
+
+
 def _aware(value: datetime | None) -> datetime | None:
     # cqlengine hands back naive UTC datetimes; the project uses aware ones only.
     if value is None or value.tzinfo is not None:
@@ -73,6 +89,8 @@ class CassandraMessage(DjangoCassandraModel):
     feedback = columns.Text()
     graded_by = columns.BigInt()
     hidden = columns.Boolean()
+    deleted_at = columns.DateTime()
+    deleted_by = columns.BigInt()
 
     class Meta:
         app_label = APP_LABEL
@@ -138,6 +156,55 @@ class CassandraPin(DjangoCassandraModel):
         get_pk_field = "message_id"
 
 
+class CassandraReaction(DjangoCassandraModel):
+    """One user's one emoji on one message; `bucket` is the message's."""
+
+    __table_name__ = "reactions"
+
+    stream = columns.Text(partition_key=True)
+    bucket = columns.Integer(partition_key=True)
+    message_id = columns.BigInt(primary_key=True)
+    emoji = columns.Text(primary_key=True)
+    user_id = columns.BigInt(primary_key=True)
+    at = columns.DateTime()
+
+    class Meta:
+        app_label = APP_LABEL
+        get_pk_field = "message_id"
+
+
+class CassandraThreadReply(DjangoCassandraModel):
+    """A visible reply of a thread; `bucket` is the root's."""
+
+    __table_name__ = "thread_replies"
+
+    stream = columns.Text(partition_key=True)
+    bucket = columns.Integer(partition_key=True)
+    root_id = columns.BigInt(primary_key=True)
+    reply_id = columns.BigInt(primary_key=True)
+    created_at = columns.DateTime()
+
+    class Meta:
+        app_label = APP_LABEL
+        get_pk_field = "root_id"
+
+
+class CassandraChange(DjangoCassandraModel):
+    """The change feed of a stream. One partition per stream: a row is ~40
+    bytes, so even a million changes stay a partition of tens of megabytes."""
+
+    __table_name__ = "changes"
+
+    stream = columns.Text(partition_key=True)
+    change_id = columns.BigInt(primary_key=True, clustering_order="DESC")
+    message_id = columns.BigInt()
+    kind = columns.Text()
+
+    class Meta:
+        app_label = APP_LABEL
+        get_pk_field = "change_id"
+
+
 MODELS: tuple[type[DjangoCassandraModel], ...] = (
     CassandraMessage,
     CassandraStreamBucket,
@@ -145,6 +212,9 @@ MODELS: tuple[type[DjangoCassandraModel], ...] = (
     CassandraClientId,
     CassandraReadPointer,
     CassandraPin,
+    CassandraReaction,
+    CassandraThreadReply,
+    CassandraChange,
 )
 
 # One driver Cluster per (hosts, port, process): the driver wants one per

@@ -14,7 +14,7 @@ from cassandra.cqlengine import connection
 from cassandra.query import PreparedStatement
 
 from messagestore import ids
-from messagestore.base import ReadPointer, ScanningStore, StoredMessage, StoreError
+from messagestore.base import MAX_PAGE, Change, Reaction, ReadPointer, ScanningStore, StoredMessage, StoreError, ThreadStats
 from messagestore.cassandra.models import BUCKET_SECONDS, DRIVER_ERRORS, MODELS, _aware, bucket_of
 
 T = TypeVar("T")
@@ -23,7 +23,7 @@ T = TypeVar("T")
 _MIN_INT, _MAX_INT, _MAX_BIGINT = -(2**31), 2**31 - 1, 2**63 - 1
 _COLUMNS = (
     "stream, bucket, id, author_id, content, message_type, file_url, reply_to, mentions, created_at,"
-    " edited_at, is_pinned, pinned_by, is_ai, client_id, grade, feedback, graded_by, hidden"
+    " edited_at, is_pinned, pinned_by, is_ai, client_id, grade, feedback, graded_by, hidden, deleted_at, deleted_by"
 )
 _GET = "SELECT " + _COLUMNS + " FROM {ks}.messages WHERE stream = ? AND bucket = ? AND id = ?"
 _BUCKETS = {
@@ -46,6 +46,19 @@ _EXISTS = "SELECT id FROM {ks}.messages WHERE stream = ? AND bucket = ? AND id =
 _CLIENT_ID = "SELECT message_id FROM {ks}.client_ids WHERE stream = ? AND author_id = ? AND client_id = ?"
 _READ_POINTERS = "SELECT user_id, message_id, read_at FROM {ks}.read_pointers WHERE stream = ?"
 _PINS = "SELECT message_id FROM {ks}.pins WHERE stream = ?"
+# The message lifecycle: reactions and the thread index are read bucket by
+# bucket (a page's ids span one or two buckets), the change feed newest first.
+_REACTIONS = (
+    "SELECT message_id, emoji, user_id, at FROM {ks}.reactions"
+    " WHERE stream = ? AND bucket = ? AND message_id >= ? AND message_id <= ?"
+)
+_THREADS = (
+    "SELECT root_id, created_at FROM {ks}.thread_replies"
+    " WHERE stream = ? AND bucket = ? AND root_id >= ? AND root_id <= ?"
+)
+_THREAD_REPLIES = "SELECT reply_id FROM {ks}.thread_replies WHERE stream = ? AND bucket = ? AND root_id = ? AND reply_id > ? LIMIT ?"
+_LAST_CHANGE = "SELECT change_id FROM {ks}.changes WHERE stream = ? LIMIT 1"
+_CHANGES = "SELECT change_id, message_id, kind FROM {ks}.changes WHERE stream = ? AND change_id > ? ORDER BY change_id ASC LIMIT ?"
 
 
 def _driver_errors(method: Callable[..., T]) -> Callable[..., T]:
@@ -99,6 +112,14 @@ class CassandraReads(ScanningStore):
     def _execute_prepared(self, statement: PreparedStatement, params: Sequence[Any]) -> list[dict[str, Any]]:
         return list(self._session().execute(statement, params))
 
+    def _execute_all(self, cql: str, params: Sequence[Sequence[Any]]) -> list[list[dict[str, Any]]]:
+        """One query per parameter set, all in flight at once; the rows of each."""
+        if len(params) == 1:
+            return [self._execute(cql, params[0])]
+        statement, session = self._statement(cql), self._session()
+        futures = [session.execute_async(statement, p) for p in params]
+        return [list(future.result()) for future in futures]
+
     def _row(self, stream: str, message_id: int) -> dict[str, Any] | None:
         """The row even when hidden; None when absent or a ghost."""
         if message_id <= 0 or message_id > ids.MAX_ID:
@@ -126,6 +147,8 @@ class CassandraReads(ScanningStore):
             feedback=row["feedback"],
             graded_by=row["graded_by"],
             hidden=bool(row["hidden"]),
+            deleted_at=_aware(row["deleted_at"]),
+            deleted_by=row["deleted_by"],
         )
 
     def _scan(
@@ -232,3 +255,82 @@ class CassandraReads(ScanningStore):
             if row is not None and row["is_pinned"] and not row["hidden"]:
                 found.append(self._record(stream, row))
         return found
+
+    # -- the message lifecycle (writes: store.py) --------------------------------
+
+    @staticmethod
+    def _by_bucket(message_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+        """bucket -> (lowest, highest) of the valid ids in it."""
+        spans: dict[int, tuple[int, int]] = {}
+        for message_id in message_ids:
+            if 0 < message_id <= ids.MAX_ID:
+                bucket = bucket_of(message_id)
+                low, high = spans.get(bucket, (message_id, message_id))
+                spans[bucket] = (min(low, message_id), max(high, message_id))
+        return spans
+
+    def _ranges(self, cql: str, stream: str, message_ids: Sequence[int]) -> Iterator[dict[str, Any]]:
+        spans = self._by_bucket(message_ids)
+        if not spans:
+            return
+        for rows in self._execute_all(cql, [(stream, bucket, low, high) for bucket, (low, high) in spans.items()]):
+            yield from rows
+
+    @_driver_errors
+    def reactions(self, stream: str, message_ids: Sequence[int]) -> dict[int, list[Reaction]]:
+        wanted = set(message_ids)
+        rows = sorted(
+            (r for r in self._ranges(_REACTIONS, stream, message_ids) if r["message_id"] in wanted),
+            key=lambda r: (r["at"], r["emoji"], r["user_id"]),
+        )
+        found: dict[int, list[Reaction]] = {}
+        for r in rows:
+            found.setdefault(r["message_id"], []).append(Reaction(r["emoji"], r["user_id"], _aware(r["at"]) or ids.id_time(r["message_id"])))
+        return found
+
+    @_driver_errors
+    def thread_stats(self, stream: str, root_ids: Sequence[int]) -> dict[int, ThreadStats]:
+        # The index holds the visible replies only (store.py keeps it so).
+        wanted = set(root_ids)
+        counts: dict[int, int] = {}
+        newest: dict[int, Any] = {}
+        for r in self._ranges(_THREADS, stream, root_ids):
+            root = r["root_id"]
+            if root in wanted:
+                counts[root] = counts.get(root, 0) + 1
+                if r["created_at"] is not None and (root not in newest or r["created_at"] > newest[root]):
+                    newest[root] = r["created_at"]
+        return {root: ThreadStats(n, _aware(newest.get(root)) or ids.id_time(root)) for root, n in counts.items()}
+
+    @_driver_errors
+    def thread_page(self, stream: str, root_id: int, *, after: int | None = None, limit: int = 50) -> tuple[list[StoredMessage], bool]:
+        limit = max(1, min(int(limit), MAX_PAGE))
+        if not 0 < root_id <= ids.MAX_ID:
+            return [], False
+        found: list[StoredMessage] = []
+        cursor = max(after or 0, 0)
+        while len(found) <= limit:
+            want = limit + 1 - len(found)
+            reply_ids = [r["reply_id"] for r in self._execute(_THREAD_REPLIES, (stream, bucket_of(root_id), root_id, cursor, want))]
+            if reply_ids:
+                # An index row may outlive its reply for a moment (a hide or a
+                # delete in flight): the message row decides.
+                for rows in self._execute_all(_GET, [(stream, bucket_of(i), i) for i in reply_ids]):
+                    row = rows[0] if rows else None
+                    if row is not None and row["author_id"] is not None and not row["hidden"] and row["reply_to"] == root_id:
+                        found.append(self._record(stream, row))
+            if len(reply_ids) < want:
+                break
+            cursor = reply_ids[-1]
+        return found[:limit], len(found) > limit
+
+    @_driver_errors
+    def changes(self, stream: str, *, after: int, limit: int) -> list[Change]:
+        if limit <= 0:
+            return []
+        return [Change(r["change_id"], r["message_id"], r["kind"]) for r in self._execute(_CHANGES, (stream, max(int(after), 0), int(limit)))]
+
+    @_driver_errors
+    def last_change_id(self, stream: str) -> int:
+        rows = self._execute(_LAST_CHANGE, (stream,))
+        return int(rows[0]["change_id"]) if rows else 0

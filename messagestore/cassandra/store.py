@@ -10,11 +10,14 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
+from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.cqlengine import connection, management
 from cassandra.cqlengine.models import Model as CqlModel
 from cassandra.cqlengine.query import LWTException
+from cassandra.query import SimpleStatement
 from django_cassandra_engine.models import DjangoCassandraModel
 
 from messagestore import ids
@@ -22,18 +25,22 @@ from messagestore.base import NewMessage, StoredMessage, StoreError
 from messagestore.cassandra.models import (
     DRIVER_ERRORS,
     MODELS,
+    CassandraChange,
     CassandraClientId,
     CassandraMessage,
     CassandraPin,
+    CassandraReaction,
     CassandraReadPointer,
     CassandraStreamBucket,
     CassandraStreamHead,
+    CassandraThreadReply,
     _aware,
     _now,
+    _now_ms_monotonic,
     bucket_of,
     connect,
 )
-from messagestore.cassandra.reads import _EXISTS, _HEAD, _PING, CassandraReads, _driver_errors
+from messagestore.cassandra.reads import _EXISTS, _HEAD, _LAST_CHANGE, _PING, CassandraReads, _driver_errors
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +88,12 @@ class CassandraMessageStore(CassandraReads):
             # Created with replication factor 1 only when missing; a production
             # keyspace is made beforehand (NetworkTopologyStrategy) and left alone.
             management.create_keyspace_simple(self.keyspace, 1, connections=[self.connection_name])
+            had_thread_index = bool(
+                self._session().execute(
+                    "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
+                    (self.keyspace, CassandraThreadReply.__table_name__),
+                ).all()
+            )
             # cqlengine's sync_table insists on its own Model base class;
             # django_cassandra_engine's sync_cassandra widens that check the same way.
             management.Model = (CqlModel, DjangoCassandraModel)
@@ -90,6 +103,41 @@ class CassandraMessageStore(CassandraReads):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 for model in MODELS:
                     management.sync_table(model)
+            if not had_thread_index:
+                self._index_old_replies()
+
+    def _index_old_replies(self) -> None:
+        """Index the replies stored before `thread_replies` existed: once,
+        when `ensure_schema` creates it (a scan of every message's few
+        columns). Interrupted, the table is dropped, so the next `migrate`
+        starts over."""
+        session = self._session()
+        scan = SimpleStatement(f"SELECT stream, id, author_id, reply_to, created_at, hidden FROM {self.keyspace}.messages", fetch_size=1000)
+        insert = session.prepare(
+            f"INSERT INTO {self.keyspace}.thread_replies (stream, bucket, root_id, reply_id, created_at) VALUES (?, ?, ?, ?, ?)"
+        )
+        written = 0
+        try:
+            result = session.execute(scan)
+            while True:
+                # Page by page, from this thread: the driver's callbacks must
+                # not wait for the next page.
+                replies = [
+                    (r["stream"], bucket_of(r["reply_to"]), r["reply_to"], r["id"], r["created_at"] or ids.id_time(r["id"]))
+                    for r in result.current_rows
+                    if r["reply_to"] is not None and r["author_id"] is not None and not r["hidden"]
+                ]
+                if replies:
+                    execute_concurrent_with_args(session, insert, replies, concurrency=32)
+                    written += len(replies)
+                if not result.has_more_pages:
+                    break
+                result.fetch_next_page()
+        except BaseException:
+            session.execute(f"DROP TABLE IF EXISTS {self.keyspace}.{CassandraThreadReply.__table_name__}")
+            raise
+        if written:
+            logger.info("thread index: indexed %d replies stored before it existed", written)
 
     @_driver_errors
     def drop_schema(self) -> None:
@@ -187,6 +235,7 @@ class CassandraMessageStore(CassandraReads):
         if new.client_id:
             existing = self.find_by_client_id(new.stream, new.author_id, new.client_id)
             if existing is not None:
+                self._reindex(existing)
                 return existing, False
         message_id, prev_id = self._allocate_id(new.stream)
         taken = time.monotonic()
@@ -194,6 +243,7 @@ class CassandraMessageStore(CassandraReads):
             existing = self._claim_client_id(new, message_id)
             if existing is not None:
                 self._void(new.stream, message_id)
+                self._reindex(existing)
                 return existing, False
         now = _now()
         # Cassandra keeps milliseconds: hand back what a later read returns.
@@ -228,7 +278,26 @@ class CassandraMessageStore(CassandraReads):
             if new.client_id:
                 self._release_client_id(new, message_id)
             raise
+        if new.reply_to is not None:
+            # After the message row (a thread never counts a reply that is not
+            # stored); if this write fails the append fails with the message
+            # stored, and the client's retry (same clientId) writes it.
+            self._index_reply(new.stream, message_id, new.reply_to, stored.created_at)
         return stored, True
+
+    # -- the thread index: a visible reply has a row under its root ----------
+
+    def _index_reply(self, stream: str, reply_id: int, root_id: int, created_at: datetime) -> None:
+        CassandraThreadReply.create(stream=stream, bucket=bucket_of(root_id), root_id=root_id, reply_id=reply_id, created_at=created_at)
+
+    def _unindex_reply(self, stream: str, reply_id: int, root_id: int) -> None:
+        CassandraThreadReply.objects.filter(stream=stream, bucket=bucket_of(root_id), root_id=root_id, reply_id=reply_id).delete()
+
+    def _reindex(self, existing: StoredMessage) -> None:
+        """A reply sent again: the first append may have stored it and failed
+        before its thread index row."""
+        if existing.reply_to is not None and not existing.hidden:
+            self._index_reply(existing.stream, existing.id, existing.reply_to, existing.created_at)
 
     @_driver_errors
     def set_read_pointer(self, stream: str, user_id: int, message_id: int) -> bool:
@@ -279,9 +348,14 @@ class CassandraMessageStore(CassandraReads):
     @_driver_errors
     def set_hidden(self, stream, message_id, hidden):
         row = self._row(stream, message_id)
-        if row is None:
-            return False
+        if row is None or row["deleted_at"] is not None:
+            return False  # a deleted message stays hidden
         CassandraMessage.objects.filter(stream=stream, bucket=row["bucket"], id=message_id).update(hidden=hidden)
+        if row["reply_to"] is not None:
+            if hidden:
+                self._unindex_reply(stream, message_id, row["reply_to"])
+            else:
+                self._index_reply(stream, message_id, row["reply_to"], _aware(row["created_at"]) or ids.id_time(message_id))
         return True
 
     @_driver_errors
@@ -291,6 +365,8 @@ class CassandraMessageStore(CassandraReads):
             return False
         CassandraMessage.objects.filter(stream=stream, bucket=row["bucket"], id=message_id).delete()
         CassandraPin.objects.filter(stream=stream, message_id=message_id).delete()
+        if row["reply_to"] is not None:
+            self._unindex_reply(stream, message_id, row["reply_to"])
         if row["client_id"]:
             # Like the SQL store, where the unique (stream, author, client_id)
             # goes with the row: a later retry of that clientId stores anew.
@@ -301,3 +377,65 @@ class CassandraMessageStore(CassandraReads):
             except LWTException:
                 pass
         return True
+
+    # -- the message lifecycle (reads: reads.py) ---------------------------------
+
+    @_driver_errors
+    def edit(self, stream, message_id, *, content, mentions):
+        return self._update_visible(stream, message_id, content=content, mentions=list(mentions), edited_at=_now())
+
+    @_driver_errors
+    def soft_delete(self, stream, message_id, *, by):
+        row = self._row(stream, message_id)
+        if row is None or row["hidden"]:
+            return None
+        before = self._record(stream, row)
+        CassandraMessage.objects.filter(stream=stream, bucket=row["bucket"], id=message_id).update(
+            hidden=True, is_pinned=False, deleted_at=_now(), deleted_by=by
+        )
+        if row["is_pinned"]:
+            # Only then: each delete leaves a tombstone in the stream's pins
+            # partition. (A pin racing this delete is on a hidden row, which
+            # `pinned` skips.)
+            CassandraPin.objects.filter(stream=stream, message_id=message_id).delete()
+        if row["reply_to"] is not None:
+            self._unindex_reply(stream, message_id, row["reply_to"])
+        return before
+
+    @_driver_errors
+    def add_reaction(self, stream, message_id, *, emoji, user_id):
+        # One row per (message, emoji, user), made by INSERT ... IF NOT EXISTS:
+        # concurrent adds from any number of processes never lose one.
+        try:
+            CassandraReaction.if_not_exists().create(
+                stream=stream, bucket=bucket_of(message_id), message_id=message_id, emoji=emoji, user_id=user_id, at=_now_ms_monotonic()
+            )
+            return True
+        except LWTException:
+            return False
+
+    @_driver_errors
+    def remove_reaction(self, stream, message_id, *, emoji, user_id):
+        try:
+            CassandraReaction.objects.filter(
+                stream=stream, bucket=bucket_of(message_id), message_id=message_id, emoji=emoji, user_id=user_id
+            ).if_exists().delete()
+            return True
+        except LWTException:
+            return False
+
+    @_driver_errors
+    def record_change(self, stream, message_id, kind):
+        """The insert IF NOT EXISTS at the newest id + 1 both takes the id
+        and writes the change, so change n + 1 is never there without n; a
+        writer that lost the id tries the one after the winner's."""
+        rows = self._execute(_LAST_CHANGE, (stream,))
+        candidate = (int(rows[0]["change_id"]) if rows else 0) + 1
+        for _ in range(MAX_CAS_ATTEMPTS):
+            try:
+                CassandraChange.if_not_exists().create(stream=stream, change_id=candidate, message_id=message_id, kind=kind)
+                return candidate
+            except LWTException as exc:
+                taken = exc.existing.get("change_id")
+                candidate = (int(taken) if taken is not None else candidate) + 1
+        raise StoreError(f"the change feed of {stream} stayed contended after {MAX_CAS_ATTEMPTS} attempts")

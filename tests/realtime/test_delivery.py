@@ -8,7 +8,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from realtime.delivery import DELIVER, SKIP, ChannelSession, DeliverySession, FillGap
+from realtime.delivery import DELIVER, SKIP, ChannelSession, DeliverySession, FillChanges, FillGap
 from realtime.events import Broadcast, envelope
 
 ME = "conn.me.1"
@@ -117,3 +117,46 @@ def test_any_arrival_order_gives_each_message_once_in_order(count, data):
         s.delivered(event)
         written.append(message_id)
     assert written == ids, "every message once, in id order"
+
+
+def change(kind: str = "reaction_updated", *, change_id: int | None, channel: int = 5, **skip) -> Broadcast:
+    return Broadcast(envelope(f"chat.channel.{channel}", {"type": kind, "channelId": channel}, change_id=change_id, **skip))
+
+
+def test_changes_in_order_once_and_a_gap_is_filled_first():
+    s = ChannelSession(connection=ME, user_id=7)
+    s.join(5, newest=0, floor=0, changes=4)
+    assert s.decide(change(change_id=3)) is SKIP, "in what the join returned"
+    assert s.decide(change(change_id=5)) is DELIVER
+    s.delivered(change(change_id=5))
+    gap = s.decide(change("message_updated", change_id=8))
+    assert gap == FillChanges(5, after=5, before=8)
+    s.delivered(change("message_updated", change_id=8))
+    assert s.changes_given(5) == 8
+    assert s.decide(change(change_id=7)) is SKIP, "filled already"
+    assert s.decide(change("message_updated", change_id=None)) is DELIVER, "a streamed @AI update is not a change"
+    assert s.decide(change(change_id=9, skip_channel=ME)) is SKIP, "our own change comes as the direct answer"
+    assert s.decide_own_change(5, 9) is DELIVER
+    s.given_change(5, 9)
+    assert s.decide_own_change(5, 11) == FillChanges(5, after=9, before=11)
+    assert s.decide_own_change(6, 3) is DELIVER and s.changes_given(6) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.permutations(list(range(1, 16))), st.integers(0, 5))
+def test_any_arrival_order_gives_each_change_once_in_order(arrivals, joined_at):
+    """Whatever order a channel's change broadcasts arrive in, a consumer
+    that follows the session writes changes joined_at+1..15 once, in order."""
+    s = ChannelSession(connection=ME, user_id=7)
+    s.join(5, newest=0, floor=0, changes=joined_at)
+    written: list[int] = []
+    for change_id in arrivals:
+        event = change(change_id=change_id)
+        answer = s.decide(event)
+        if answer is SKIP:
+            continue
+        if isinstance(answer, FillChanges):
+            written += [c for c in range(answer.after + 1, answer.before) if c > joined_at]
+        written.append(change_id)
+        s.delivered(event)
+    assert written == list(range(joined_at + 1, 16))
