@@ -11,4 +11,9 @@ class MessagepalConfig(AppConfig):
         from messagestore import moderation
         from messagestore.streams import CONVERSATION_PREFIX
 
-        moderation.register(CONVERSATION_PREFIX, lambda stream, message_id, action: pal_message_moderate(conversation_id=stream, message_number=message_id, action=action))
+        moderation.register(
+            CONVERSATION_PREFIX,
+            lambda stream, message_id, action, actor_id: pal_message_moderate(
+                conversation_id=stream, message_number=message_id, action=action, actor_id=actor_id
+            ),
+        )

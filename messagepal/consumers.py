@@ -53,6 +53,23 @@ class MessagePalConsumer(ProtocolConsumer):
                     skip_channel=self.channel_name,
                 )
                 await self.reply(event, request_id)
+            case protocol.EditMessage():
+                updated = await database_sync_to_async(services.pal_message_edit)(
+                    user=self.user,
+                    conversation_id=command.conversation_id,
+                    message_number=command.message_number,
+                    content=command.content,
+                    skip_channel=self.channel_name,
+                )
+                await self.reply(updated, request_id)
+            case protocol.DeleteMessage():
+                deleted = await database_sync_to_async(services.pal_message_delete)(
+                    user=self.user,
+                    conversation_id=command.conversation_id,
+                    message_number=command.message_number,
+                    skip_channel=self.channel_name,
+                )
+                await self.reply(deleted, request_id)
             case protocol.Subscribe():
                 selectors.access_conversation(self.user, command.conversation_id)
                 self.subscriptions.add(command.conversation_id)

@@ -1,4 +1,5 @@
-"""The `/ws/messagepal/` protocol (PROTOCOL.md, "MessagePal WebSocket"):
+"""The `/ws/messagepal/` protocol (PROTOCOL.md, "MessagePal WebSocket", and
+part 2's "Message lifecycle" for edit_message / delete_message):
 inbound frames -> typed commands, and the id formats (messagepal.schema
 holds what goes out). Pure.
 
@@ -77,6 +78,19 @@ class MarkRead:
 
 
 @dataclass(frozen=True)
+class EditMessage:
+    conversation_id: str
+    message_number: int
+    content: str
+
+
+@dataclass(frozen=True)
+class DeleteMessage:
+    conversation_id: str
+    message_number: int
+
+
+@dataclass(frozen=True)
 class Subscribe:
     conversation_id: str
 
@@ -93,7 +107,7 @@ class FetchHistory:
     limit: int
 
 
-Command = SendMessage | Typing | MarkRead | Subscribe | Unsubscribe | FetchHistory | Ping
+Command = SendMessage | Typing | MarkRead | EditMessage | DeleteMessage | Subscribe | Unsubscribe | FetchHistory | Ping
 
 
 def read_conversation(data: dict[str, Any], name: str = "conversationId") -> str:
@@ -128,6 +142,12 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
     if kind == "mark_read":
         conversation, number, raw = read_message_id(data, "messageId")
         return MarkRead(conversation, number, raw)
+    if kind == "edit_message":
+        conversation, number, _ = read_message_id(data, "messageId")
+        return EditMessage(conversation, number, read_content(data, max_length))
+    if kind == "delete_message":
+        conversation, number, _ = read_message_id(data, "messageId")
+        return DeleteMessage(conversation, number)
     if kind == "subscribe":
         return Subscribe(read_conversation(data))
     if kind == "unsubscribe":

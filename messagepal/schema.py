@@ -1,5 +1,6 @@
 """What MessagePal sends: its message object, every `/ws/messagepal/` event and
-the HTTP objects (PROTOCOL.md, "MessagePal WebSocket" and "MessagePal HTTP"),
+the HTTP objects (PROTOCOL.md, "MessagePal WebSocket", "MessagePal HTTP" and
+part 2's "Message lifecycle"),
 one TypedDict each, and their builders. Pure; wire.schema explains how these
 are checked and documented."""
 
@@ -27,8 +28,12 @@ class PalMessageObject(TypedDict):
     recipientId: Id
     content: NonEmpty
     createdAt: Timestamp
+    editedAt: Timestamp | None
     readAt: Timestamp | None
     clientId: str | None
+    # MessagePal sends no files yet (PROTOCOL.md "Files"): both stay null.
+    fileUrl: str | None
+    file: None
 
 
 class MessageReceivedEvent(TypedDict):
@@ -51,6 +56,18 @@ class PalMessageReadEvent(TypedDict):
     readAt: Timestamp
 
 
+class PalMessageUpdatedEvent(TypedDict):
+    type: Literal["message_updated"]
+    conversationId: ConversationId
+    message: PalMessageObject
+
+
+class PalMessageDeletedEvent(TypedDict):
+    type: Literal["message_deleted"]
+    conversationId: ConversationId
+    messageId: PalMessageId
+
+
 class HistoryResponseEvent(TypedDict):
     type: Literal["history_response"]
     conversationId: ConversationId
@@ -68,8 +85,21 @@ class UnsubscribedEvent(TypedDict):
     conversationId: ConversationId
 
 
+# What services broadcast to both people's connections.
+PalBroadcast = MessageReceivedEvent | PalMessageReadEvent | PalMessageUpdatedEvent | PalMessageDeletedEvent
+
 EVENTS = EventSchemas(
-    (*SHARED_EVENTS, MessageReceivedEvent, PalUserTypingEvent, PalMessageReadEvent, HistoryResponseEvent, SubscribedEvent, UnsubscribedEvent)
+    (
+        *SHARED_EVENTS,
+        MessageReceivedEvent,
+        PalUserTypingEvent,
+        PalMessageReadEvent,
+        PalMessageUpdatedEvent,
+        PalMessageDeletedEvent,
+        HistoryResponseEvent,
+        SubscribedEvent,
+        UnsubscribedEvent,
+    )
 )
 
 # -- HTTP objects ----------------------------------------------------------------
@@ -99,8 +129,11 @@ def message_object(msg: StoredMessage, *, sender_username: str, recipient_id: in
         recipientId=recipient_id,
         content=msg.content,
         createdAt=iso(msg.created_at),
+        editedAt=iso(msg.edited_at),
         readAt=iso(read_at),
         clientId=msg.client_id,
+        fileUrl=msg.file_url,
+        file=None,
     )
 
 
@@ -114,6 +147,14 @@ def typing_event(conversation: str, user_id: int, username: str) -> PalUserTypin
 
 def message_read_event(conversation: str, message_id_: str, read_by: int, read_at: datetime) -> PalMessageReadEvent:
     return PalMessageReadEvent(type="message_read", conversationId=conversation, messageId=message_id_, readBy=read_by, readAt=iso(read_at))
+
+
+def message_updated_event(message: PalMessageObject) -> PalMessageUpdatedEvent:
+    return PalMessageUpdatedEvent(type="message_updated", conversationId=message["conversationId"], message=message)
+
+
+def message_deleted_event(conversation: str, message_id_: str) -> PalMessageDeletedEvent:
+    return PalMessageDeletedEvent(type="message_deleted", conversationId=conversation, messageId=message_id_)
 
 
 def history_response_event(conversation: str, messages: list[PalMessageObject], has_more: bool) -> HistoryResponseEvent:

@@ -30,6 +30,17 @@ def access_conversation(user: User, conversation_id: str) -> tuple[int, int]:
     return pair
 
 
+def access_message(user: User, conversation_id: str, message_number: int) -> StoredMessage:
+    """A visible message of one of the caller's conversations. A message
+    that does not exist, was deleted, or lies in someone else's conversation
+    is `not_found` alike (PROTOCOL.md part 2: before any permission check)."""
+    pair = protocol.parse_conversation_id(conversation_id)
+    message = get_store().get(conversation_id, message_number) if pair is not None and user.id in pair else None
+    if message is None:
+        raise NotFound("Message not found.")
+    return message
+
+
 def message_objects(messages: list[StoredMessage]) -> list[schema.PalMessageObject]:
     """Message objects with usernames and readAt: two reads for a page."""
     if not messages:

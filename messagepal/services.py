@@ -1,7 +1,11 @@
 """Writes of MessagePal: send (persist, then `message_received` to every
-connection of both people), mark read, typing."""
+connection of both people), mark read, typing, and the sender's edit and
+delete (PROTOCOL.md part 2, "Message lifecycle") and the moderators' hide and
+delete."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -10,12 +14,27 @@ from django.utils import timezone
 from accounts.models import User
 from messagepal import protocol, schema
 from messagepal.models import Conversation, ReadMark
-from messagepal.selectors import access_conversation, message_objects
+from messagepal.selectors import access_conversation, access_message, message_objects
 from messagestore import NewMessage, StoredMessage, get_store
 from messagestore.services import message_append
 from realtime import ratelimit
 from realtime.events import abroadcast, broadcast_on_commit, pal_user_group
-from wire.errors import Invalid, NotFound, RateLimited
+from wire.errors import Forbidden, Invalid, NotFound, RateLimited
+
+
+def _tell_both(conversation_id: str, event: schema.PalBroadcast, *, skip_channel: str | None = None) -> None:
+    """`event` to every connection of both people once the transaction
+    commits (the acting connection, `skip_channel`, answers it directly)."""
+    pair = protocol.parse_conversation_id(conversation_id)
+    for user_id in pair or ():
+        broadcast_on_commit(pal_user_group(user_id), event, skip_channel=skip_channel)
+
+
+def _events_take(user: User) -> None:
+    """The user's events bucket (mark_read, typing, edits, deletes)."""
+    decision = ratelimit.take_event_sync(user.id)
+    if not decision.allowed:
+        raise RateLimited("Too many events; slow down.", decision.retry_after)
 
 
 def _recipient(sender: User, recipient_id: int) -> User:
@@ -48,9 +67,7 @@ def pal_message_send(
     def on_created(stored: StoredMessage) -> None:
         Conversation.objects.filter(id=conversation.id).update(last_message_id=stored.id, last_message_at=stored.created_at)
         created.append(schema.message_object(stored, sender_username=sender.username, recipient_id=recipient, read_at=None))
-        event = schema.message_received_event(created[0])
-        for user_id in (conversation.user_low_id, conversation.user_high_id):
-            broadcast_on_commit(pal_user_group(user_id), event, skip_channel=skip_channel)
+        _tell_both(conversation.id, schema.message_received_event(created[0]), skip_channel=skip_channel)
 
     sent = message_append(new=NewMessage(stream=conversation.id, author_id=sender.id, content=content, client_id=client_id), on_created=on_created)
     if not sent.created:  # a replay: the stored message, as history shows it
@@ -66,10 +83,8 @@ def pal_message_send_to_conversation(*, sender: User, conversation_id: str, cont
 def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip_channel: str | None = None) -> schema.PalMessageReadEvent:
     """The caller marks that message and every earlier one read; `message_read`
     to both people if the pointer moved."""
-    decision = ratelimit.take_event_sync(user.id)
-    if not decision.allowed:
-        raise RateLimited("Too many events; slow down.", decision.retry_after)
-    low, high = access_conversation(user, conversation_id)
+    _events_take(user)
+    access_conversation(user, conversation_id)
     store = get_store()
     if store.get(conversation_id, message_number) is None:
         raise NotFound("Message not found.")
@@ -81,8 +96,7 @@ def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip
         event = schema.message_read_event(conversation_id, protocol.message_id(conversation_id, pointer_number), user.id, read_at)
         if moved:
             ReadMark.objects.create(conversation_id=conversation_id, reader_id=user.id, message_id=pointer_number, read_at=read_at)
-            for user_id in (low, high):
-                broadcast_on_commit(pal_user_group(user_id), event, skip_channel=skip_channel)
+            _tell_both(conversation_id, event, skip_channel=skip_channel)
     return event
 
 
@@ -102,15 +116,66 @@ def pal_recipient_check(*, sender: User, recipient_id: int) -> None:
     _recipient(sender, recipient_id)
 
 
-def pal_message_moderate(*, conversation_id: str, message_number: int, action: str) -> bool:
-    """Moderators hide or delete a MessagePal message (Django admin)."""
+def pal_message_edit(
+    *, user: User, conversation_id: str, message_number: int, content: str, skip_channel: str | None = None
+) -> schema.PalMessageUpdatedEvent:
+    """The sender's new text (already read by the content rules of sending),
+    within CHAT_EDIT_WINDOW seconds of sending; `message_updated` to both."""
+    _events_take(user)
+    message = access_message(user, conversation_id, message_number)
+    if message.author_id != user.id:
+        raise Forbidden("Only the sender can edit a message.")
+    window = settings.CHAT_EDIT_WINDOW
+    if window and timezone.now() - message.created_at > timedelta(seconds=window):
+        raise Forbidden(f"Messages can be edited for {window} seconds after sending.")
+    with transaction.atomic():
+        edited = get_store().edit(conversation_id, message_number, content=content, mentions=())
+        if edited is None:  # deleted meanwhile
+            raise NotFound("Message not found.")
+        event = schema.message_updated_event(message_objects([edited])[0])
+        _tell_both(conversation_id, event, skip_channel=skip_channel)
+    return event
+
+
+def pal_message_delete(*, user: User, conversation_id: str, message_number: int, skip_channel: str | None = None) -> schema.PalMessageDeletedEvent:
+    """The sender deletes a message (soft: moderators still see it);
+    `message_deleted` to both."""
+    _events_take(user)
+    message = access_message(user, conversation_id, message_number)
+    if message.author_id != user.id:
+        raise Forbidden("Only the sender can delete a message.")
+    with transaction.atomic():
+        if get_store().soft_delete(conversation_id, message_number, by=user.id) is None:  # deleted meanwhile
+            raise NotFound("Message not found.")
+        event = _removed(conversation_id, message_number)
+        _tell_both(conversation_id, event, skip_channel=skip_channel)
+    return event
+
+
+def pal_message_moderate(*, conversation_id: str, message_number: int, action: str, actor_id: int | None = None) -> bool:
+    """Moderators hide or (soft) delete a MessagePal message (Django admin);
+    `message_deleted` to both people either way."""
     store = get_store()
-    done = store.set_hidden(conversation_id, message_number, True) if action == "hide" else store.delete(conversation_id, message_number)
-    if done:
-        # The list orders conversations by their last visible message.
-        page, _ = store.page(conversation_id, limit=1)
-        last = page[0] if page else None
-        Conversation.objects.filter(id=conversation_id).update(
-            last_message_id=last.id if last else None, last_message_at=last.created_at if last else None
-        )
+    with transaction.atomic():
+        if store.get(conversation_id, message_number) is None:
+            return False
+        if action == "hide":
+            done = store.set_hidden(conversation_id, message_number, True)
+        elif action == "delete":
+            done = store.soft_delete(conversation_id, message_number, by=actor_id) is not None
+        else:
+            raise ValueError(action)
+        if done:
+            _tell_both(conversation_id, _removed(conversation_id, message_number))
     return done
+
+
+def _removed(conversation_id: str, message_number: int) -> schema.PalMessageDeletedEvent:
+    """A message left the conversation: the list orders conversations by
+    their last visible message, so that moves back if it was the last."""
+    page, _ = get_store().page(conversation_id, limit=1)
+    last = page[0] if page else None
+    Conversation.objects.filter(id=conversation_id).update(
+        last_message_id=last.id if last else None, last_message_at=last.created_at if last else None
+    )
+    return schema.message_deleted_event(conversation_id, protocol.message_id(conversation_id, message_number))

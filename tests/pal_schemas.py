@@ -41,6 +41,8 @@ def check_pal_message(message: dict[str, Any]) -> None:
     check_message_id(message["id"], message["conversationId"])
     assert message["senderId"] != message["recipientId"]
     assert set(pair) == {message["senderId"], message["recipientId"]}
+    if message["editedAt"] is not None:
+        assert message["editedAt"] >= message["createdAt"]
 
 
 def check_pal_event(event: dict[str, Any]) -> None:
@@ -57,6 +59,11 @@ def check_pal_event(event: dict[str, Any]) -> None:
     elif kind == "message_read":
         check_message_id(event["messageId"], event["conversationId"])
         assert event["readBy"] in pair
+    elif kind == "message_updated":
+        check_pal_message(event["message"])
+        assert event["message"]["conversationId"] == event["conversationId"]
+    elif kind == "message_deleted":
+        check_message_id(event["messageId"], event["conversationId"])
     elif kind == "history_response":
         for message in event["messages"]:
             check_pal_message(message)

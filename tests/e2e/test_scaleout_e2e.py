@@ -153,8 +153,9 @@ async def test_reactions_added_at_once_on_both_processes_all_count(room):
     final = room.alice.http.get(f"/api/channels/{room.general}/messages/").json()["results"][-1]["reactions"]
     assert sorted(final, key=lambda r: r["emoji"]) == sorted(expected, key=lambda r: r["emoji"])
     for watcher in (a, b):
-        seen = None
-        while seen is None or sorted(seen["reactions"], key=lambda r: r["emoji"]) != sorted(expected, key=lambda r: r["emoji"]):
-            seen = await watcher.expect("reaction_updated")
+        # Every change once, in changeId order, on both processes' connections.
+        seen = [await watcher.expect("reaction_updated") for _ in range(2 * len(people))]
+        assert [e["changeId"] for e in seen] == list(range(1, 2 * len(people) + 1))
+        assert sorted(seen[-1]["reactions"], key=lambda r: r["emoji"]) == sorted(expected, key=lambda r: r["emoji"])
     for person in people:
         await person.close_all()

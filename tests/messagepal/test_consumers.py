@@ -319,6 +319,14 @@ async def test_third_user_is_refused_everything_and_hears_nothing(pals, connect)
         {"type": "typing", "requestId": "rq"},
         {"type": "mark_read", "messageId": "CONV:abc", "requestId": "rq"},
         {"type": "mark_read", "messageId": 5, "requestId": "rq"},
+        {"type": "edit_message", "messageId": "CONV:1", "requestId": "rq"},
+        {"type": "edit_message", "messageId": "CONV:1", "content": " ", "requestId": "rq"},
+        {"type": "edit_message", "messageId": "CONV:1", "content": "x" * 4001, "requestId": "rq"},
+        {"type": "edit_message", "messageId": "CONV", "content": "x", "requestId": "rq"},
+        {"type": "edit_message", "content": "x", "requestId": "rq"},
+        {"type": "delete_message", "requestId": "rq"},
+        {"type": "delete_message", "messageId": 1, "requestId": "rq"},
+        {"type": "delete_message", "messageId": "CONV:0", "requestId": "rq"},
         {"type": "subscribe", "conversationId": "conv_2_1", "requestId": "rq"},
         {"type": "fetch_history", "conversationId": "CONV", "limit": 0, "requestId": "rq"},
         {"type": "fetch_history", "conversationId": "CONV", "limit": "5", "requestId": "rq"},
@@ -341,3 +349,87 @@ async def test_bad_input_is_bad_request_and_the_connection_stays_usable(pals, co
     assert await request(ann, {"type": "ping"}) == {"type": "pong", "requestId": "rq"}
     assert (await request(ann, {"type": "fetch_history", "conversationId": conversation_id}))["messages"] == []
     await quiet(ann, ben)
+
+
+# --- edit_message / delete_message -------------------------------------------------------------
+
+
+async def test_edit_and_delete_reach_every_connection_of_both_people(pals, connect):
+    message = await sync(send)(pals.ann, pals.ben, "helo")
+    ann1, ann2, ben1, ben2, cat = [await connect(u) for u in (pals.ann, pals.ann, pals.ben, pals.ben, pals.cat)]
+    answer = await request(ann1, {"type": "edit_message", "messageId": message["id"], "content": "  hello  "})
+    updated = answer["message"]
+    assert answer == {"type": "message_updated", "conversationId": message["conversationId"], "message": updated, "requestId": "rq"}
+    assert updated["id"] == message["id"] and updated["content"] == "hello" and updated["editedAt"] is not None
+    await each_gets((ann2, ben1, ben2), {"type": "message_updated", "conversationId": message["conversationId"], "message": updated})
+    await quiet(ann1, ann2, ben1, ben2, cat)
+    history = await request(ben1, {"type": "fetch_history", "conversationId": message["conversationId"]})
+    assert history["messages"] == [updated]
+    # The recipient may do neither; the sender deletes from another connection.
+    await refused(ben1, {"type": "edit_message", "messageId": message["id"], "content": "mine now"}, "forbidden")
+    await refused(ben2, {"type": "delete_message", "messageId": message["id"]}, "forbidden")
+    deleted = await request(ann2, {"type": "delete_message", "messageId": message["id"]})
+    event = {"type": "message_deleted", "conversationId": message["conversationId"], "messageId": message["id"]}
+    assert deleted == {**event, "requestId": "rq"}
+    await each_gets((ann1, ben1, ben2), event)
+    await quiet(ann1, ann2, ben1, ben2, cat)
+    assert (await request(ben1, {"type": "fetch_history", "conversationId": message["conversationId"]}))["messages"] == []
+
+
+async def test_edit_and_delete_of_missing_deleted_or_foreign_messages_are_not_found(pals, connect):
+    message = await sync(send)(pals.ann, pals.ben, "private")
+    ann, ben, cat = await connect(pals.ann), await connect(pals.ben), await connect(pals.cat)
+    await request(ann, {"type": "delete_message", "messageId": message["id"]})
+    assert (await receive(ben))["type"] == "message_deleted"
+    kept = await request(ann, {"type": "send_message", "recipientId": pals.ben.id, "content": "kept"})
+    assert (await receive(ben))["message"] == kept["message"]
+    conversation_id, n = kept["message"]["id"].rsplit(":", 1)
+    targets = [
+        (ben, message["id"]),  # deleted: not_found even for the recipient, before the sender check
+        (ann, message["id"]),
+        (ann, f"{conversation_id}:{int(n) + 1}"),  # never existed
+        (cat, kept["message"]["id"]),  # not cat's conversation
+        (ann, f"conv_{pals.ann.id}_{pals.cat.id + 1000}:{n}"),
+    ]
+    for comm, target in targets:
+        await refused(comm, {"type": "edit_message", "messageId": target, "content": "x"}, "not_found")
+        await refused(comm, {"type": "delete_message", "messageId": target}, "not_found")
+    await quiet(ann, ben, cat)
+    history = await request(ben, {"type": "fetch_history", "conversationId": conversation_id})
+    assert history["messages"] == [kept["message"]]
+
+
+async def test_bad_edit_changes_nothing_and_the_connection_stays_usable(pals, connect):
+    message = await sync(send)(pals.ann, pals.ben, "as sent")
+    ann, ben = await connect(pals.ann), await connect(pals.ben)
+    for frame in (
+        {"type": "edit_message", "messageId": message["id"], "content": ""},
+        {"type": "edit_message", "messageId": message["id"], "content": "x" * 4001},
+        {"type": "edit_message", "messageId": message["id"], "content": None},
+        {"type": "edit_message", "messageId": message["id"], "content": ["x"]},
+        {"type": "edit_message", "messageId": message["id"] + "x", "content": "x"},
+        {"type": "delete_message", "messageId": message["id"] + " "},
+        {"type": "delete_message", "messageId": {"id": message["id"]}},
+    ):
+        await refused(ann, frame, "bad_request")
+    await quiet(ann, ben)
+    history = await request(ann, {"type": "fetch_history", "conversationId": message["conversationId"]})
+    assert history["messages"] == [message]
+    edited = await request(ann, {"type": "edit_message", "messageId": message["id"], "content": "fixed"})
+    assert edited["message"]["content"] == "fixed"
+    assert (await receive(ben))["type"] == "message_updated"
+
+
+async def test_rate_limited_edit_is_refused_and_changes_nothing(pals, connect, settings):
+    settings.CHAT_RATE_LIMIT_EVENTS = 1
+    settings.CHAT_RATE_LIMIT_WINDOW = 3600
+    message = await sync(send)(pals.ann, pals.ben, "1")
+    ann, ben = await connect(pals.ann), await connect(pals.ben)
+    await request(ann, {"type": "edit_message", "messageId": message["id"], "content": "2"})
+    assert (await receive(ben))["message"]["content"] == "2"
+    error = await refused(ann, {"type": "edit_message", "messageId": message["id"], "content": "3"}, "rate_limited")
+    assert error["retryAfter"] > 0
+    await refused(ann, {"type": "delete_message", "messageId": message["id"]}, "rate_limited")
+    await quiet(ann, ben)
+    history = await request(ben, {"type": "fetch_history", "conversationId": message["conversationId"]})
+    assert [m["content"] for m in history["messages"]] == ["2"]

@@ -93,6 +93,8 @@ def test_malformed_conversation_ids_are_refused(value):
 def test_malformed_message_ids_are_refused(value):
     assert p.parse_message_id(value) is None
     refused({"type": "mark_read", "messageId": value})
+    refused({"type": "edit_message", "messageId": value, "content": "x"})
+    refused({"type": "delete_message", "messageId": value})
     refused({"type": "fetch_history", "conversationId": "conv_1_2", "before": value})
 
 
@@ -107,6 +109,11 @@ def test_parse_every_command():
     assert command({"type": "send_message", "recipientId": 2, "content": "hi"}) == p.SendMessage(2, "hi", None)
     assert command({"type": "typing", "recipientId": 5}) == p.Typing(5)
     assert command({"type": "mark_read", "messageId": "conv_1_2:9"}) == p.MarkRead("conv_1_2", 9, "conv_1_2:9")
+    assert parse({"type": "edit_message", "messageId": "conv_1_2:9", "content": " new\n", "requestId": "e"}) == (
+        p.EditMessage("conv_1_2", 9, "new"),
+        "e",
+    )
+    assert command({"type": "delete_message", "messageId": "conv_1_2:9"}) == p.DeleteMessage("conv_1_2", 9)
     assert command({"type": "subscribe", "conversationId": "conv_1_2"}) == p.Subscribe("conv_1_2")
     assert command({"type": "unsubscribe", "conversationId": "conv_1_2"}) == p.Unsubscribe("conv_1_2")
     assert command({"type": "fetch_history", "conversationId": "conv_1_2", "before": "conv_1_2:9", "limit": 20}) == (
@@ -154,6 +161,16 @@ def test_history_limit_defaults_to_50_and_is_capped_at_100(extra, expected):
         {"type": "typing", "recipientId": "2"},
         {"type": "mark_read"},
         {"type": "mark_read", "messageId": 5},
+        {"type": "edit_message", "content": "x"},
+        {"type": "edit_message", "messageId": "conv_1_2:9"},
+        {"type": "edit_message", "messageId": 9, "content": "x"},
+        {"type": "edit_message", "messageId": "conv_1_2:9", "content": 5},
+        {"type": "edit_message", "messageId": "conv_1_2:9", "content": "  "},
+        {"type": "edit_message", "messageId": "conv_1_2:9", "content": "x" * 101},
+        {"type": "edit_message", "messageId": "conv_1_2:9", "content": "a\x00b"},
+        {"type": "delete_message"},
+        {"type": "delete_message", "messageId": None},
+        {"type": "delete_message", "messageId": ["conv_1_2:9"]},
         {"type": "subscribe"},
         {"type": "subscribe", "conversationId": 12},
         {"type": "unsubscribe", "conversationId": ["conv_1_2"]},
@@ -216,14 +233,20 @@ def test_message_object_is_exact():
         "recipientId": 1,
         "content": "<b>hi</b>",
         "createdAt": "2026-01-02T03:04:05.678Z",
+        "editedAt": None,
         "readAt": "2026-01-02T04:00:00.000Z",
         "clientId": "c-1",
+        "fileUrl": None,
+        "file": None,
     }
     assert set(message) == PAL_MESSAGE_FIELDS
     check_pal_message(message)
     unread = schema.message_object(_stored(client_id=None), sender_username="ben", recipient_id=1, read_at=None)
     assert unread["readAt"] is None and unread["clientId"] is None
     check_pal_message(unread)
+    edited = schema.message_object(_stored(edited_at=datetime(2026, 1, 2, 3, 5, tzinfo=UTC)), sender_username="ben", recipient_id=1, read_at=None)
+    assert edited["editedAt"] == "2026-01-02T03:05:00.000Z"
+    check_pal_message(edited)
 
 
 def test_every_outbound_event_matches_its_schema():
@@ -234,6 +257,8 @@ def test_every_outbound_event_matches_its_schema():
         schema.message_received_event(message),
         schema.typing_event("conv_1_2", 2, "ben"),
         schema.message_read_event("conv_1_2", "conv_1_2:9", 1, at),
+        schema.message_updated_event(message),
+        schema.message_deleted_event("conv_1_2", "conv_1_2:9"),
         schema.history_response_event("conv_1_2", [message], True),
         schema.history_response_event("conv_1_2", [], False),
         schema.subscribed_event("conv_1_2"),
@@ -251,6 +276,8 @@ def test_every_outbound_event_matches_its_schema():
         "readAt": "2026-01-02T00:00:00.000Z",
     }
     assert schema.typing_event("conv_1_2", 2, "ben") == {"type": "user_typing", "conversationId": "conv_1_2", "userId": 2, "username": "ben"}
+    assert schema.message_updated_event(message) == {"type": "message_updated", "conversationId": "conv_1_2", "message": message}
+    assert schema.message_deleted_event("conv_1_2", "conv_1_2:9") == {"type": "message_deleted", "conversationId": "conv_1_2", "messageId": "conv_1_2:9"}
 
 
 @pytest.mark.parametrize(
@@ -263,6 +290,10 @@ def test_every_outbound_event_matches_its_schema():
         {"type": "message_read", "conversationId": "conv_1_2", "messageId": 4, "readBy": 1, "readAt": "2026-01-02T00:00Z"},
         {"type": "message_read", "conversationId": "conv_1_2", "messageId": "conv_1_2:4", "readBy": 3, "readAt": "2026-01-02T00:00Z"},
         {"type": "history_response", "conversationId": "conv_1_2", "messages": []},
+        {"type": "message_deleted", "conversationId": "conv_1_2", "messageId": "conv_1_3:4"},
+        {"type": "message_deleted", "conversationId": "conv_1_2", "messageId": 4},
+        {"type": "message_deleted", "conversationId": "conv_1_2", "messageId": "conv_1_2:4", "changeId": 1},
+        {"type": "message_updated", "conversationId": "conv_1_2"},
         {"type": "new_message", "channelId": 1, "message": {}},
         {"type": "error", "code": "teapot", "message": "x"},
         {"type": "pong", "retryAfter": 1},

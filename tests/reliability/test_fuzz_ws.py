@@ -81,7 +81,7 @@ CHAT_TYPES = frozenset(
         "edit_message", "delete_message", "add_reaction", "remove_reaction",
     }
 )  # fmt: skip
-PAL_TYPES = frozenset({"send_message", "typing", "mark_read", "subscribe", "unsubscribe", "fetch_history", "ping"})
+PAL_TYPES = frozenset({"send_message", "typing", "mark_read", "subscribe", "unsubscribe", "fetch_history", "ping", "edit_message", "delete_message"})
 
 
 # --- frames -------------------------------------------------------------------
@@ -366,6 +366,7 @@ class World:
     pal_message: str
     # A message of `me` to edit and delete (0: none; its events are then refused).
     victim: int = 0
+    pal_victim: str = ""
     extra: list[Any] = field(default_factory=list)
 
     def values(self) -> list[Any]:
@@ -409,6 +410,8 @@ class World:
             {"type": "unsubscribe", "conversationId": self.conversation},
             {"type": "fetch_history", "conversationId": self.conversation},
             {"type": "fetch_history", "conversationId": self.conversation, "before": self.pal_message, "limit": 10},
+            {"type": "edit_message", "messageId": self.pal_victim or self.pal_message, "content": "edited"},
+            {"type": "delete_message", "messageId": self.pal_victim or self.pal_message},
             {"type": "ping"},
         ]
 
@@ -648,7 +651,7 @@ CHAT = Proto(
     frozenset({"user_presence", "user_typing", "user_stop_typing", "message_updated", "message_deleted", "thread_updated", "reaction_updated"}),
     "new_message",
 )
-PAL = Proto("messagepal", "/ws/messagepal/", check_pal_event, PAL_TYPES, frozenset({"user_typing"}), "message_received")
+PAL = Proto("messagepal", "/ws/messagepal/", check_pal_event, PAL_TYPES, frozenset({"user_typing", "message_updated", "message_deleted"}), "message_received")
 
 
 class Closed(Exception):
@@ -1090,6 +1093,7 @@ def test_fuzz_both_protocols_in_process(school, caplog, loop_thread, settings):
     alice, bob = school.alice, school.bob
     seed = chat_services.message_send(user=bob, channel_id=school.general.id, content="seed for mark_read, pin and replyTo")
     victim = chat_services.message_send(user=alice, channel_id=school.general.id, content="seed to edit and delete")
+    pal_victim, _ = pal_services.pal_message_send(sender=alice, recipient_id=bob.id, content="seed to edit and delete")
     pal_seed, _ = pal_services.pal_message_send(sender=bob, recipient_id=alice.id, content="seed for mark_read and fetch_history")
     world = World(
         me=alice.id,
@@ -1099,6 +1103,7 @@ def test_fuzz_both_protocols_in_process(school, caplog, loop_thread, settings):
         conversation=pal_seed["conversationId"],
         pal_message=pal_seed["id"],
         victim=victim.message["id"],
+        pal_victim=pal_victim["id"],
         extra=[
             school.news.id,
             school.staff.id,

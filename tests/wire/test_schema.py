@@ -70,6 +70,7 @@ def test_every_event_type_of_both_protocols_has_a_schema():
     }  # fmt: skip
     assert set(pal_schema.EVENTS.by_type) == {
         "connected", "error", "pong", "message_received", "user_typing", "message_read", "history_response", "subscribed", "unsubscribed",
+        "message_updated", "message_deleted",
     }  # fmt: skip
 
 
