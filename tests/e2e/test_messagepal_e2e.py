@@ -160,3 +160,28 @@ async def test_bad_input_keeps_connection_usable(trio):
     assert (await a.expect("error"))["code"] == "bad_request"
     assert (await a.request({"type": "ping"}, "pong"))["type"] == "pong"
     assert ann.http.get("/api/messagepal/conversations/").json() == []
+
+
+async def test_sender_edits_and_deletes_and_both_people_see_it(trio):
+    ann, ben, cid = trio
+    a = await ann.connect(PAL)
+    b = await ben.connect(PAL)
+    c = await cid.connect(PAL)
+    sent = await pal_send(a, ben, "helo ben")
+    assert sent["editedAt"] is None and sent["fileUrl"] is None and sent["file"] is None
+    await b.expect("message_received")
+    edited = await a.request({"type": "edit_message", "messageId": sent["id"], "content": " hello ben "}, "message_updated")
+    assert edited["type"] == "message_updated" and edited["conversationId"] == conv(ann, ben)
+    assert edited["message"]["content"] == "hello ben" and edited["message"]["editedAt"] is not None
+    assert (await b.expect("message_updated"))["message"] == edited["message"]
+    for ws, code in ((b, "forbidden"), (c, "not_found")):
+        for event in ({"type": "edit_message", "messageId": sent["id"], "content": "x"}, {"type": "delete_message", "messageId": sent["id"]}):
+            error = await ws.request(event, "none")
+            assert (error["type"], error["code"]) == ("error", code), (event, error)
+    deleted = await a.request({"type": "delete_message", "messageId": sent["id"]}, "message_deleted")
+    assert deleted == {"type": "message_deleted", "conversationId": conv(ann, ben), "messageId": sent["id"], "requestId": deleted["requestId"]}
+    assert (await b.expect("message_deleted"))["messageId"] == sent["id"]
+    history = ben.http.get(f"/api/messagepal/conversations/{conv(ann, ben)}/messages/").json()["results"]
+    assert sent["id"] not in [m["id"] for m in history]
+    again = await a.request({"type": "edit_message", "messageId": sent["id"], "content": "back"}, "none")
+    assert (again["type"], again["code"]) == ("error", "not_found")
