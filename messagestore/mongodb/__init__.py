@@ -1,6 +1,8 @@
 """MongoDB backend of the message store: pymongo against MongoDB or a
 MongoDB-wire server (FerretDB 1.24 on SQLite in this project's tests).
-layout.py holds the document and line formats, store.py the store.
+layout.py holds the document and line formats, store.py the store,
+lifecycle.py its message lifecycle (edits, soft deletes, reactions, threads,
+the change feed).
 
 djongo cannot serve here (it pins Django <= 3.1.12 and pymongo <= 3.11.4) and
 django-mongodb-backend needs $lookup/$expr, so the store speaks pymongo.
@@ -26,7 +28,8 @@ what FerretDB 1.24 (SQLite backend) does, measured here:
 
 Hence:
 
-- every read and write addresses documents by `_id`;
+- every read and write addresses documents by `_id` alone (a `$in` on
+  `_id` or an `_id` range is not pushed down either: a scan);
 - messages live in buckets of `BUCKET_SIZE` consecutive messages (the n-th
   message of a stream is in bucket n // BUCKET_SIZE), so a 50-message page
   costs one or two lookups and no document grows without bound. A bucket
@@ -51,7 +54,20 @@ Hence:
   delete) and of its read pointers runs under a lease lock: a document in
   `locks` whose insertion is the atomic step. That is what makes ids in a
   stream increase in acceptance order across processes, as the row lock of
-  the SQL store does.
+  the SQL store does. A soft-deleted message is a hidden one with
+  `deleted_at`/`deleted_by`; nothing un-hides it;
+- the message lifecycle (lifecycle.py) files a message's reactions and
+  replies under its bucket number (its locator), so a page's are one or
+  two lookups: `reactions` ("stream|n": the reactions of bucket n's
+  messages as JSON lines, rewritten under the lease lock
+  "reactions|stream|n"), `replies` (the thread index, "stream|n": the
+  visible replies of bucket n's roots, kept by append, hide, show and
+  delete under the stream lock) and `changes` (the change feed: "stream",
+  its head, holds the newest id and the changes of its block of 64; a full
+  block is sealed into "stream|k"; writers hold the lease lock
+  "changes|stream", and the head advances in one document write, so a
+  reader never sees an id before a smaller one). Their cost does not grow
+  with the collections (docs/stores.md has the figures).
 """
 
 from messagestore.mongodb.layout import BUCKET_SIZE, document_of, encode

@@ -108,6 +108,8 @@ def record_of(stream: str, entry: dict[str, Any]) -> StoredMessage:
         feedback=entry.get("feedback"),
         graded_by=entry.get("graded_by"),
         hidden=bool(entry.get("hidden")),
+        deleted_at=entry.get("deleted_at"),
+        deleted_by=entry.get("deleted_by"),
     )
 
 
@@ -130,6 +132,8 @@ def document_of(message: StoredMessage) -> dict[str, Any]:
         "feedback": message.feedback,
         "graded_by": message.graded_by,
         "hidden": message.hidden,
+        "deleted_at": message.deleted_at,
+        "deleted_by": message.deleted_by,
     }
 
 
@@ -139,6 +143,7 @@ def document_of(message: StoredMessage) -> dict[str, Any]:
 _DEFAULTS: dict[str, Any] = {
     "message_type": "text", "file_url": None, "reply_to": None, "mentions": [], "edited_at": None, "is_pinned": False,
     "pinned_by": None, "is_ai": False, "client_id": None, "grade": None, "feedback": None, "graded_by": None, "hidden": False,
+    "deleted_at": None, "deleted_by": None,
 }  # fmt: skip
 
 
@@ -151,7 +156,7 @@ def encode(entry: dict[str, Any]) -> str:
 
 def decode(line: str) -> dict[str, Any]:
     entry = jsonutil.loads(line)
-    for name in ("created_at", "edited_at"):
+    for name in ("created_at", "edited_at", "deleted_at"):
         if entry.get(name):
             entry[name] = datetime.fromisoformat(entry[name])
     return entry

@@ -1,5 +1,6 @@
 """The MongoDB message store: buckets of messages, the stream's head, the
-lease lock. The layout and why: messagestore/mongodb/__init__.py."""
+lease lock (the message lifecycle: lifecycle.py). The layout and why:
+messagestore/mongodb/__init__.py."""
 
 from __future__ import annotations
 
@@ -32,11 +33,12 @@ from messagestore.mongodb.layout import (
     record_of,
     wall_ms,
 )
+from messagestore.mongodb.lifecycle import Lifecycle
 
 logger = logging.getLogger(__name__)
 
 
-class MongoMessageStore(ScanningStore):
+class MongoMessageStore(Lifecycle, ScanningStore):
     name = "mongodb"
 
     def __init__(self, *, uri: str, database: str | None = None, timeout: float = 3.0):
@@ -50,6 +52,9 @@ class MongoMessageStore(ScanningStore):
         self.client_ids = self.db["client_ids"]
         self.pointers = self.db["read_pointers"]
         self.locks = self.db["locks"]
+        self.reaction_docs = self.db["reactions"]
+        self.thread_index = self.db["replies"]
+        self.change_feed = self.db["changes"]
 
     # -- schema ------------------------------------------------------------
 
@@ -62,6 +67,7 @@ class MongoMessageStore(ScanningStore):
         for collection in (self.heads, self.locators, self.pointers, self.locks):
             if collection.name not in self.db.list_collection_names():
                 self.db.create_collection(collection.name)
+        self._ensure_lifecycle_schema()
 
     @driver_errors
     def drop_schema(self) -> None:
@@ -286,6 +292,8 @@ class MongoMessageStore(ScanningStore):
                 self.heads.update_one({"_id": new.stream}, change)
             else:
                 self._insert_or_replace(self.heads, new.stream, {"last_id": message_id, "seq": seq + 1, "pins": [], "recent": {f"b{number}": opened}})
+            if new.reply_to is not None:
+                self._index_reply(new.stream, document_of(stored), number, head)
         return stored, True
 
     @staticmethod
@@ -309,20 +317,21 @@ class MongoMessageStore(ScanningStore):
             self.pointers.update_one({"_id": stream}, {"$set": {f"p.{user_id}": {"m": message_id, "at": now()}}}, upsert=True)
             return True
 
-    def _modify(self, stream: str, message_id: int, *, visible_only: bool, fields: dict[str, Any]) -> dict[str, Any] | None:
-        """Set fields of a stored message (under the stream lock); the entry
-        as it was, or None when there is no such (visible) message."""
+    def _modify(self, stream: str, message_id: int, *, visible_only: bool, fields: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        """Set fields of a stored message (under the stream lock): its bucket
+        number and the entry as it was, or None when there is no such
+        (visible) message. A deleted message is never modified."""
         head = self._head(stream)
         found = self._find(stream, message_id, head)
         if found is None:
             return None
         number, entries, index = found
         entry = entries[index]
-        if visible_only and entry.get("hidden"):
+        if entry.get("deleted_at") or (visible_only and entry.get("hidden")):
             return None
         entries[index] = {**entry, **fields}
         self._write_bucket(stream, number, entries, head)
-        return entry
+        return number, entry
 
     @driver_errors
     def set_pinned(self, stream, message_id, *, pinned, by):
@@ -354,7 +363,15 @@ class MongoMessageStore(ScanningStore):
     @driver_errors
     def set_hidden(self, stream, message_id, hidden):
         with self._locked(f"stream|{stream}"):
-            return self._modify(stream, message_id, visible_only=False, fields={"hidden": hidden}) is not None
+            modified = self._modify(stream, message_id, visible_only=False, fields={"hidden": hidden})
+            if modified is None:
+                return False  # no such message, or deleted: it stays hidden
+            number, before = modified
+            if hidden:
+                self._unindex_reply(stream, before)
+            elif before.get("reply_to") is not None:
+                self._index_reply(stream, before, number)
+            return True
 
     @driver_errors
     def delete(self, stream, message_id):
@@ -368,6 +385,7 @@ class MongoMessageStore(ScanningStore):
             # The locator stays: a client may still page from this id.
             self._write_bucket(stream, number, entries, head)
             self.heads.update_one({"_id": stream}, {"$pull": {"pins": message_id}})
+            self._unindex_reply(stream, entry, head)
             if entry.get("client_id"):
                 # As in the SQL store, the clientId goes with the message.
                 key = f"{stream}|{entry['author_id']}|{entry['client_id']}"

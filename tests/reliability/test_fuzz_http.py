@@ -186,6 +186,7 @@ ENDPOINTS = {
     "channel": Endpoint("/api/workspaces/{workspace}/channels/", {"name": "random", "kind": "text", "isPrivate": False}, ("name", "kind")),
     "dm": Endpoint("/api/workspaces/{workspace}/dms/", {"userId": "{student}"}, (), ("userId",)),
     "grade": Endpoint("/api/channels/{channel}/messages/{message}/grade/", {"grade": "A-", "feedback": "good"}, ("grade", "feedback")),
+    "reaction": Endpoint("/api/channels/{channel}/messages/{message}/reactions/", {"emoji": "👍🏽"}, ("emoji",)),
     "pal_send": Endpoint(
         "/api/messagepal/conversations/{conversation}/messages/", {"content": "hi there", "clientId": "c-1"}, ("content", "clientId")
     ),
