@@ -9,6 +9,7 @@ not see answers 404, like the API.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -74,7 +75,8 @@ def channel(request: HttpRequest, workspace_id: int, channel_id: int) -> HttpRes
 
 @ensure_csrf_cookie
 def _chat_page(request: HttpRequest, workspace_id: int, channel_id: int | None) -> HttpResponse:
-    page = {"me": _me(request), "workspaceId": workspace_id, "channelId": channel_id}
+    # editWindow: the UI offers "Edit" only while the server would accept it.
+    page = {"me": _me(request), "workspaceId": workspace_id, "channelId": channel_id, "editWindow": settings.CHAT_EDIT_WINDOW}
     return render(request, "chat.html", {"me": page["me"], "page": page})
 
 

@@ -1,11 +1,18 @@
 // The workspace chat page: /workspaces/{id}/channels/{channelId}/.
 // Sidebar (channels with unread counts, DMs and members with presence dots),
 // the message list (HTTP history, then live events over /ws/chat/), pins,
-// typing, read receipts, and the composer with optimistic sending.
+// typing, read receipts, and the composer with optimistic sending; the message
+// lifecycle (edits, deletes, reactions, threads) through message-actions.js,
+// thread.js and changes.js.
 
 import { ChatSocket } from "./socket.js";
-import { MessageList, TypingIndicator, wireComposer } from "./messages.js";
-import { api, el, errorText, icon, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
+import { MessageList } from "./messages.js";
+import { TypingIndicator, wireComposer } from "./composer.js";
+import { MessageActions } from "./message-actions.js";
+import { ThreadPanel } from "./thread.js";
+import { ChangeFeed } from "./changes.js";
+import { Sidebar } from "./sidebar.js";
+import { api, el, errorText, icon, newClientId, readJsonScript, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");
 const me = page.me;
@@ -39,7 +46,23 @@ const socket = new ChatSocket("/ws/chat/", {
   },
 });
 
-const list = new MessageList(log, {
+const sidebar = new Sidebar({ state, me, workspaceId, channelId, isOnline: (userId) => isOnline(userId), note: (text) => note(text) });
+const renderSidebar = () => sidebar.render();
+const displayName = (userId) => sidebar.displayName(userId);
+
+const actions = new MessageActions({
+  me,
+  channelId,
+  canModerate: () => isStaff(),
+  canPin: () => isStaff(),
+  send: (event) => socket.send(event),
+  openThread: (rootKey, opener) => openThread(rootKey, opener),
+  nameOf: (userId) => displayName(userId),
+  note: (text) => note(text),
+  editWindow: page.editWindow, // CHAT_EDIT_WINDOW (chatsite/pages.py)
+});
+
+const listOptions = {
   me,
   mentionNames: () => {
     const names = new Set(["ai"]);
@@ -48,10 +71,26 @@ const list = new MessageList(log, {
   },
   isRead: (message) => isRead(message),
   onRetry: (clientId) => retry(clientId),
-  onSeen: (message) => markRead(message),
-  canPin: () => isStaff(),
-  onPin: (message) => socket.send({ type: "pin_message", channelId, messageId: message.seq }),
+};
+
+// Thread replies stay in the channel's list too, drawn compactly ("Replied in
+// a thread · View thread"): read receipts, unread counts and afterId
+// catch-up then work for them as for any message, and nobody misses a reply.
+const list = new MessageList(log, { ...listOptions, onSeen: (message) => markRead(message), decorate: (node, message, into) => actions.decorate(node, message, into) });
+
+const thread = new ThreadPanel({
+  panel: $("thread-panel"),
+  layout: document.querySelector(".chat-layout"),
+  channelId,
+  listOptions: { ...listOptions, decorate: (node, message, into) => actions.decorate(node, message, into, { inThread: true }) },
+  normalise: (m) => normalise(m),
+  send: (clientId, event) => socket.sendTracked(clientId, event),
+  note: (text) => note(text),
+  onClosed: ({ key, focus }) => list.focusMessage(key, focus),
 });
+
+// Edits, deletes, reactions, thread counts and pins, live or caught up.
+const changes = new ChangeFeed({ list, thread, actions, normalise: (m) => normalise(m), onPins: () => loadPins().catch(() => {}) });
 
 function isStaff() {
   return state.workspace && (state.workspace.role === "admin" || state.workspace.role === "teacher");
@@ -73,6 +112,11 @@ function normalise(m) {
     grade: m.grade,
     isPinned: Boolean(m.isPinned),
     streaming: Boolean(m.streaming),
+    editedAt: m.editedAt || null,
+    replyTo: m.replyTo || null,
+    replyCount: m.replyCount || 0,
+    lastReplyAt: m.lastReplyAt || null,
+    reactions: m.reactions || [],
   };
 }
 
@@ -91,9 +135,15 @@ function addMessages(messages) {
   for (const m of messages) {
     for (const userId of m.readBy || []) movePointer(userId, m.id);
     list.upsert(normalise(m));
+    thread.accept(m);
     if (m.clientId && m.authorId === me.id) socket.ack(m.clientId);
   }
   list.refreshStatuses();
+  thread.list.refreshStatuses();
+}
+
+function openThread(rootKey, opener) {
+  thread.open(rootKey, opener, list.get(rootKey)).catch((error) => note(error.message));
 }
 
 function markRead(message) {
@@ -113,17 +163,34 @@ function send(content) {
   socket.sendTracked(clientId, { type: "send_message", channelId, content });
 }
 
+// The list holding a pending message: the channel's, or the thread panel's.
+function pendingIn(clientId) {
+  return [list, thread.list].find((candidate) => candidate.pending.has(clientId)) || null;
+}
+
 function retry(clientId) {
-  const pending = list.pending.get(clientId);
-  if (!pending) return;
-  list.setPendingStatus(clientId, "sending");
-  socket.sendTracked(clientId, { type: "send_message", channelId, content: pending.message.content });
+  const into = pendingIn(clientId);
+  if (!into) return;
+  const { content, replyTo } = into.pending.get(clientId).message;
+  into.setPendingStatus(clientId, "sending");
+  socket.sendTracked(clientId, replyTo ? { type: "send_message", channelId, content, replyTo } : { type: "send_message", channelId, content });
 }
 
 function failed(clientId, error) {
   let reason = error.message || "Something went wrong.";
   if (error.code === "rate_limited" && error.retryAfter) reason = `Too many messages; try again in ${error.retryAfter} s.`;
-  list.setPendingStatus(clientId, "failed", reason);
+  pendingIn(clientId)?.setPendingStatus(clientId, "failed", reason);
+}
+
+// Up in an empty composer edits your newest message there.
+function editLastOnArrowUp(textarea, into) {
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key !== "ArrowUp" || textarea.value || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+    const mine = [...into.items.values()].map((item) => item.message).filter((m) => actions.canEdit(m));
+    if (!mine.length) return;
+    event.preventDefault();
+    actions.startEdit(into, mine.reduce((a, b) => (b.seq > a.seq ? b : a)).key);
+  });
 }
 
 // --- socket events -------------------------------------------------------------
@@ -135,15 +202,24 @@ function joinAll() {
   joinOthers();
   if (channelId) {
     state.joined.add(channelId);
-    const newest = list.newest();
-    state.joinUsedAfter = Boolean(newest);
-    socket.send(newest ? { type: "join_channel", channelId, afterId: newest.seq } : { type: "join_channel", channelId });
+    joinCurrent();
   }
   if (reconnect) {
     // Read pointers and other channels' counts moved while we were away.
     refreshChannels().catch(() => {});
     loadPins().catch(() => {});
   }
+}
+
+// With afterId (messages) and changesAfter (edits, deletes, reactions, ...)
+// from what this page already holds.
+function joinCurrent() {
+  const newest = list.newest();
+  state.joinUsedAfter = Boolean(newest);
+  const join = { type: "join_channel", channelId };
+  if (newest) join.afterId = newest.seq;
+  if (changes.last !== null) join.changesAfter = changes.last;
+  socket.send(join);
 }
 
 // Every other channel, without catch-up: for live unread counts and presence.
@@ -159,6 +235,12 @@ async function handle(event) {
     case "joined_channel":
       if (event.channelId !== channelId) return;
       addMessages(event.missed || []);
+      // The changes before the HTTP catch-up: events handled while it is
+      // awaited are newer than they are.
+      if (changes.caughtUp(event) === "more") {
+        joinCurrent(); // the next page of changes
+        return;
+      }
       if (!state.joinUsedAfter || event.hasMore) await catchUpOverHttp();
       // Joined and caught up: live events flow from here (tests wait for it).
       log.dataset.live = "true";
@@ -177,10 +259,12 @@ async function handle(event) {
       return;
     }
     case "message_updated":
-      if (event.channelId === channelId) addMessages([event.message]);
-      return;
     case "message_deleted":
-      if (event.channelId === channelId) list.remove(String(event.messageId));
+    case "reaction_updated":
+    case "thread_updated":
+    case "message_pinned":
+    case "message_unpinned":
+      if (event.channelId === channelId) changes.live(event);
       return;
     case "user_typing":
       if (event.channelId === channelId && event.userId !== me.id) {
@@ -201,15 +285,9 @@ async function handle(event) {
     case "user_presence":
       setPresence(event.userId, event.channelId, event.status);
       return;
-    case "message_pinned":
-      if (event.channelId === channelId) {
-        const message = list.get(String(event.messageId));
-        if (message) list.upsert({ ...message, isPinned: true });
-        loadPins().catch(() => {});
-      }
-      return;
     case "error":
       if (typeof event.requestId === "string" && event.requestId.startsWith("send:")) return;
+      if (actions.failed(event)) return;
       note(event.message || "Something went wrong.");
       return;
     default:
@@ -255,93 +333,6 @@ function isOnline(userId) {
   return false;
 }
 
-// --- sidebar -------------------------------------------------------------------
-
-function displayName(userId) {
-  const member = state.members.get(userId);
-  return member ? member.user.displayName || member.user.username : "Someone";
-}
-
-function dmPartner(channel) {
-  const ids = channel.memberIds || [];
-  return ids.find((id) => id !== me.id) ?? me.id;
-}
-
-function channelLabel(channel) {
-  if (channel.kind === "dm") return displayName(dmPartner(channel));
-  return channel.name;
-}
-
-function dot(userId) {
-  const online = isOnline(userId);
-  return el("span", { class: online ? "dot dot-online" : "dot", role: "img", "aria-label": online ? "online" : "offline", title: online ? "Online" : "Offline" });
-}
-
-function unreadBadge(channel) {
-  const count = channel.id === channelId ? 0 : state.unread.get(channel.id) || 0;
-  if (!count) return null;
-  return el("span", { class: "unread", "aria-label": `${count} unread`, text: count > 99 ? "99+" : String(count) });
-}
-
-function channelLink(channel) {
-  const current = channel.id === channelId;
-  let prefix;
-  if (channel.kind === "dm") prefix = dot(dmPartner(channel));
-  else if (channel.kind === "announcement") prefix = el("span", { class: "hash" }, icon("megaphone", "announcements:"));
-  else prefix = el("span", { class: "hash", "aria-hidden": "true", text: "#" });
-  const link = el(
-    "a",
-    {
-      href: `/workspaces/${workspaceId}/channels/${channel.id}/`,
-      class: current ? "nav-item active" : "nav-item",
-      "aria-current": current ? "page" : null,
-      dataset: { channelId: String(channel.id) },
-    },
-    prefix,
-    el("span", { class: "nav-label", text: channelLabel(channel) }),
-    unreadBadge(channel),
-  );
-  return el("li", {}, link);
-}
-
-function renderSidebar() {
-  const channels = state.channels.filter((c) => c.kind !== "dm");
-  const dms = state.channels.filter((c) => c.kind === "dm");
-  // Patched in place, not rebuilt: presence and unread changes arrive while
-  // someone is clicking a link here.
-  updateChildren($("channel-list"), channels.map(channelLink));
-  updateChildren($("dm-list"), dms.length ? dms.map(channelLink) : [el("li", { class: "muted small", text: "None yet" })]);
-  const members = [...state.members.values()].sort((a, b) => (a.user.displayName || a.user.username).localeCompare(b.user.displayName || b.user.username));
-  updateChildren(
-    $("member-list"),
-    members.map(({ user, role }) => {
-      const name = user.displayName || user.username;
-      if (user.id === me.id) {
-        return el("li", {}, el("span", { class: "nav-item member" }, dot(user.id), el("span", { class: "nav-label", text: `${name} (you)` }), el("span", { class: "role", text: role })));
-      }
-      const button = el(
-        "button",
-        { type: "button", class: "nav-item member", "aria-label": `Direct message ${name}`, dataset: { userId: String(user.id) } },
-        dot(user.id),
-        el("span", { class: "nav-label", text: name }),
-        el("span", { class: "role", text: role }),
-      );
-      return el("li", {}, button);
-    }),
-  );
-}
-
-async function openDm(userId, button) {
-  button.disabled = true;
-  try {
-    const dm = await api.post(`/api/workspaces/${workspaceId}/dms/`, { userId });
-    window.location.assign(`/workspaces/${workspaceId}/channels/${dm.id}/`);
-  } catch (error) {
-    note(error.message);
-    button.disabled = false;
-  }
-}
-
 function renderHeader() {
   const channel = state.channels.find((c) => c.id === channelId);
   if (!channel) {
@@ -349,7 +340,7 @@ function renderHeader() {
     document.title = `${state.workspace ? state.workspace.name : "Workspace"} · Chat`;
     return;
   }
-  const label = channelLabel(channel);
+  const label = sidebar.channelLabel(channel);
   const title = $("channel-title");
   if (channel.kind === "announcement") title.replaceChildren(icon("megaphone"), ` ${label}`);
   else title.textContent = channel.kind === "dm" ? label : `# ${label}`;
@@ -423,12 +414,6 @@ async function start() {
   state.channels = channels;
   for (const channel of channels) state.unread.set(channel.id, channel.unreadCount || 0);
   $("workspace-name").textContent = workspace.name;
-  // One delegated listener: the member buttons are patched in place by
-  // renderSidebar and carry no listeners of their own.
-  $("member-list").addEventListener("click", (event) => {
-    const button = event.target.closest("button[data-user-id]");
-    if (button && !button.disabled) openDm(Number(button.dataset.userId), button);
-  });
   renderSidebar();
   renderHeader();
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => note(e.message)));
@@ -443,6 +428,8 @@ async function start() {
     onTyping: () => socket.send({ type: "typing", channelId }),
     onStopTyping: () => socket.send({ type: "stop_typing", channelId }),
   });
+  editLastOnArrowUp($("composer"), list);
+  editLastOnArrowUp(thread.textarea, thread.list);
   try {
     const first = await api.get(`/api/channels/${channelId}/messages/?limit=50`);
     addMessages(first.results);

@@ -4,7 +4,8 @@
 // typing line as the workspace chat.
 
 import { ChatSocket } from "./socket.js";
-import { MessageList, TypingIndicator, wireComposer } from "./messages.js";
+import { MessageList } from "./messages.js";
+import { TypingIndicator, wireComposer } from "./composer.js";
 import { api, debounce, el, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");

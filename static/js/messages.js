@@ -1,9 +1,16 @@
-// Message bubbles, the message list, the typing line and the composer: shared
-// by the workspace chat and MessagePal. Both pages normalise their messages to
+// Message bubbles and the message list: shared by the workspace chat and
+// MessagePal (the typing line and the composer: composer.js). Both pages
+// normalise their messages to
 //   {key, seq, authorId, authorName, content, createdAt, messageType, fileUrl,
 //    mentions, isAI, clientId, grade, isPinned, streaming}
-// (key: the server id as a string; seq: a number that orders the messages).
+// (key: the server id as a string; seq: a number that orders the messages);
+// the workspace chat adds {editedAt, replyTo, replyCount, lastReplyAt,
+// reactions}, drawn by its `decorate` hook (message-actions.js).
 // User text is only ever placed with text nodes / textContent.
+//
+// Keyboard: the messages use a roving tabindex. One message (the last one
+// focused, else the newest) is in the tab order; Up/Down/Home/End move
+// between messages, and a focused message shows its action buttons.
 
 import { el, formatTime, icon, safeUrl } from "./util.js";
 
@@ -76,16 +83,17 @@ function decoded(part) {
 }
 
 export class MessageList {
-  constructor(log, { me, mentionNames = () => new Set(), isRead = () => false, onRetry = () => {}, onSeen = () => {}, canPin = () => false, onPin = () => {}, countsAsSeen = () => true }) {
+  constructor(log, { me, mentionNames = () => new Set(), isRead = () => false, onRetry = () => {}, onSeen = () => {}, countsAsSeen = () => true, decorate = null, emptyText = "No messages yet. Say hello!" }) {
     this.log = log;
     this.me = me;
     this.mentionNames = mentionNames;
     this.isRead = isRead;
     this.onRetry = onRetry;
     this.onSeen = onSeen;
-    this.canPin = canPin;
-    this.onPin = onPin;
     this.countsAsSeen = countsAsSeen;
+    this.decorate = decorate;
+    this.roverKey = null; // the message in the tab order, once one was focused
+    this.roverNode = null;
     this.items = new Map(); // key -> {message, node}
     this.pending = new Map(); // clientId -> {message, node, status, error}
     this.visible = new Set();
@@ -105,8 +113,57 @@ export class MessageList {
     new ResizeObserver(() => {
       if (this.stick) this.log.scrollTop = this.log.scrollHeight;
     }).observe(log);
-    this.empty = el("p", { class: "log-empty muted", text: "No messages yet. Say hello!" });
+    this.empty = el("p", { class: "log-empty muted", text: emptyText });
     this.log.append(this.empty);
+    log.addEventListener("focusin", (event) => {
+      const node = event.target.closest("article.message[data-key]");
+      if (!node || !log.contains(node) || node.dataset.key === this.roverKey) return;
+      this.roverKey = node.dataset.key;
+      this.rove();
+    });
+    log.addEventListener("keydown", (event) => this.arrows(event));
+  }
+
+  // Up/Down/Home/End on a focused message move to another message.
+  arrows(event) {
+    if (!event.target.matches("article.message[data-key]") || event.altKey || event.ctrlKey || event.metaKey) return;
+    const nodes = [...this.log.querySelectorAll(":scope > article.message[data-key]")];
+    const index = nodes.indexOf(event.target);
+    const next = { ArrowUp: index - 1, ArrowDown: index + 1, Home: 0, End: nodes.length - 1 }[event.key];
+    if (next === undefined || !nodes[next]) return;
+    event.preventDefault();
+    nodes[next].focus();
+  }
+
+  // Exactly one message has tabindex 0: the one last focused, else the newest.
+  rove() {
+    const target = this.items.get(this.roverKey) || this.items.get(this.newest()?.key);
+    if (this.roverNode && this.roverNode !== target?.node) this.roverNode.tabIndex = -1;
+    this.roverNode = target ? target.node : null;
+    if (this.roverNode) this.roverNode.tabIndex = 0;
+  }
+
+  // Draws one message again (its state outside the message changed).
+  redraw(key) {
+    const message = this.get(key);
+    if (message) this.upsert(message);
+  }
+
+  // Merges `fields` into a message already shown; false when it is not shown.
+  patch(key, fields) {
+    const message = this.get(key);
+    if (!message) return false;
+    this.upsert({ ...message, ...fields });
+    return true;
+  }
+
+  // Focuses a message, or one of its controls (by its data-focus name).
+  focusMessage(key, control = "", { preventScroll = false } = {}) {
+    const item = this.items.get(key);
+    if (!item) return false;
+    const target = control ? item.node.querySelector(`[data-focus="${CSS.escape(control)}"]`) : null;
+    (target || item.node).focus({ preventScroll });
+    return true;
   }
 
   clear() {
@@ -114,6 +171,8 @@ export class MessageList {
     this.items.clear();
     this.pending.clear();
     this.visible.clear();
+    this.roverKey = null;
+    this.roverNode = null;
     this.log.replaceChildren(this.empty);
     this.empty.hidden = false;
   }
@@ -154,10 +213,15 @@ export class MessageList {
     const existing = this.items.get(message.key);
     if (existing) {
       existing.message = { ...existing.message, ...message };
+      // A redrawn message keeps the keyboard focus where it was.
+      const active = document.activeElement;
+      const focus = existing.node.contains(active) ? (active === existing.node ? "" : active.dataset.focus || "") : null;
       const node = this.build(existing.message, "sent");
       existing.node.replaceWith(node);
       this.swapObserved(existing.node, node);
       existing.node = node;
+      this.rove();
+      if (focus !== null) this.focusMessage(message.key, focus, { preventScroll: true });
       return false;
     }
     if (message.clientId && message.authorId === this.me.id && this.pending.has(message.clientId)) {
@@ -169,6 +233,7 @@ export class MessageList {
     this.items.set(message.key, { message, node });
     this.insert(node, message.seq);
     this.observer.observe(node);
+    this.rove();
     this.empty.hidden = true;
     if (stick || message.authorId === this.me.id) this.scrollToBottom();
     return true;
@@ -179,8 +244,15 @@ export class MessageList {
     if (!item) return;
     this.observer.unobserve(item.node);
     this.visible.delete(item.node);
+    // The focus (and the tab stop) moves to a neighbour, not to the end.
+    const hadFocus = item.node.contains(document.activeElement);
+    const sibling = (node) => (node && node.dataset && node.dataset.key !== undefined ? node : null);
+    const neighbour = sibling(item.node.nextElementSibling) || sibling(item.node.previousElementSibling);
     item.node.remove();
     this.items.delete(key);
+    if (this.roverKey === key) this.roverKey = neighbour ? neighbour.dataset.key : null;
+    this.rove();
+    if (hadFocus && this.roverNode) this.roverNode.focus();
     this.empty.hidden = this.items.size + this.pending.size > 0;
   }
 
@@ -281,6 +353,7 @@ export class MessageList {
     if (message.streaming) classes.push("message-streaming");
     const node = el("article", {
       class: classes.join(" "),
+      tabindex: message.key !== null ? "-1" : null,
       dataset: {
         status: own ? (status === "sent" && this.isRead(message) ? "read" : status) : "",
         ...(message.key !== null ? { key: message.key, seq: String(message.seq) } : {}),
@@ -292,11 +365,6 @@ export class MessageList {
     meta.append(el("time", { datetime: message.createdAt, title: new Date(message.createdAt).toLocaleString(), text: formatTime(message.createdAt) }));
     if (message.isPinned) meta.append(el("span", { class: "badge badge-pin", text: "Pinned" }));
     if (message.grade) meta.append(el("span", { class: "badge badge-grade", text: `Grade: ${message.grade}` }));
-    if (message.key !== null && !message.isPinned && this.canPin(message)) {
-      const pin = el("button", { type: "button", class: "button-quiet pin-button", text: "Pin" });
-      pin.addEventListener("click", () => this.onPin(message));
-      meta.append(pin);
-    }
     node.append(meta);
     const mentionNames = this.mentionNames(message);
     node.append(el("div", { class: "message-body" }, renderText(message.content, { mentionNames, myName: this.me.username })));
@@ -310,6 +378,7 @@ export class MessageList {
       }
       node.append(extra);
     }
+    if (this.decorate && message.key !== null) this.decorate(node, message, this);
     if (own) node.append(this.statusNode(node.dataset.status, error, message.clientId));
     return node;
   }
@@ -344,93 +413,4 @@ export class MessageList {
       if (newest) this.onSeen(newest);
     }, 150);
   }
-}
-
-// "Bob is typing…": shown per person until they stop, send, or go quiet.
-export class TypingIndicator {
-  constructor(node, timeoutMs = 5000) {
-    this.node = node;
-    this.timeoutMs = timeoutMs;
-    this.people = new Map(); // userId -> {name, timer}
-  }
-
-  show(userId, name) {
-    const current = this.people.get(userId);
-    if (current) clearTimeout(current.timer);
-    const timer = setTimeout(() => this.hide(userId), this.timeoutMs);
-    this.people.set(userId, { name, timer });
-    this.render();
-  }
-
-  hide(userId) {
-    const current = this.people.get(userId);
-    if (!current) return;
-    clearTimeout(current.timer);
-    this.people.delete(userId);
-    this.render();
-  }
-
-  clear() {
-    for (const { timer } of this.people.values()) clearTimeout(timer);
-    this.people.clear();
-    this.render();
-  }
-
-  render() {
-    const names = [...this.people.values()].map((p) => p.name);
-    let text = "";
-    if (names.length === 1) text = `${names[0]} is typing…`;
-    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
-    else if (names.length > 2) text = "Several people are typing…";
-    this.node.textContent = text;
-  }
-}
-
-// The composer: Enter sends, Shift+Enter is a new line; typing signals are
-// throttled (one per 3 s) and a stop signal goes out on send and on blur.
-export function wireComposer({ form, textarea, onSend, onTyping = () => {}, onStopTyping = () => {} }) {
-  let lastTyping = 0;
-  let typingActive = false;
-  const stop = () => {
-    if (!typingActive) return;
-    typingActive = false;
-    lastTyping = 0;
-    onStopTyping();
-  };
-  const grow = () => {
-    textarea.style.height = "auto";
-    textarea.style.height = `${Math.min(textarea.scrollHeight, 200)}px`;
-  };
-  const submit = () => {
-    const content = textarea.value.trim();
-    if (!content) return;
-    if (onSend(content) === false) return;
-    textarea.value = "";
-    grow();
-    stop();
-  };
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    submit();
-  });
-  textarea.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-      event.preventDefault();
-      submit();
-    }
-  });
-  textarea.addEventListener("input", () => {
-    grow();
-    if (!textarea.value.trim()) {
-      stop();
-      return;
-    }
-    const now = Date.now();
-    if (now - lastTyping > 3000) {
-      lastTyping = now;
-      typingActive = true;
-      onTyping();
-    }
-  });
-  textarea.addEventListener("blur", stop);
 }

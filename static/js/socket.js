@@ -2,7 +2,8 @@
 //
 // - Reconnects with exponential backoff and jitter (0.5 s doubling to 10 s,
 //   each delay drawn from its upper half), at once when the browser comes back
-//   online or the tab becomes visible again.
+//   online or the tab becomes visible again; drops the socket at once when the
+//   browser goes offline (a dead connection may otherwise look open for long).
 // - Close code 4001 (no or ended session) never reconnects: the user goes to `/`.
 // - After every `connected` greeting it calls onReady() first (the page joins
 //   its channels there, with afterId for catch-up) and then resends every
@@ -36,6 +37,7 @@ export class ChatSocket {
     this.pingTimer = null;
     this.banner = document.getElementById("connection-banner");
     window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("offline", () => this.drop());
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.reconnectNow();
     });
@@ -111,6 +113,13 @@ export class ChatSocket {
     this.onStatus("offline");
     this.setBanner(true);
     this.scheduleReconnect();
+  }
+
+  drop() {
+    const ws = this.ws;
+    if (!ws) return;
+    this.closed(ws, { code: 1006 });
+    ws.close();
   }
 
   scheduleReconnect() {
