@@ -31,6 +31,7 @@ const state = {
   joinedOnce: false,
   joined: new Set(), // channels joined on the current connection
   joinUsedAfter: false,
+  refreshedAfterJoin: false,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -242,6 +243,10 @@ async function handle(event) {
         return;
       }
       if (!state.joinUsedAfter || event.hasMore) await catchUpOverHttp();
+      if (!state.refreshedAfterJoin) {
+        state.refreshedAfterJoin = true;
+        await refreshNewestPage();
+      }
       // Joined and caught up: live events flow from here (tests wait for it).
       log.dataset.live = "true";
       list.reportSeen();
@@ -292,6 +297,21 @@ async function handle(event) {
       return;
     default:
   }
+}
+
+// The first join: the newest page was read over HTTP before the socket was
+// subscribed, so an edit, delete or reaction made in between was never
+// heard. Read that page again now that changes arrive live.
+async function refreshNewestPage() {
+  const fresh = await api.get(`/api/channels/${channelId}/messages/?limit=50`);
+  if (!fresh.results.length) return;
+  const kept = new Set(fresh.results.map((m) => String(m.id)));
+  const low = fresh.results[0].id;
+  const high = fresh.results[fresh.results.length - 1].id;
+  for (const [key, { message }] of [...list.items]) {
+    if (message.seq >= low && message.seq <= high && !kept.has(key)) list.remove(key); // deleted meanwhile
+  }
+  addMessages(fresh.results);
 }
 
 // Everything after the newest message we hold, over HTTP: the first load, or
