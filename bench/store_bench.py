@@ -8,6 +8,8 @@ directly in the store's layout (COPY; unlogged batches per partition;
 insert_many), then reads through the store interface, as the app does:
 
 - latest: the newest page (opening a channel);
+- decorated: that page with its reactions and thread counts, as a history
+  answer reads it (the message lifecycle's two extra reads);
 - scrollback: the page before a random message of the channel;
 - append: then a send into that channel (no target; it shows what a store's
   layout costs writers at this size).
@@ -259,7 +261,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-KINDS = ("latest", "scrollback", "append")
+KINDS = ("latest", "decorated", "scrollback", "append")
 
 
 def bench_store(
@@ -274,6 +276,14 @@ def bench_store(
         page, _ = store.page(STREAM, limit=50)
         assert len(page) == 50 and page[-1].id == ids_[-1]
 
+    def decorated() -> None:
+        # What a history answer reads from the store: the page, then its
+        # reactions and thread counts (the message lifecycle).
+        page, _ = store.page(STREAM, limit=50)
+        page_ids = [m.id for m in page]
+        store.reactions(STREAM, page_ids)
+        store.thread_stats(STREAM, page_ids)
+
     def scrollback() -> None:
         position = rng.randrange(50, len(ids_))
         page, _ = store.page(STREAM, before=ids_[position], limit=50)
@@ -283,7 +293,8 @@ def bench_store(
         # A send into the same channel (after the reads: it adds messages).
         store.append(NewMessage(stream=STREAM, author_id=1, content=content(0)))
 
-    for kind, read, count in (("latest", latest, reads), ("scrollback", scrollback, reads), ("append", append, min(reads, 200))):
+    plan = (("latest", latest, reads), ("decorated", decorated, reads), ("scrollback", scrollback, reads), ("append", append, min(reads, 200)))
+    for kind, read, count in plan:
         if kind not in kinds:
             continue
         load = os.getloadavg()[0]  # before the kind runs: what else was using the machine
@@ -333,7 +344,7 @@ def main() -> int:
             if ferretdb_dir:
                 # FerretDB on SQLite: first as it stands (its _id lookups scan),
                 # then with the operator's index (scripts/ferretdb_index.py).
-                rows += bench_store("mongodb", store, ids_, args.reads, args.read_budget, kinds=("latest", "scrollback"))
+                rows += bench_store("mongodb", store, ids_, args.reads, args.read_budget, kinds=("latest", "decorated", "scrollback"))
                 indexing = time.monotonic()
                 subprocess.run([sys.executable, str(ROOT / "scripts" / "ferretdb_index.py"), ferretdb_dir, "--database", store.db.name], check=True)
                 print(f"[{name}] FerretDB SQLite _id index added in {time.monotonic() - indexing:.0f}s; reading ...", flush=True)
