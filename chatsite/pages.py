@@ -93,7 +93,7 @@ def messagepal(request: HttpRequest, conversation_id: str | None = None) -> Http
         if other_user is None:
             raise Http404("Conversation not found.")
         other = user_object(other_user)
-    page = {"me": _me(request), "conversationId": conversation_id, "otherUser": other}
+    page = {"me": _me(request), "conversationId": conversation_id, "otherUser": other, "editWindow": settings.CHAT_EDIT_WINDOW}
     return render(request, "messagepal.html", {"me": page["me"], "page": page})
 
 

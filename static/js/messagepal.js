@@ -1,12 +1,14 @@
 // MessagePal: /messagepal/ and /messagepal/{conversationId}/.
 // Conversation list with unread counts, people search to start a conversation,
 // and a 1:1 thread over /ws/messagepal/ with the same bubbles, statuses and
-// typing line as the workspace chat.
+// typing line as the workspace chat, and editing / deleting one's own messages
+// with the workspace chat's MessageActions (message-actions.js).
 
 import { ChatSocket } from "./socket.js";
 import { MessageList } from "./messages.js";
 import { TypingIndicator, wireComposer } from "./composer.js";
-import { api, debounce, el, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
+import { MessageActions } from "./message-actions.js";
+import { api, debounce, el, icon, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");
 const me = page.me;
@@ -38,6 +40,55 @@ const socket = new ChatSocket("/ws/messagepal/", {
   },
 });
 
+// The workspace chat's edit-in-place, "(edited)" and delete confirmation, with
+// MessagePal's differences: only "Edit" and "Delete", only on one's own
+// messages; no channel; the message id is the key ("conv_1_2:7"), which holds
+// a ":" of its own (the requestId is "edit:conv_1_2:7").
+class PalActions extends MessageActions {
+  send(event, kind, key) {
+    if (this.sendEvent({ ...event, messageId: key, requestId: `${kind}:${key}` })) return true;
+    this.note("Not connected. Try again in a moment.");
+    return false;
+  }
+
+  toolbar(message, list, own) {
+    if (!own) return document.createDocumentFragment();
+    const bar = el("div", { class: "message-actions" });
+    const add = (name, iconName, focus, onClick) => {
+      const button = el("button", { type: "button", class: "icon-button", "aria-label": name, title: name, dataset: { focus } }, icon(iconName));
+      button.addEventListener("click", () => onClick(button));
+      bar.append(button);
+    };
+    if (this.canEdit(message)) add("Edit", "pencil", "edit", () => this.startEdit(list, message.key));
+    add("Delete", "trash", "delete", (button) => this.remove(list, message.key, button));
+    return bar;
+  }
+
+  // An error answer to an edit shows under its editor; others as a note.
+  failed(event) {
+    const requestId = String(event.requestId || "");
+    if (!requestId.startsWith("edit:")) return super.failed(event);
+    const key = requestId.slice("edit:".length);
+    if (!list.editing || list.editing.key !== key) return true;
+    list.editing.saving = false;
+    list.editing.error = event.message || "Something went wrong.";
+    list.redraw(key);
+    list.focusMessage(key, "editor");
+    return true;
+  }
+}
+
+const actions = new PalActions({
+  me,
+  canModerate: () => false,
+  canPin: () => false,
+  send: (event) => socket.send(event),
+  openThread: () => {},
+  nameOf: (userId) => nameOf(userId, ""),
+  note: (text) => note(text),
+  editWindow: page.editWindow, // CHAT_EDIT_WINDOW when the page gives it; else the server decides
+});
+
 const list = new MessageList(log, {
   me,
   isRead: (message) => message.authorId === me.id && (Boolean(message.readAt) || message.seq <= state.otherReadSeq),
@@ -45,7 +96,14 @@ const list = new MessageList(log, {
   onSeen: (message) => markRead(message),
   // Only the recipient marks a message read.
   countsAsSeen: (message) => message.authorId !== me.id,
+  decorate: (node, message, into) => actions.decorate(node, message, into),
 });
+
+function note(text) {
+  const node = $("composer-note");
+  node.textContent = text;
+  node.hidden = !text;
+}
 
 function nameOf(userId, fallback) {
   if (userId === me.id) return me.displayName || me.username;
@@ -67,6 +125,7 @@ function normalise(m) {
     isAI: false,
     clientId: m.clientId,
     readAt: m.readAt,
+    editedAt: m.editedAt || null,
   };
 }
 
@@ -95,6 +154,17 @@ function retry(clientId) {
   socket.sendTracked(clientId, { type: "send_message", recipientId: other.id, content: pending.message.content });
 }
 
+// Up in an empty composer edits your newest message.
+function editLastOnArrowUp(textarea) {
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key !== "ArrowUp" || textarea.value || event.shiftKey || event.altKey || event.ctrlKey || event.metaKey) return;
+    const mine = [...list.items.values()].map((item) => item.message).filter((m) => actions.canEdit(m));
+    if (!mine.length) return;
+    event.preventDefault();
+    actions.startEdit(list, mine.reduce((a, b) => (b.seq > a.seq ? b : a)).key);
+  });
+}
+
 function markRead(message) {
   if (message.seq <= state.lastMarked) return;
   if (socket.send({ type: "mark_read", messageId: message.key })) {
@@ -113,6 +183,7 @@ async function catchUp() {
   for (let round = 0; round < 20; round += 1) {
     const query = before ? `?limit=100&before=${encodeURIComponent(before)}` : "?limit=50";
     const result = await api.get(`/api/messagepal/conversations/${conversationId}/messages/${query}`);
+    dropDeleted(result.results, before);
     addMessages(result.results);
     if (!newest) {
       setHasMore(result.hasMore);
@@ -122,6 +193,23 @@ async function catchUp() {
     if (!result.hasMore || !oldest || seqOf(oldest.id) <= newest.seq) return;
     before = oldest.id;
   }
+}
+
+// What we hold between a fresh page's first message and its end (`before`,
+// else its last message) but the page leaves out was deleted meanwhile.
+function dropDeleted(results, before) {
+  if (!results.length) return;
+  const low = seqOf(results[0].id);
+  const high = before ? seqOf(before) - 1 : seqOf(results[results.length - 1].id);
+  const kept = new Set(results.map((m) => m.id));
+  for (const { message } of [...list.items.values()]) {
+    if (message.seq >= low && message.seq <= high && !kept.has(message.key)) removeMessage(message.key);
+  }
+}
+
+function removeMessage(key) {
+  actions.forget(key);
+  list.remove(key);
 }
 
 function setHasMore(hasMore) {
@@ -173,6 +261,28 @@ function handle(event) {
       return;
     case "user_typing":
       if (event.conversationId === conversationId && event.userId !== me.id) typing.show(event.userId, nameOf(event.userId, event.username));
+      return;
+    case "message_updated": {
+      const m = event.message;
+      if (m.conversationId === conversationId) {
+        if (typeof event.requestId === "string" && event.requestId.startsWith("edit:")) actions.saved(m.id);
+        list.patch(m.id, normalise(m));
+      }
+      const entry = state.conversations.find((c) => c.lastMessage && c.lastMessage.id === m.id);
+      if (entry) {
+        entry.lastMessage = m;
+        renderConversations();
+      }
+      return;
+    }
+    case "message_deleted":
+      if (event.conversationId === conversationId) removeMessage(event.messageId);
+      // The conversation's last message and unread count may have changed.
+      loadConversations().catch(() => {});
+      return;
+    case "error":
+      // Answers to our edits and deletes (sends: the socket's onFailed).
+      actions.failed(event);
       return;
     case "message_read":
       if (event.conversationId !== conversationId) return;
@@ -288,6 +398,7 @@ async function start() {
     onSend: (content) => send(content),
     onTyping: () => socket.send({ type: "typing", recipientId: other.id }),
   });
+  editLastOnArrowUp($("composer"));
   await catchUp().catch(() => {});
   list.scrollToBottom();
   socket.start();
