@@ -14,23 +14,12 @@ import re
 import pytest
 
 from tests.e2e.browser import Tab, channel_path, new_tab
+from tests.e2e.pages import bubble, escape_cancels_an_edit, expect, live, post
 
 pytestmark = pytest.mark.e2e
 
 
-def expect(target):
-    from playwright.async_api import expect as playwright_expect
 
-    return playwright_expect(target)
-
-
-async def live(tab: Tab) -> None:
-    """The page's socket is connected, joined and caught up."""
-    await expect(tab.page.get_by_role("log")).to_have_attribute("data-live", "true")
-
-
-def bubble(tab: Tab, text: str):
-    return tab.page.get_by_role("log").locator("article.message").filter(has_text=text)
 
 
 def chip(scope, emoji: str):
@@ -44,19 +33,6 @@ async def open_channel(browser, room, name: str, person) -> Tab:
     return tab
 
 
-def by_key(tab: Tab, key: str):
-    return tab.page.get_by_role("log").locator(f'article.message[data-key="{key}"]')
-
-
-async def post(tab: Tab, text: str):
-    """Sends through the composer; the bubble (found by its id, so that an
-    edit does not lose it) once the server has it."""
-    composer = tab.page.get_by_role("textbox", name="Message", exact=True)
-    await composer.fill(text)
-    await composer.press("Enter")
-    sent = bubble(tab, text)
-    await expect(sent).to_have_attribute("data-key", re.compile(r"^\d+$"))
-    return by_key(tab, await sent.get_attribute("data-key"))
 
 
 async def ws_message(ws, channel_id: int, content: str, **extra) -> dict:
@@ -121,21 +97,7 @@ async def test_escape_cancels_an_edit(classroom, browser):
     alice = await open_channel(browser, room, "alice", room.alice)
     bob = await open_channel(browser, room, "bob", room.bob)
     message = await post(alice, "Keep me as I am")
-    await message.hover()
-    await message.get_by_role("button", name="Edit").click()
-    editor = alice.page.get_by_role("textbox", name="Edit message")
-    await editor.fill("something else entirely")
-    await alice.shot(test, "editing")
-    await editor.press("Escape")
-    await expect(editor).to_have_count(0)
-    await expect(message.locator(".message-body")).to_have_text("Keep me as I am")
-    await expect(message.get_by_text("(edited)")).to_have_count(0)
-    await expect(message).to_be_focused()
-    await expect(bubble(bob, "Keep me as I am").get_by_text("(edited)")).to_have_count(0)
-    await expect(bob.page.get_by_text("something else entirely")).to_have_count(0)
-    await alice.shot(test, "cancelled")
-    alice.assert_clean()
-    bob.assert_clean()
+    await escape_cancels_an_edit(alice, bob, message, test)
 
 
 async def test_up_arrow_in_the_empty_composer_edits_the_last_message(classroom, browser):

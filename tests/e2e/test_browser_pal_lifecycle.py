@@ -12,29 +12,15 @@ import re
 import pytest
 
 from tests.e2e.browser import Tab, new_tab
+from tests.e2e.pages import bubble, escape_cancels_an_edit, expect, live, post
 
 pytestmark = pytest.mark.e2e
 
 PAL_KEY = re.compile(r"^conv_\d+_\d+:\d+$")
 
 
-def expect(target):
-    from playwright.async_api import expect as playwright_expect
-
-    return playwright_expect(target)
 
 
-async def live(tab: Tab) -> None:
-    """The page's socket is connected, subscribed and caught up."""
-    await expect(tab.page.get_by_role("log")).to_have_attribute("data-live", "true")
-
-
-def bubble(tab: Tab, text: str):
-    return tab.page.get_by_role("log").locator("article.message").filter(has_text=text)
-
-
-def by_key(tab: Tab, key: str):
-    return tab.page.get_by_role("log").locator(f'article.message[data-key="{key}"]')
 
 
 async def open_conversation(browser, room, name: str, person, other) -> Tab:
@@ -52,16 +38,6 @@ async def pair(browser, room) -> tuple[Tab, Tab]:
     return alice, bob
 
 
-async def post(tab: Tab, text: str):
-    """Sends through the composer; the bubble (found by its id, so that an
-    edit does not lose it) once the server has it."""
-    composer = tab.page.get_by_role("textbox", name="Message", exact=True)
-    await composer.fill(text)
-    await composer.press("Enter")
-    sent = bubble(tab, text)
-    await expect(sent).to_have_attribute("data-key", PAL_KEY)
-    return by_key(tab, await sent.get_attribute("data-key"))
-
 
 async def test_pal_edit_with_the_edit_button(classroom, browser):
     """Keyboard focus (and hover) shows only "Edit" and "Delete" on one's own
@@ -70,7 +46,7 @@ async def test_pal_edit_with_the_edit_button(classroom, browser):
     test = "pal-lifecycle-edit"
     room = classroom
     alice, bob = await pair(browser, room)
-    message = await post(alice, "See you at 5")
+    message = await post(alice, "See you at 5", PAL_KEY)
     theirs = bubble(bob, "See you at 5")
     await expect(theirs).to_be_visible()
 
@@ -114,22 +90,8 @@ async def test_pal_escape_cancels_an_edit(classroom, browser):
     test = "pal-lifecycle-edit-cancel"
     room = classroom
     alice, bob = await pair(browser, room)
-    message = await post(alice, "Keep me as I am")
-    await message.hover()
-    await message.get_by_role("button", name="Edit").click()
-    editor = alice.page.get_by_role("textbox", name="Edit message")
-    await editor.fill("something else entirely")
-    await alice.shot(test, "editing")
-    await editor.press("Escape")
-    await expect(editor).to_have_count(0)
-    await expect(message.locator(".message-body")).to_have_text("Keep me as I am")
-    await expect(message.get_by_text("(edited)")).to_have_count(0)
-    await expect(message).to_be_focused()
-    await expect(bubble(bob, "Keep me as I am").get_by_text("(edited)")).to_have_count(0)
-    await expect(bob.page.get_by_text("something else entirely")).to_have_count(0)
-    await alice.shot(test, "cancelled")
-    alice.assert_clean()
-    bob.assert_clean()
+    message = await post(alice, "Keep me as I am", PAL_KEY)
+    await escape_cancels_an_edit(alice, bob, message, test)
 
 
 async def test_pal_server_error_shows_under_the_editor(classroom, browser):
@@ -138,7 +100,7 @@ async def test_pal_server_error_shows_under_the_editor(classroom, browser):
     test = "pal-lifecycle-edit-error"
     room = classroom
     alice, bob = await pair(browser, room)
-    message = await post(alice, "short and sweet")
+    message = await post(alice, "short and sweet", PAL_KEY)
     await message.hover()
     await message.get_by_role("button", name="Edit").click()
     editor = alice.page.get_by_role("textbox", name="Edit message")
@@ -161,9 +123,9 @@ async def test_pal_up_arrow_in_the_empty_composer_edits_the_last_message(classro
     test = "pal-lifecycle-edit-up"
     room = classroom
     alice, bob = await pair(browser, room)
-    first = await post(alice, "first thing")
-    second = await post(alice, "second thnig")
-    await post(bob, "bob says hi")  # the newest message is not Alice's
+    first = await post(alice, "first thing", PAL_KEY)
+    second = await post(alice, "second thnig", PAL_KEY)
+    await post(bob, "bob says hi", PAL_KEY)  # the newest message is not Alice's
     await expect(bubble(alice, "bob says hi")).to_be_visible()
     composer = alice.page.get_by_role("textbox", name="Message", exact=True)
     await composer.focus()
@@ -190,8 +152,8 @@ async def test_pal_delete_asks_first_and_is_gone_on_both_pages(classroom, browse
     test = "pal-lifecycle-delete"
     room = classroom
     alice, bob = await pair(browser, room)
-    message = await post(alice, "oops, wrong person")
-    await post(alice, "this one stays")
+    message = await post(alice, "oops, wrong person", PAL_KEY)
+    await post(alice, "this one stays", PAL_KEY)
     await expect(bubble(bob, "oops, wrong person")).to_be_visible()
     await expect(bubble(bob, "this one stays")).to_be_visible()
 
@@ -230,9 +192,9 @@ async def test_pal_reconnect_catches_up_edits_and_deletes(classroom, browser):
     test = "pal-lifecycle-catch-up"
     room = classroom
     alice, bob = await pair(browser, room)
-    edited = await post(alice, "to be edited")
-    deleted = await post(alice, "to be deleted")
-    await post(alice, "stays as it is")
+    edited = await post(alice, "to be edited", PAL_KEY)
+    deleted = await post(alice, "to be deleted", PAL_KEY)
+    await post(alice, "stays as it is", PAL_KEY)
     await expect(bubble(bob, "stays as it is")).to_be_visible()
 
     await bob.context.set_offline(True)

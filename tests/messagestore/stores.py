@@ -5,6 +5,7 @@ here every module's."""
 from __future__ import annotations
 
 import itertools
+import multiprocessing
 import os
 import uuid
 from typing import Any
@@ -122,3 +123,21 @@ def walk_forward(store: MessageStore, stream: str, limit: int, after: int = 0) -
         after = page[-1].id
 
 
+
+
+def in_two_processes(target, args_for) -> list[Any]:
+    """Run `target(*args_for(i), queue)` in two forked processes (i = 1, 2);
+    what each put on the queue."""
+    from django.db import connections
+
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(*args_for(i), queue)) for i in (1, 2)]
+    for p in procs:
+        p.start()
+    results = [queue.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    return results

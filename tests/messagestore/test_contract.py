@@ -9,7 +9,6 @@ store outage during a send looks like to the sender and to the channel.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import socket
 import subprocess
@@ -29,7 +28,7 @@ import messagestore as store_module
 from messagestore import MessageStore, NewMessage, StoreError, get_store, ids, reset_store
 from tests import ferretdb
 from tests.conftest import require_service
-from tests.messagestore.stores import REAL_SERVERS, RUN, _mongodb_uri, add, build_store, walk_back, walk_forward
+from tests.messagestore.stores import REAL_SERVERS, RUN, _mongodb_uri, add, build_store, in_two_processes, walk_back, walk_forward
 from tests.schemas import check_chat_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -286,25 +285,9 @@ def _append_many(backend: str, config: dict[str, Any], stream: str, author: int,
     connections.close_all()
 
 
-def _run_in_two_processes(target, args_for) -> list[Any]:
-    from django.db import connections
-
-    connections.close_all()
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args_for(i), queue)) for i in (1, 2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
-    return results
-
-
 def test_concurrent_appends_from_two_processes_stay_ordered(store, backend, stream):
     name, config = backend
-    results = _run_in_two_processes(_append_many, lambda i: (name, config, stream, 100 + i, 60))
+    results = in_two_processes(_append_many, lambda i: (name, config, stream, 100 + i, 60))
     for appended in results:
         ids_ = [id_ for id_, _, _ in appended]
         assert ids_ == sorted(ids_), "a process saw its own ids go backwards"
@@ -334,7 +317,7 @@ def _append_same_client_ids(backend: str, config: dict[str, Any], stream: str, n
 
 def test_one_client_id_from_two_processes_is_stored_once(store, backend, stream):
     name, config = backend
-    first, second = _run_in_two_processes(_append_same_client_ids, lambda i: (name, config, stream, 15))
+    first, second = in_two_processes(_append_same_client_ids, lambda i: (name, config, stream, 15))
     for (id_a, created_a), (id_b, created_b) in zip(first, second, strict=True):
         assert id_a == id_b, "both processes must answer with the one stored message"
         assert created_a != created_b, "exactly one of them stored it"

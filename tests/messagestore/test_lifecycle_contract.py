@@ -4,13 +4,12 @@ on its real server (fixtures: tests/messagestore/stores.py)."""
 
 from __future__ import annotations
 
-import multiprocessing
 from typing import Any
 
 import pytest
 
 from messagestore import MessageStore, NewMessage
-from tests.messagestore.stores import add, build_store
+from tests.messagestore.stores import add, build_store, in_two_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -121,22 +120,6 @@ def test_change_feed_numbers_and_pages(store, stream):
     assert store.last_change_id(stream + "0") == 0, "each stream numbers its own"
 
 
-def _in_two_processes(target, args_for) -> list[Any]:
-    from django.db import connections
-
-    connections.close_all()
-    ctx = multiprocessing.get_context("fork")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=target, args=(*args_for(i), queue)) for i in (1, 2)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=120) for _ in procs]
-    for p in procs:
-        p.join(30)
-        assert p.exitcode == 0
-    return results
-
-
 def _react_many(backend: str, config: dict[str, Any], stream: str, message_id: int, users: range, queue) -> None:
     from django.db import connections
 
@@ -154,7 +137,7 @@ def test_concurrent_reactions_from_two_processes_lose_nothing(store, backend, st
     name, config = backend
     (mid,) = add(store, stream, 1)
     # Both processes add 👍 for users 1..40 (overlapping halves) and 🎉 for users 0..9.
-    results = _in_two_processes(_react_many, lambda i: (name, config, stream, mid, range(1 + (i - 1) * 20, 31 + (i - 1) * 10)))
+    results = in_two_processes(_react_many, lambda i: (name, config, stream, mid, range(1 + (i - 1) * 20, 31 + (i - 1) * 10)))
     found = store.reactions(stream, [mid])[mid]
     thumbs = {r.user_id for r in found if r.emoji == "👍"}
     party = {r.user_id for r in found if r.emoji == "🎉"}
@@ -173,7 +156,7 @@ def _record_many(backend: str, config: dict[str, Any], stream: str, n: int, queu
 
 def test_concurrent_changes_from_two_processes_are_numbered_densely(store, backend, stream):
     name, config = backend
-    first, second = _in_two_processes(_record_many, lambda i: (name, config, stream, 30))
+    first, second = in_two_processes(_record_many, lambda i: (name, config, stream, 30))
     assert first == sorted(first) and second == sorted(second)
     assert sorted(first + second) == list(range(1, 61))
     assert [c.change_id for c in store.changes(stream, after=0, limit=100)] == list(range(1, 61))
