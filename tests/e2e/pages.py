@@ -1,6 +1,6 @@
 """What the browser tests of both chat pages (a channel, MessagePal) share:
-finding a message, posting through the composer, and the edit that Escape
-cancels, which behaves the same on both."""
+finding a message, posting through the composer, and the edits that behave
+the same on both (Escape cancels, Up arrow edits your last)."""
 
 from __future__ import annotations
 
@@ -55,5 +55,33 @@ async def escape_cancels_an_edit(alice: Tab, bob: Tab, message, test: str) -> No
     await expect(bubble(bob, "Keep me as I am").get_by_text("(edited)")).to_have_count(0)
     await expect(bob.page.get_by_text("something else entirely")).to_have_count(0)
     await alice.shot(test, "cancelled")
+    alice.assert_clean()
+    bob.assert_clean()
+
+
+async def up_arrow_edits_the_last(alice: Tab, bob: Tab, test: str, key: re.Pattern = re.compile(r"^\d+$")) -> None:
+    """Up arrow in Alice's empty composer edits her newest message (not
+    Bob's newer one); with text in the composer it is the caret's."""
+    first = await post(alice, "first thing", key)
+    second = await post(alice, "second thnig", key)
+    await post(bob, "bob says hi", key)  # the newest message is not Alice's
+    await expect(bubble(alice, "bob says hi")).to_be_visible()
+    composer = alice.page.get_by_role("textbox", name="Message", exact=True)
+    await composer.focus()
+    await composer.press("ArrowUp")
+    editor = second.get_by_role("textbox", name="Edit message")
+    await expect(editor).to_be_focused()
+    await expect(editor).to_have_value("second thnig")
+    await alice.shot(test, "editing")
+    await editor.fill("second thing")
+    await editor.press("Enter")
+    await expect(second.locator(".message-body")).to_have_text("second thing")
+    await expect(second.get_by_text("(edited)")).to_be_visible()
+    await expect(first.get_by_text("(edited)")).to_have_count(0)
+    await expect(bubble(bob, "second thing").get_by_text("(edited)")).to_be_visible()
+    await composer.fill("draft")
+    await composer.press("ArrowUp")
+    await expect(alice.page.get_by_role("textbox", name="Edit message")).to_have_count(0)
+    await alice.shot(test, "edited")
     alice.assert_clean()
     bob.assert_clean()

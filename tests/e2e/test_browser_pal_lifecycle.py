@@ -12,7 +12,7 @@ import re
 import pytest
 
 from tests.e2e.browser import Tab, new_tab
-from tests.e2e.pages import bubble, escape_cancels_an_edit, expect, live, post
+from tests.e2e.pages import bubble, escape_cancels_an_edit, expect, live, post, up_arrow_edits_the_last
 
 pytestmark = pytest.mark.e2e
 
@@ -123,29 +123,7 @@ async def test_pal_up_arrow_in_the_empty_composer_edits_the_last_message(classro
     test = "pal-lifecycle-edit-up"
     room = classroom
     alice, bob = await pair(browser, room)
-    first = await post(alice, "first thing", PAL_KEY)
-    second = await post(alice, "second thnig", PAL_KEY)
-    await post(bob, "bob says hi", PAL_KEY)  # the newest message is not Alice's
-    await expect(bubble(alice, "bob says hi")).to_be_visible()
-    composer = alice.page.get_by_role("textbox", name="Message", exact=True)
-    await composer.focus()
-    await composer.press("ArrowUp")
-    editor = second.get_by_role("textbox", name="Edit message")
-    await expect(editor).to_be_focused()
-    await expect(editor).to_have_value("second thnig")
-    await alice.shot(test, "editing")
-    await editor.fill("second thing")
-    await editor.press("Enter")
-    await expect(second.locator(".message-body")).to_have_text("second thing")
-    await expect(second.get_by_text("(edited)")).to_be_visible()
-    await expect(first.get_by_text("(edited)")).to_have_count(0)
-    await expect(bubble(bob, "second thing").get_by_text("(edited)")).to_be_visible()
-    # Up with text in the composer is the caret's, not an edit.
-    await composer.fill("draft")
-    await composer.press("ArrowUp")
-    await expect(alice.page.get_by_role("textbox", name="Edit message")).to_have_count(0)
-    alice.assert_clean()
-    bob.assert_clean()
+    await up_arrow_edits_the_last(alice, bob, test, PAL_KEY)
 
 
 async def test_pal_delete_asks_first_and_is_gone_on_both_pages(classroom, browser):
