@@ -153,10 +153,18 @@ def pal_message_delete(*, user: User, conversation_id: str, message_number: int,
 
 
 def pal_message_moderate(*, conversation_id: str, message_number: int, action: str, actor_id: int | None = None) -> bool:
-    """Moderators hide or (soft) delete a MessagePal message (Django admin);
-    `message_deleted` to both people either way."""
+    """Moderators hide or (soft) delete a MessagePal message (Django admin):
+    `message_deleted` to both people either way; `unhide` shows a hidden one
+    again (`message_updated`)."""
     store = get_store()
     with transaction.atomic():
+        if action == "unhide":
+            if not store.set_hidden(conversation_id, message_number, False):
+                return False  # not there, or deleted (deleted stays deleted)
+            shown = store.get(conversation_id, message_number)
+            if shown is not None:
+                _tell_both(conversation_id, schema.message_updated_event(message_objects([shown])[0]))
+            return True
         if store.get(conversation_id, message_number) is None:
             return False
         if action == "hide":

@@ -12,8 +12,10 @@ class MessageAdmin(admin.ModelAdmin):
     list_filter = ("hidden", ("deleted_at", admin.EmptyFieldListFilter), "is_ai", "is_pinned", "message_type")
     search_fields = ("content", "stream", "=author_id", "=message_id")
     ordering = ("-message_id",)
-    readonly_fields = [f.name for f in Message._meta.fields if f.name != "hidden"]
-    actions = ["hide_messages", "delete_messages"]
+    # Hiding goes through the actions (the services tell members); a field
+    # edited by hand would tell nobody.
+    readonly_fields = [f.name for f in Message._meta.fields]
+    actions = ["hide_messages", "unhide_messages", "delete_messages"]
     list_per_page = 50
 
     @admin.display(description="content")
@@ -28,21 +30,20 @@ class MessageAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def get_readonly_fields(self, request, obj=None):
-        # A deleted message stays hidden: un-hiding it is not the way back.
-        if obj is not None and obj.deleted_at is not None:
-            return [f.name for f in Message._meta.fields]
-        return self.readonly_fields
 
     def _moderate(self, request, queryset, action: str) -> None:
         from messagestore.moderation import message_moderate
 
         done = sum(message_moderate(stream=m.stream, message_id=m.message_id, action=action, actor_id=request.user.id) for m in queryset)
-        self.message_user(request, f"{done} message(s) {action}d.".replace("hided", "hidden"))
+        self.message_user(request, f"{done} message(s) {action}d.".replace("hided", "hidden").replace("unhidden", "shown again"))
 
     @admin.action(description="Hide selected messages from everyone")
     def hide_messages(self, request, queryset):
         self._moderate(request, queryset, "hide")
+
+    @admin.action(description="Show selected hidden messages again")
+    def unhide_messages(self, request, queryset):
+        self._moderate(request, queryset, "unhide")
 
     @admin.action(description="Delete selected messages")
     def delete_messages(self, request, queryset):

@@ -83,6 +83,17 @@ class Reaction(models.Model):
         return f"{self.user_id} {self.emoji} on {self.stream}#{self.message_id}"
 
 
+class ChangeHead(models.Model):
+    """The last change id of a stream; its row lock orders the writers of
+    its change feed (as StreamHead orders a stream's messages)."""
+
+    stream = models.CharField(max_length=64, primary_key=True)
+    last_id = models.BigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.stream} changes @ {self.last_id}"
+
+
 class Change(models.Model):
     """The change feed of a stream: what changed (edit, delete, reactions,
     thread counts, pin) and in which order."""

@@ -15,8 +15,9 @@ def register(prefix: str, handler: Handler) -> None:
 
 
 def message_moderate(*, stream: str, message_id: int, action: str, actor_id: int | None = None) -> bool:
-    """Hide, or delete (soft: kept for moderators with who and when)."""
-    if action not in ("hide", "delete"):
+    """Hide, show again (`unhide`), or delete (soft: kept for moderators
+    with who and when)."""
+    if action not in ("hide", "unhide", "delete"):
         raise ValueError(action)
     for prefix, handler in _handlers.items():
         if stream.startswith(prefix):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from messagestore import ids
 from messagestore.base import MAX_PAGE, Change, MessageStore, NewMessage, Reaction, ReadPointer, StoredMessage, StoreError, ThreadStats
 from messagestore.models import Change as ChangeRow
-from messagestore.models import Message, StreamHead
+from messagestore.models import ChangeHead, Message, StreamHead
 from messagestore.models import Reaction as ReactionRow
 from messagestore.models import ReadPointer as ReadPointerRow
 
@@ -386,14 +386,20 @@ class SqlMessageStore(MessageStore):
         return rows[:limit], len(rows) > limit
 
     def record_change(self, stream, message_id, kind):
-        # The unique (stream, change_id) orders writers: a second writer of
-        # the same id waits for the first to commit, then takes the next.
+        # The stream's change head, locked: writers queue on it (no retry
+        # limit), and the unique (stream, change_id) stays the last guard
+        # (SQLite has no FOR UPDATE; its writers are serialised anyway).
         for _ in range(MAX_CHANGE_ATTEMPTS):
-            last = self.last_change_id(stream)
             try:
                 with transaction.atomic():
-                    ChangeRow.objects.create(stream=stream, change_id=last + 1, message_id=message_id, kind=kind)
-                return last + 1
+                    head = ChangeHead.objects.select_for_update().filter(stream=stream).first()
+                    if head is None:
+                        ChangeHead.objects.bulk_create([ChangeHead(stream=stream, last_id=0)], ignore_conflicts=True)
+                        head = ChangeHead.objects.select_for_update().get(stream=stream)
+                    change_id = head.last_id + 1
+                    ChangeHead.objects.filter(stream=stream).update(last_id=change_id)
+                    ChangeRow.objects.create(stream=stream, change_id=change_id, message_id=message_id, kind=kind)
+                return change_id
             except IntegrityError:
                 continue
             except DatabaseError as exc:

@@ -50,8 +50,10 @@ def message_edit(*, user: User, channel_id: int, message_id: int, content: str, 
         edited = store.edit(access.channel.stream, message_id, content=content, mentions=mentions_in(access.channel, content))
         if edited is None:
             raise NotFound("Message not found.")  # deleted meanwhile
-        payload = message_objects(channel_id, [edited])[0]
+        # The change's number first: the reactions and counts read after it
+        # include every earlier change's (on SQL its insert waits for them).
         change_id = change_record(channel_id, message_id, "updated")
+        payload = message_objects(channel_id, [edited])[0]
         event = schema.message_updated_event(channel_id, payload, change_id)
         broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
     return event
@@ -98,6 +100,13 @@ def reaction_set(
         changed = store.add_reaction(stream, message_id, emoji=emoji, user_id=user.id) if add else (
             store.remove_reaction(stream, message_id, emoji=emoji, user_id=user.id)
         )
+        if add and changed:
+            # Counted again now that it is in: of two new emoji added at once
+            # to a message holding 19, the later one is taken back.
+            ordered = list(dict.fromkeys(r.emoji for r in store.reactions(stream, [message_id]).get(message_id, [])))
+            if emoji in ordered[MAX_EMOJI:]:
+                store.remove_reaction(stream, message_id, emoji=emoji, user_id=user.id)
+                raise Invalid("emoji", f"A message holds at most {MAX_EMOJI} different emoji.")
         change_id = change_record(channel_id, message_id, "reaction") if changed else store.last_change_id(stream)
         event = schema.reaction_updated_event(channel_id, message_id, message_reactions(access.channel, message_id), change_id)
         if changed:

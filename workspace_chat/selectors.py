@@ -277,27 +277,33 @@ def changes_between(*, channel_id: int, after: int, before: int) -> list[schema.
 
 
 def change_events(channel_id: int, raw: list[Change]) -> list[schema.ChangeEvent]:
+    """The events of `raw` changes, built from the messages as they are now:
+    each message's changes of one kind collapse into the latest, and a
+    message that is gone is one `message_deleted`. Never empty when `raw` is
+    not (a client pages on from the last event's changeId)."""
     stream = channel_stream(channel_id)
     store = get_store()
     latest = {(c.message_id, c.kind): c for c in raw}
-    changes = sorted(latest.values(), key=lambda c: c.change_id)
-    messages = {m: store.get(stream, m) for m in {c.message_id for c in changes}}
+    messages = {m: store.get(stream, m) for m in {c.message_id for c in raw}}
+    gone: dict[int, Change] = {}
+    for change in latest.values():
+        best = gone.get(change.message_id)
+        if messages[change.message_id] is None and (best is None or change.change_id > best.change_id):
+            gone[change.message_id] = change
     live = sorted((m for m in messages.values() if m is not None), key=lambda m: m.id)
     objects = {o["id"]: o for o in message_objects(channel_id, live)}
     pinners = authors_by_id(m.pinned_by for m in live if m.is_pinned and m.pinned_by)
     events: list[schema.ChangeEvent] = []
-    for change in changes:
+    for change in sorted(latest.values(), key=lambda c: c.change_id):
         message = messages[change.message_id]
-        if change.kind == "deleted":
-            events.append(schema.message_deleted_event(channel_id, change.message_id, change.change_id))
-        elif message is None:
-            continue  # deleted since: its `deleted` change follows
-        elif change.kind == "updated":
-            events.append(schema.message_updated_event(channel_id, objects[message.id], change.change_id))
-        elif change.kind == "reaction":
-            events.append(schema.reaction_updated_event(channel_id, message.id, objects[message.id]["reactions"], change.change_id))
+        if message is None:
+            if gone[change.message_id] is change:
+                events.append(schema.message_deleted_event(channel_id, change.message_id, change.change_id))
+            continue
+        obj = objects[message.id]
+        if change.kind == "reaction":
+            events.append(schema.reaction_updated_event(channel_id, message.id, obj["reactions"], change.change_id))
         elif change.kind == "thread":
-            obj = objects[message.id]
             events.append(
                 schema.ThreadUpdatedEvent(
                     type="thread_updated",
@@ -311,6 +317,10 @@ def change_events(channel_id: int, raw: list[Change]) -> list[schema.ChangeEvent
         elif change.kind == "pinned" and message.is_pinned and message.pinned_by in pinners:
             pinner = pinners[message.pinned_by]
             events.append(schema.message_pinned_event(channel_id, message.id, user_id=pinner.id, username=pinner.username, change_id=change.change_id))
+        else:
+            # An edit, or a change its own event cannot tell any more (a pin
+            # since removed): the message as it is now.
+            events.append(schema.message_updated_event(channel_id, obj, change.change_id))
     return events
 
 

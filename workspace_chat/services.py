@@ -139,12 +139,17 @@ def message_send(
     access = access_channel(user, channel_id)
     channel = access.channel
     author = author_of(user)
+    store = get_store()
     if reply_to is not None:
+        if client_id and (stored := store.find_by_client_id(channel.stream, user.id, client_id)) is not None:
+            # A retry of a stored reply: answered as stored, whatever happened to its thread since.
+            return SendResult(channel.id, message_objects(channel.id, [stored], authors={user.id: author})[0], False)
         # A reply to a reply continues the root's thread (PROTOCOL.md, "Threads").
-        replied = get_store().get(channel.stream, reply_to)
-        if replied is None:
-            raise NotFound("The message replied to does not exist or was deleted.")
-        reply_to = replied.reply_to if replied.reply_to is not None else replied.id
+        replied = store.get(channel.stream, reply_to)
+        root = replied if replied is None or replied.reply_to is None else store.get(channel.stream, replied.reply_to)
+        if replied is None or root is None:
+            raise NotFound("The message replied to (or its thread) does not exist or was deleted.")
+        reply_to = root.id
 
     def check() -> None:
         if channel.kind == ChannelKind.ANNOUNCEMENT and not access.is_staff:
@@ -237,18 +242,23 @@ def message_grade(*, user: User, channel_id: int, message_id: int, grade: str, f
         updated = get_store().set_grade(access.channel.stream, message_id, grade=grade, feedback=feedback, by=user.id)
         if updated is None:
             raise NotFound("Message not found.")
-        payload = message_objects(channel_id, [updated])[0]
         change_id = change_record(channel_id, message_id, "updated")
+        payload = message_objects(channel_id, [updated])[0]
         broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id), change_id=change_id)
     return payload
 
 
 def message_moderate(*, channel_id: int, message_id: int, action: str, actor_id: int | None = None) -> bool:
-    """Moderators (Django admin): hide or (soft) delete a message;
-    `message_deleted` to the channel, and its thread's new counts."""
+    """Moderators (Django admin): hide or (soft) delete a message:
+    `message_deleted` to the channel, and its thread's new counts; `unhide`
+    shows a hidden one again (`message_updated`)."""
     store = get_store()
     stream = channel_stream(channel_id)
     with transaction.atomic():
+        if action == "unhide":
+            if store.get(stream, message_id) is not None or not store.set_hidden(stream, message_id, False):
+                return False  # shown already, not there, or deleted (deleted stays deleted)
+            return _shown_again(channel_id, message_id)
         message = store.get(stream, message_id)
         if message is None:
             return False
@@ -264,6 +274,18 @@ def message_moderate(*, channel_id: int, message_id: int, action: str, actor_id:
             if message.reply_to is not None:
                 thread_changed(channel_id, message.reply_to)
     return done
+
+
+def _shown_again(channel_id: int, message_id: int) -> bool:
+    shown = get_store().get(channel_stream(channel_id), message_id)
+    if shown is None:
+        return False
+    change_id = change_record(channel_id, message_id, "updated")
+    payload = message_objects(channel_id, [shown])[0]
+    broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id), change_id=change_id)
+    if shown.reply_to is not None:
+        thread_changed(channel_id, shown.reply_to)
+    return True
 
 
 # -- the @AI assistant's answers (assistant.services calls these) -----------------
@@ -319,8 +341,9 @@ def ai_message_finish(*, channel_id: int, message_id: int, ai_user: User, conten
         stored = get_store().update_content(channel_stream(channel_id), message_id, content=content, edited=False)
         if stored is None:  # removed by a moderator meanwhile
             return None
-        payload = schema.message_object(stored, channel_id=channel_id, author=author_of(ai_user), read_by=[], streaming=False)
         change_id = change_record(channel_id, message_id, "updated")
+        # As history shows it (reactions and read marks made while it streamed).
+        payload = schema.MessageObject(**message_objects(channel_id, [stored], authors={ai_user.id: author_of(ai_user)})[0], streaming=False)
         broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id), change_id=change_id)
     return payload
 

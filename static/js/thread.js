@@ -1,7 +1,7 @@
 // The thread panel (a complementary region "Thread" beside the conversation):
 // the root message, its replies (GET .../messages/{root}/thread/, then live
 // new_message events whose replyTo is the root) and a composer ("Reply",
-// "Send reply") that sends send_message with replyTo. Escape or "Close
+// "Post reply") that sends send_message with replyTo. Escape or "Close
 // thread" closes it and gives the focus back to what opened it.
 
 import { MessageList } from "./messages.js";

@@ -253,7 +253,7 @@ async def test_thread_reply_in_the_panel(classroom, browser):
     reply_box = panel.get_by_role("textbox", name="Reply")
     await expect(reply_box).to_be_focused()
     await reply_box.fill("Pages 12 to 14")
-    await panel.get_by_role("button", name="Send reply").click()
+    await panel.get_by_role("button", name="Post reply").click()
     await expect(panel.locator("article.message").filter(has_text="Pages 12 to 14")).to_have_attribute("data-key", re.compile(r"^\d+$"))
     await expect(theirs.get_by_role("button", name="1 reply")).to_be_visible()
     await alice.shot(test, "panel")

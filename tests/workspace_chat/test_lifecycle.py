@@ -152,3 +152,68 @@ def test_moderators_find_a_deleted_message_in_admin_with_who_and_when(school, se
     detail = client.get(f"/admin/chatcore/message/{row.pk}/change/")
     assert detail.status_code == 200 and str(school.bob.id) in detail.content.decode()
     assert site.is_registered(Message)
+
+
+def test_a_page_of_changes_to_a_message_since_deleted_is_never_empty(school, monkeypatch):
+    """A page holding only changes of a message deleted since tells its
+    deletion, at the page's last change of it, so the client pages on."""
+    message = send(school.carol, school.general, "soon gone").message
+    monkeypatch.setattr(selectors, "CHANGES_MAX", 5)
+    for i in range(8):
+        lifecycle.reaction_set(user=school.carol, channel_id=school.general.id, message_id=message["id"], emoji="👍", add=i % 2 == 0)
+    lifecycle.message_delete(user=school.carol, channel_id=school.general.id, message_id=message["id"])
+    first, more = selectors.change_catch_up(channel=school.general, after=0)
+    assert more and first == [{"type": "message_deleted", "channelId": school.general.id, "messageId": message["id"], "changeId": 5}]
+    rest, more = selectors.change_catch_up(channel=school.general, after=5)
+    assert not more and [(c["type"], c["changeId"]) for c in rest] == [("message_deleted", 9)]
+
+
+def test_a_pin_no_longer_there_is_told_as_the_message_now(school):
+    message = send(school.carol, school.general, "pinned once").message
+    services.message_pin(user=school.bob, channel_id=school.general.id, message_id=message["id"])
+    get_store().set_pinned(school.general.stream, message["id"], pinned=False, by=None)  # unpinned (issue 17 adds the event)
+    (change,), _ = selectors.change_catch_up(channel=school.general, after=0)
+    assert change["type"] == "message_updated" and change["message"]["isPinned"] is False and change["changeId"] == 1
+
+
+def test_two_new_emoji_at_once_on_nineteen_keep_twenty(school, monkeypatch):
+    message = send(school.carol, school.general, "react").message
+    target = {"channel_id": school.general.id, "message_id": message["id"]}
+    for codepoint in range(0x1F600, 0x1F613):  # 19
+        lifecycle.reaction_set(user=school.carol, **target, emoji=chr(codepoint), add=True)
+    store = get_store()
+    stale = store.reactions(school.general.stream, [message["id"]])
+    # Bob's different new emoji lands between Alice's count and her add.
+    lifecycle.reaction_set(user=school.bob, **target, emoji="🥳", add=True)
+    reads = iter([stale])
+    real = store.reactions
+    monkeypatch.setattr(store, "reactions", lambda stream, ids: next(reads, None) or real(stream, ids))
+    with pytest.raises(Invalid):
+        lifecycle.reaction_set(user=school.alice, **target, emoji="🤔", add=True)
+    monkeypatch.undo()
+    emoji = [r["emoji"] for r in selectors.message_reactions(school.general, message["id"])]
+    assert len(emoji) == 20 and emoji[-1] == "🥳" and "🤔" not in emoji
+
+
+def test_replies_need_a_live_thread_but_a_retry_is_answered_as_stored(school):
+    root = send(school.carol, school.general, "root").message
+    first = send(school.bob, school.general, "first reply", reply_to=root["id"], client_id="r-1").message
+    lifecycle.message_delete(user=school.carol, channel_id=school.general.id, message_id=root["id"])
+    with pytest.raises(NotFound):
+        send(school.alice, school.general, "reply to the reply of a deleted root", reply_to=first["id"])
+    again = send(school.bob, school.general, "first reply", reply_to=root["id"], client_id="r-1")
+    assert not again.created and again.message["id"] == first["id"]
+
+
+def test_a_hidden_message_can_be_shown_again_and_members_hear_of_it(school, listener):
+    message = send(school.carol, school.general, "borderline").message
+    listener.join(school.general.id)
+    assert services.message_moderate(channel_id=school.general.id, message_id=message["id"], action="hide")
+    assert listener.next()["type"] == "message_deleted"
+    assert services.message_moderate(channel_id=school.general.id, message_id=message["id"], action="unhide")
+    shown = listener.next()
+    assert shown["type"] == "message_updated" and shown["message"]["id"] == message["id"] and shown["changeId"] == 2
+    assert [m["id"] for m in selectors.message_history(user=school.alice, channel_id=school.general.id, before=None, after=None, limit=50)[0]] == [message["id"]]
+    assert not services.message_moderate(channel_id=school.general.id, message_id=message["id"], action="unhide"), "shown already"
+    lifecycle.message_delete(user=school.carol, channel_id=school.general.id, message_id=message["id"])
+    assert not services.message_moderate(channel_id=school.general.id, message_id=message["id"], action="unhide"), "deleted stays deleted"
