@@ -64,6 +64,14 @@ class ChatConsumer(ProtocolConsumer):
                     user=self.user, channel_id=command.channel_id, message_id=command.message_id, skip_channel=self.channel_name
                 )
                 await self.reply_change(pinned, request_id)
+            case protocol.UnpinMessage():
+                unpinned, changed = await database_sync_to_async(services.message_unpin)(
+                    user=self.user, channel_id=command.channel_id, message_id=command.message_id, skip_channel=self.channel_name
+                )
+                if changed:
+                    await self.reply_change(unpinned, request_id)
+                else:
+                    await self.reply_unchanged(unpinned, request_id)
             case protocol.EditMessage():
                 self.require_joined(command.channel_id)
                 edited = await database_sync_to_async(lifecycle.message_edit)(
@@ -89,10 +97,7 @@ class ChatConsumer(ProtocolConsumer):
                 if changed:
                     await self.reply_change(reactions, request_id)
                 else:
-                    # Nothing changed: the reactions as they are, at the change
-                    # this connection has reached (not past changes still on their way).
-                    at = self.session.changes_given(command.channel_id)
-                    await self.reply({**reactions, "changeId": min(reactions["changeId"], at if at is not None else 0)}, request_id)
+                    await self.reply_unchanged(reactions, request_id)
             case Ping():
                 await self.reply(pong_event(), request_id)
 
@@ -106,6 +111,12 @@ class ChatConsumer(ProtocolConsumer):
                 await self.send_event(missing)
         self.session.given_change(channel_id, change_id)
         await self.reply(event, request_id)
+
+    async def reply_unchanged(self, event: Any, request_id: str | None) -> None:
+        """The answer to a change that changed nothing: the state as it is, at
+        the change this connection has reached (not past changes still on their way)."""
+        at = self.session.changes_given(event["channelId"])
+        await self.reply({**event, "changeId": min(event["changeId"], at if at is not None else 0)}, request_id)
 
     def require_joined(self, channel_id: int) -> None:
         if not self.session.is_joined(channel_id):

@@ -67,6 +67,12 @@ class PinMessage:
 
 
 @dataclass(frozen=True)
+class UnpinMessage:
+    channel_id: int
+    message_id: int
+
+
+@dataclass(frozen=True)
 class EditMessage:
     channel_id: int
     message_id: int
@@ -90,7 +96,18 @@ class SetReaction:
 
 
 Command = (
-    JoinChannel | LeaveChannel | SendMessage | Typing | StopTyping | MarkRead | PinMessage | EditMessage | DeleteMessage | SetReaction | Ping
+    JoinChannel
+    | LeaveChannel
+    | SendMessage
+    | Typing
+    | StopTyping
+    | MarkRead
+    | PinMessage
+    | UnpinMessage
+    | EditMessage
+    | DeleteMessage
+    | SetReaction
+    | Ping
 )
 
 # Longest emoji accepted: ZWJ sequences with skin tones run to about 15
@@ -153,6 +170,8 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
         return MarkRead(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
     if kind == "pin_message":
         return PinMessage(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
+    if kind == "unpin_message":
+        return UnpinMessage(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
     if kind == "edit_message":
         return EditMessage(read_id(data, "channelId"), read_id(data, "messageId"), read_content(data, max_length))  # type: ignore[arg-type]
     if kind == "delete_message":

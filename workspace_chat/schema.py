@@ -158,8 +158,15 @@ class MessagePinnedEvent(TypedDict):
     changeId: int
 
 
+class MessageUnpinnedEvent(TypedDict):
+    type: Literal["message_unpinned"]
+    channelId: Id
+    messageId: Id
+    changeId: int
+
+
 # What `joined_channel.changes` holds: the change events.
-ChangeEvent = MessageUpdatedEvent | MessageDeletedEvent | ReactionUpdatedEvent | ThreadUpdatedEvent | MessagePinnedEvent
+ChangeEvent = MessageUpdatedEvent | MessageDeletedEvent | ReactionUpdatedEvent | ThreadUpdatedEvent | MessagePinnedEvent | MessageUnpinnedEvent
 
 
 EVENTS = EventSchemas(
@@ -177,6 +184,7 @@ EVENTS = EventSchemas(
         MessagePinnedEvent,
         ReactionUpdatedEvent,
         ThreadUpdatedEvent,
+        MessageUnpinnedEvent,
     )
 )
 
@@ -351,3 +359,7 @@ def message_pinned_event(channel_id: int, message_id: int, *, user_id: int, user
         changeId=change_id,
     )
 
+
+
+def message_unpinned_event(channel_id: int, message_id: int, change_id: int) -> MessageUnpinnedEvent:
+    return MessageUnpinnedEvent(type="message_unpinned", channelId=channel_id, messageId=message_id, changeId=change_id)

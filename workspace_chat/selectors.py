@@ -317,9 +317,11 @@ def change_events(channel_id: int, raw: list[Change]) -> list[schema.ChangeEvent
         elif change.kind == "pinned" and message.is_pinned and message.pinned_by in pinners:
             pinner = pinners[message.pinned_by]
             events.append(schema.message_pinned_event(channel_id, message.id, user_id=pinner.id, username=pinner.username, change_id=change.change_id))
+        elif change.kind == "pinned" and not message.is_pinned:
+            events.append(schema.message_unpinned_event(channel_id, message.id, change.change_id))
         else:
-            # An edit, or a change its own event cannot tell any more (a pin
-            # since removed): the message as it is now.
+            # An edit, or a change its own event cannot tell any more (a
+            # pinner since gone): the message as it is now.
             events.append(schema.message_updated_event(channel_id, obj, change.change_id))
     return events
 

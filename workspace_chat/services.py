@@ -233,6 +233,26 @@ def message_pin(*, user: User, channel_id: int, message_id: int, skip_channel: s
     return event
 
 
+def message_unpin(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> tuple[schema.MessageUnpinnedEvent, bool]:
+    """Admins and teachers: `message_unpinned` to the channel. (event,
+    changed): a message that was not pinned changes nothing and the answer
+    goes to the caller alone."""
+    access = access_channel(user, channel_id)
+    message = channel_message(access.channel, message_id)
+    if not access.is_staff:
+        raise Forbidden("Only admins and teachers can unpin messages.")
+    store = get_store()
+    if not message.is_pinned:
+        return schema.message_unpinned_event(channel_id, message_id, store.last_change_id(access.channel.stream)), False
+    with transaction.atomic():
+        if store.set_pinned(access.channel.stream, message_id, pinned=False, by=None) is None:
+            raise NotFound("Message not found.")
+        change_id = change_record(channel_id, message_id, "pinned")
+        event = schema.message_unpinned_event(channel_id, message_id, change_id)
+        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
+    return event, True
+
+
 def message_grade(*, user: User, channel_id: int, message_id: int, grade: str, feedback: str | None) -> schema.MessageObject:
     access = access_channel(user, channel_id)
     channel_message(access.channel, message_id)

@@ -1,7 +1,7 @@
 // What the workspace chat adds to a message bubble (MessageList's `decorate`
 // hook): "(edited)", reaction chips, the thread line and reply count, the
 // action buttons ("Add reaction", "Reply in thread", "Edit", "Delete",
-// "Pin"), editing in place and the delete confirmation.
+// "Pin" / "Unpin"), editing in place and the delete confirmation.
 //
 // Nothing here changes a message on screen by itself: it sends the request
 // and the server's event (message_updated, message_deleted, reaction_updated)
@@ -82,7 +82,10 @@ export class MessageActions {
     if (!inThread) add("Reply in thread", "thread", "reply", (button) => this.openThread(String(message.replyTo || message.key), button));
     if (this.canEdit(message)) add("Edit", "pencil", "edit", () => this.startEdit(list, message.key));
     if (own || this.canModerate()) add("Delete", "trash", "delete", (button) => this.remove(list, message.key, button));
-    if (!inThread && !message.isPinned && this.canPin()) add("Pin", "pin", "pin", () => this.send({ type: "pin_message", messageId: message.seq }, "pin", message.key));
+    if (!inThread && this.canPin()) {
+      const [name, type] = message.isPinned ? ["Unpin", "unpin_message"] : ["Pin", "pin_message"];
+      add(name, "pin", "pin", () => this.send({ type, messageId: message.seq }, "pin", message.key));
+    }
     return bar;
   }
 

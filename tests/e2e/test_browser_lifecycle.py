@@ -435,3 +435,26 @@ async def test_catch_up_reads_every_page_of_changes(classroom, browser):
     assert joins[1]["changesAfter"] == cut[0]["changes"][0]["changeId"], (joins, cut)
     await bob.shot(test, "caught-up")
     bob.assert_clean()
+
+
+async def test_a_teacher_pins_and_unpins(classroom, browser):
+    test = "lifecycle-unpin"
+    room = classroom
+    alice = await open_channel(browser, room, "alice", room.alice)
+    teacher = await open_channel(browser, room, "teacher", room.teacher)
+    await post(alice, "homework is page 12")
+    message = bubble(teacher, "homework is page 12")
+    await message.hover()
+    await expect(bubble(alice, "homework is page 12").get_by_role("button", name="Pin")).to_have_count(0)
+    await message.get_by_role("button", name="Pin").click()
+    await expect(bubble(alice, "homework is page 12").get_by_text("Pinned", exact=True)).to_be_visible()
+    await expect(alice.page.locator("#pin-count")).to_have_text("1")
+    await teacher.shot(test, "pinned")
+    await message.hover()
+    await message.get_by_role("button", name="Unpin").click()
+    await expect(bubble(alice, "homework is page 12").get_by_text("Pinned", exact=True)).to_have_count(0)
+    await expect(alice.page.locator("#pin-count")).to_have_text("0")
+    await expect(message.get_by_text("Pinned", exact=True)).to_have_count(0)
+    await teacher.shot(test, "unpinned")
+    alice.assert_clean()
+    teacher.assert_clean()

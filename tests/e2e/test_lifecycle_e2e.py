@@ -305,3 +305,30 @@ async def test_malformed_lifecycle_events_are_bad_requests_and_change_nothing(cl
     assert (error["type"], error["code"]) == ("error", "not_joined")
     assert history_state(classroom.alice, classroom.general)[sent["id"]][:3] == ("keep me", None, "[]")
     assert (await a.request({"type": "ping"}, "pong"))["type"] == "pong"
+
+
+async def test_staff_unpin_and_the_change_is_caught_up(classroom):
+    a = await classroom.alice.connect()
+    teacher = await classroom.teacher.connect()
+    await join(a, classroom.general)
+    await join(teacher, classroom.general)
+    sent = await send(a, classroom.general, "pin then unpin me")
+    target = {"channelId": classroom.general, "messageId": sent["id"]}
+    pinned = await teacher.request({"type": "pin_message", **target}, "message_pinned")
+    await a.expect("message_pinned")
+    refused = await a.request({"type": "unpin_message", **target}, "message_unpinned")
+    assert (refused["type"], refused["code"]) == ("error", "forbidden")
+    unpinned = await teacher.request({"type": "unpin_message", **target}, "message_unpinned")
+    assert unpinned == {"type": "message_unpinned", **target, "changeId": pinned["changeId"] + 1, "requestId": unpinned["requestId"]}
+    assert (await a.expect("message_unpinned"))["changeId"] == unpinned["changeId"]
+    assert classroom.alice.http.get(f"/api/channels/{classroom.general}/pins/").json() == []
+    # Unpinning what is not pinned changes nothing: the caller alone hears.
+    again = await teacher.request({"type": "unpin_message", **target}, "message_unpinned")
+    assert again["type"] == "message_unpinned" and again["changeId"] == unpinned["changeId"]
+    await a.expect_none("message_unpinned")
+    # A client that was away sees the pin go.
+    back = await classroom.bob.connect()
+    joined = await back.request({"type": "join_channel", "channelId": classroom.general, "changesAfter": pinned["changeId"] - 1}, "joined_channel")
+    assert [(c["type"], c["changeId"]) for c in joined["changes"]] == [("message_unpinned", unpinned["changeId"])]
+    gone = await teacher.request({"type": "unpin_message", "channelId": classroom.general, "messageId": sent["id"] + 1}, "message_unpinned")
+    assert (gone["type"], gone["code"]) == ("error", "not_found")

@@ -78,7 +78,7 @@ E2E_BATCH = 25
 CHAT_TYPES = frozenset(
     {
         "join_channel", "leave_channel", "send_message", "typing", "stop_typing", "mark_read", "pin_message", "ping",
-        "edit_message", "delete_message", "add_reaction", "remove_reaction",
+        "edit_message", "delete_message", "add_reaction", "remove_reaction", "unpin_message",
     }
 )  # fmt: skip
 PAL_TYPES = frozenset({"send_message", "typing", "mark_read", "subscribe", "unsubscribe", "fetch_history", "ping", "edit_message", "delete_message"})
@@ -392,6 +392,7 @@ class World:
             {"type": "stop_typing", "channelId": c},
             {"type": "mark_read", "channelId": c, "messageId": m},
             {"type": "pin_message", "channelId": c, "messageId": m},
+            {"type": "unpin_message", "channelId": c, "messageId": m},
             {"type": "join_channel", "channelId": c, "afterId": m, "changesAfter": 0},
             {"type": "add_reaction", "channelId": c, "messageId": m, "emoji": "👍🏽"},
             {"type": "remove_reaction", "channelId": c, "messageId": m, "emoji": "👍🏽"},

@@ -168,12 +168,12 @@ def test_a_page_of_changes_to_a_message_since_deleted_is_never_empty(school, mon
     assert not more and [(c["type"], c["changeId"]) for c in rest] == [("message_deleted", 9)]
 
 
-def test_a_pin_no_longer_there_is_told_as_the_message_now(school):
+def test_a_pin_removed_since_is_caught_up_as_unpinned(school):
     message = send(school.carol, school.general, "pinned once").message
     services.message_pin(user=school.bob, channel_id=school.general.id, message_id=message["id"])
-    get_store().set_pinned(school.general.stream, message["id"], pinned=False, by=None)  # unpinned (issue 17 adds the event)
+    get_store().set_pinned(school.general.stream, message["id"], pinned=False, by=None)  # by hand, no change of its own
     (change,), _ = selectors.change_catch_up(channel=school.general, after=0)
-    assert change["type"] == "message_updated" and change["message"]["isPinned"] is False and change["changeId"] == 1
+    assert change == {"type": "message_unpinned", "channelId": school.general.id, "messageId": message["id"], "changeId": 1}
 
 
 def test_two_new_emoji_at_once_on_nineteen_keep_twenty(school, monkeypatch):

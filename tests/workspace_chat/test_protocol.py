@@ -72,6 +72,7 @@ def test_every_outbound_event_matches_its_schema():
         s.message_read_event(3, 7, 2),
         s.presence_event(3, 1, "alice", online=True),
         s.message_pinned_event(3, 7, user_id=1, username="alice", change_id=8),
+        s.message_unpinned_event(3, 7, 9),
     ]
     for event in events:
         check_chat_event(event)
