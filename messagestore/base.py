@@ -41,6 +41,7 @@ class StoredMessage:
     grade: str | None = None
     feedback: str | None = None
     graded_by: int | None = None
+    graded_at: datetime | None = None
     hidden: bool = False
     # Soft delete (message lifecycle): a deleted message is also hidden, so
     # every read that skips hidden messages skips it; moderators see these.

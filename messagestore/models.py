@@ -35,6 +35,7 @@ class Message(models.Model):
     grade = models.CharField(max_length=32, null=True, blank=True)
     feedback = models.TextField(null=True, blank=True)
     graded_by = models.BigIntegerField(null=True, blank=True)
+    graded_at = models.DateTimeField(null=True, blank=True)
     hidden = models.BooleanField(default=False, help_text="Hidden by a moderator, or deleted: kept, but shown to nobody.")
     deleted_at = models.DateTimeField(null=True, blank=True, help_text="Deleted by its author or a teacher (soft delete).")
     deleted_by = models.BigIntegerField(null=True, blank=True, help_text="Who deleted it (user id; empty: a moderator in admin).")

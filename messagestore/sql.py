@@ -37,6 +37,7 @@ def _record(row: Message) -> StoredMessage:
         grade=row.grade,
         feedback=row.feedback,
         graded_by=row.graded_by,
+        graded_at=row.graded_at,
         hidden=row.hidden,
         deleted_at=row.deleted_at,
         deleted_by=row.deleted_by,
@@ -48,7 +49,7 @@ def _record(row: Message) -> StoredMessage:
 # itself (docs/stores.md has the figures).
 _PAGE_FIELDS = (
     "message_id", "author_id", "content", "created_at", "message_type", "file_url", "reply_to", "mentions", "edited_at",
-    "is_pinned", "pinned_by", "is_ai", "client_id", "grade", "feedback", "graded_by", "hidden",
+    "is_pinned", "pinned_by", "is_ai", "client_id", "grade", "feedback", "graded_by", "graded_at", "hidden",
 )  # fmt: skip
 _MENTIONS = _PAGE_FIELDS.index("mentions")
 
@@ -156,7 +157,7 @@ class _Queries:
 
 def _page_record(stream: str, row: list) -> StoredMessage:
     (message_id, author_id, content, created_at, message_type, file_url, reply_to, mentions, edited_at,
-     is_pinned, pinned_by, is_ai, client_id, grade, feedback, graded_by, hidden) = row  # fmt: skip
+     is_pinned, pinned_by, is_ai, client_id, grade, feedback, graded_by, graded_at, hidden) = row  # fmt: skip
     return StoredMessage(
         id=message_id,
         stream=stream,
@@ -175,6 +176,7 @@ def _page_record(stream: str, row: list) -> StoredMessage:
         grade=grade,
         feedback=feedback,
         graded_by=graded_by,
+        graded_at=graded_at,
         hidden=bool(hidden),
     )
 
@@ -314,7 +316,7 @@ class SqlMessageStore(MessageStore):
         return [_record(r) for r in self._visible(stream).filter(is_pinned=True).order_by("message_id")]
 
     def set_grade(self, stream, message_id, *, grade, feedback, by):
-        return self._update(stream, message_id, grade=grade, feedback=feedback, graded_by=by)
+        return self._update(stream, message_id, grade=grade, feedback=feedback, graded_by=by, graded_at=timezone.now())
 
     def update_content(self, stream, message_id, *, content, edited):
         fields = {"content": content}

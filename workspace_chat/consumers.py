@@ -26,9 +26,13 @@ class NotJoined(ChatError):
 class ChatConsumer(ProtocolConsumer):
     event_schemas = schema.EVENTS
     session: ChannelSession
+    # Per joined channel: who this connection's message objects are built for.
+    viewers: dict[int, selectors.Viewer]
 
     def new_session(self) -> ChannelSession:
+        self.viewers = {}
         return ChannelSession(connection=self.channel_name, user_id=self.user.id)
+
 
     async def on_disconnected(self) -> None:
         for channel_id in self.session.joined():
@@ -151,12 +155,13 @@ class ChatConsumer(ProtocolConsumer):
         await self.hub.join(channel_group(channel_id), self)
         try:
             state = await database_sync_to_async(selectors.join_state)(
-                channel=access.channel, after_id=command.after_id, changes_after=command.changes_after
+                channel=access.channel, after_id=command.after_id, changes_after=command.changes_after, viewer=access.viewer
             )
         except BaseException:
             if not self.session.is_joined(channel_id):
                 await self.hub.leave(channel_group(channel_id), self)
             raise
+        self.viewers[channel_id] = access.viewer  # what gap fills are built for
         missed = state.missed
         first_here = self.session.join(channel_id, newest=state.newest, floor=missed[-1]["id"] if missed else 0, changes=state.change_id)
         joined = schema.joined_channel_event(
@@ -173,7 +178,10 @@ class ChatConsumer(ProtocolConsumer):
         await services.channel_presence_leave(user=self.user, channel_id=channel_id, connection=self.channel_name)
 
     async def fill_gap(self, gap: FillGap | FillChanges) -> list[Any]:
+        viewer = self.viewers.get(gap.channel_id)
         if isinstance(gap, FillChanges):
-            return await database_sync_to_async(selectors.changes_between)(channel_id=gap.channel_id, after=gap.after, before=gap.before)
-        missing = await database_sync_to_async(selectors.messages_between)(channel_id=gap.channel_id, after=gap.after, before=gap.before)
+            return await database_sync_to_async(selectors.changes_between)(channel_id=gap.channel_id, after=gap.after, before=gap.before, viewer=viewer)
+        missing = await database_sync_to_async(selectors.messages_between)(
+            channel_id=gap.channel_id, after=gap.after, before=gap.before, viewer=viewer
+        )
         return [schema.new_message_event(gap.channel_id, message) for message in missing]

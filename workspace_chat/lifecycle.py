@@ -53,10 +53,13 @@ def message_edit(*, user: User, channel_id: int, message_id: int, content: str, 
         # The change's number first: the reactions and counts read after it
         # include every earlier change's (on SQL its insert waits for them).
         change_id = change_record(channel_id, message_id, "updated")
-        payload = message_objects(channel_id, [edited])[0]
-        event = schema.message_updated_event(channel_id, payload, change_id)
-        broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
-    return event
+        # The channel hears it without the grade; the author's answer has it.
+        public = message_objects(channel_id, [edited])[0]
+        broadcast_on_commit(
+            channel_group(channel_id), schema.message_updated_event(channel_id, public, change_id), skip_channel=skip_channel, change_id=change_id
+        )
+        own = message_objects(channel_id, [edited], viewer=access.viewer)[0]
+    return schema.message_updated_event(channel_id, own, change_id)
 
 
 def message_delete(*, user: User, channel_id: int, message_id: int, skip_channel: str | None = None) -> schema.MessageDeletedEvent:

@@ -24,6 +24,13 @@ ChannelKindName = Literal["text", "announcement", "dm"]
 CHANNEL_KINDS: tuple[str, ...] = ChannelKindName.__args__  # type: ignore[attr-defined]
 
 
+class GradeObject(TypedDict):
+    value: str
+    feedback: str | None
+    gradedBy: Id
+    gradedAt: Timestamp
+
+
 class ReactionObject(TypedDict):
     emoji: str
     count: Positive
@@ -50,7 +57,9 @@ class MessageObject(TypedDict):
     isPinned: bool
     isAI: bool
     clientId: str | None
-    grade: str | None
+    # The message's author and the workspace's admins and teachers see it;
+    # everyone else sees null (PROTOCOL.md part 2: grades are private).
+    grade: GradeObject | None
     readBy: list[Id]
     reactions: list[ReactionObject]
     # Only on the @AI assistant's streamed answer and its updates.
@@ -245,6 +254,12 @@ class Author:
     display_name: str
 
 
+def grade_object(msg: StoredMessage) -> GradeObject | None:
+    if msg.grade is None or msg.graded_by is None:
+        return None
+    return GradeObject(value=msg.grade, feedback=msg.feedback, gradedBy=msg.graded_by, gradedAt=iso(msg.graded_at or msg.created_at))
+
+
 def reaction_objects(reactions: list[Reaction] | None) -> list[ReactionObject]:
     """One entry per emoji, in the order of each emoji's first use."""
     by_emoji: dict[str, list[int]] = {}
@@ -262,6 +277,7 @@ def message_object(
     streaming: bool | None = None,
     reactions: list[Reaction] | None = None,
     thread: ThreadStats | None = None,
+    show_grade: bool = False,
 ) -> MessageObject:
     obj = MessageObject(
         id=msg.id,
@@ -282,7 +298,7 @@ def message_object(
         isPinned=msg.is_pinned,
         isAI=msg.is_ai,
         clientId=msg.client_id,
-        grade=msg.grade,
+        grade=grade_object(msg) if show_grade else None,
         readBy=read_by,
         reactions=reaction_objects(reactions),
     )

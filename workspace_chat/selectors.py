@@ -37,10 +37,27 @@ class ChannelInaccessible(NotFound):
 class ChannelAccess:
     channel: Channel
     role: str
+    user_id: int
 
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES
+
+    @property
+    def viewer(self) -> Viewer:
+        return Viewer(self.user_id, self.is_staff)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who a message object is built for: grades are shown to their
+    message's author and to the workspace's admins and teachers only."""
+
+    user_id: int
+    is_staff: bool
+
+    def sees_grade_of(self, message: StoredMessage) -> bool:
+        return self.is_staff or message.author_id == self.user_id
 
 
 def access_workspace(user: User, workspace_id: int) -> WorkspaceMembership:
@@ -86,7 +103,7 @@ def access_channel(user: User, channel_id: int) -> ChannelAccess:
     role = getattr(channel, "caller_role", None)
     if channel is None or role is None or (channel.is_restricted and not getattr(channel, "caller_is_member", False)):
         raise ChannelInaccessible("Channel not found.")
-    return ChannelAccess(channel=channel, role=role)
+    return ChannelAccess(channel=channel, role=role, user_id=user.id)
 
 
 def workspace_list(user: User) -> QuerySet[WorkspaceMembership]:
@@ -168,9 +185,12 @@ def authors_by_id(user_ids: Iterable[int]) -> dict[int, schema.Author]:
 UNKNOWN_AUTHOR = schema.Author(id=0, username="deleted", display_name="Deleted user")
 
 
-def message_objects(channel_id: int, messages: list[StoredMessage], *, authors: dict[int, schema.Author] | None = None) -> list[schema.MessageObject]:
+def message_objects(
+    channel_id: int, messages: list[StoredMessage], *, viewer: Viewer | None = None, authors: dict[int, schema.Author] | None = None
+) -> list[schema.MessageObject]:
     """Message objects with authors, readBy, reactions and thread counts:
-    four reads for a whole page, whatever its length."""
+    four reads for a whole page, whatever its length. Built for `viewer`
+    (None: for everyone, as a channel broadcast is: no grades)."""
     if not messages:
         return []
     stream = messages[0].stream
@@ -189,6 +209,7 @@ def message_objects(channel_id: int, messages: list[StoredMessage], *, authors: 
             read_by=sorted(uid for uid, p in pointers.items() if p.message_id >= m.id),
             reactions=reactions.get(m.id),
             thread=threads.get(m.id),
+            show_grade=viewer is not None and viewer.sees_grade_of(m),
         )
         for m in messages
     ]
@@ -198,17 +219,17 @@ def message_history(*, user: User, channel_id: int, before: int | None, after: i
     access = access_channel(user, channel_id)
     limit = max(1, min(limit, HISTORY_MAX))
     messages, has_more = get_store().page(access.channel.stream, before=before, after=after, limit=limit)
-    return message_objects(channel_id, messages), has_more
+    return message_objects(channel_id, messages, viewer=access.viewer), has_more
 
 
-def catch_up(*, channel: Channel, after_id: int | None) -> tuple[list[schema.MessageObject], bool, int]:
+def catch_up(*, channel: Channel, after_id: int | None, viewer: Viewer | None = None) -> tuple[list[schema.MessageObject], bool, int]:
     """(missed, hasMore, the newest id the client now has or may page to over
     HTTP). At most CATCH_UP_MAX messages and about CATCH_UP_MAX_BYTES."""
     store = get_store()
     if after_id is None:
         return [], False, store.last_id(channel.stream) or 0
     messages, has_more = store.page(channel.stream, after=after_id, limit=CATCH_UP_MAX)
-    missed = message_objects(channel.id, messages)
+    missed = message_objects(channel.id, messages, viewer=viewer)
     size = 0
     for i, message in enumerate(missed):
         size += len(jsonutil.dumps(message))
@@ -220,10 +241,10 @@ def catch_up(*, channel: Channel, after_id: int | None) -> tuple[list[schema.Mes
     return missed, False, missed[-1]["id"] if missed else after_id
 
 
-def messages_between(*, channel_id: int, after: int, before: int) -> list[schema.MessageObject]:
+def messages_between(*, channel_id: int, after: int, before: int, viewer: Viewer | None = None) -> list[schema.MessageObject]:
     """Messages a connection has not been sent yet (a broadcast overtook them)."""
     messages, _ = get_store().page(channel_stream(channel_id), after=after, before=before, limit=CATCH_UP_MAX)
-    return message_objects(channel_id, messages)
+    return message_objects(channel_id, messages, viewer=viewer)
 
 
 # The newest pins shown (every list is capped).
@@ -232,7 +253,7 @@ MAX_PINS = 100
 
 def channel_pins(*, user: User, channel_id: int) -> list[schema.MessageObject]:
     access = access_channel(user, channel_id)
-    return message_objects(channel_id, get_store().pinned(access.channel.stream)[-MAX_PINS:])
+    return message_objects(channel_id, get_store().pinned(access.channel.stream)[-MAX_PINS:], viewer=access.viewer)
 
 
 def channel_message(channel: Channel, message_id: int) -> StoredMessage:
@@ -253,7 +274,7 @@ def message_thread(*, user: User, channel_id: int, message_id: int, after: int |
     message = channel_message(access.channel, message_id)
     root = channel_message(access.channel, message.reply_to) if message.reply_to is not None else message
     replies, has_more = get_store().thread_page(access.channel.stream, root.id, after=after, limit=max(1, min(limit, THREAD_MAX)))
-    root_object, *results = message_objects(channel_id, [root, *replies])
+    root_object, *results = message_objects(channel_id, [root, *replies], viewer=access.viewer)
     return schema.ThreadPage(root=root_object, results=results, hasMore=has_more)
 
 
@@ -262,21 +283,21 @@ def message_thread(*, user: User, channel_id: int, message_id: int, after: int |
 CHANGES_MAX = 500
 
 
-def change_catch_up(*, channel: Channel, after: int) -> tuple[list[schema.ChangeEvent], bool]:
+def change_catch_up(*, channel: Channel, after: int, viewer: Viewer | None = None) -> tuple[list[schema.ChangeEvent], bool]:
     """The change events after `after`, oldest first, each message's
     changes of one kind collapsed into its latest, built from the
     messages as they are now."""
     raw = get_store().changes(channel.stream, after=after, limit=CHANGES_MAX + 1)
-    return change_events(channel.id, raw[:CHANGES_MAX]), len(raw) > CHANGES_MAX
+    return change_events(channel.id, raw[:CHANGES_MAX], viewer), len(raw) > CHANGES_MAX
 
 
-def changes_between(*, channel_id: int, after: int, before: int) -> list[schema.ChangeEvent]:
+def changes_between(*, channel_id: int, after: int, before: int, viewer: Viewer | None = None) -> list[schema.ChangeEvent]:
     """Change events a connection has not been given yet (one overtook them)."""
     limit = max(0, min(before - after - 1, CHANGES_MAX))
-    return change_events(channel_id, get_store().changes(channel_stream(channel_id), after=after, limit=limit)) if limit else []
+    return change_events(channel_id, get_store().changes(channel_stream(channel_id), after=after, limit=limit), viewer) if limit else []
 
 
-def change_events(channel_id: int, raw: list[Change]) -> list[schema.ChangeEvent]:
+def change_events(channel_id: int, raw: list[Change], viewer: Viewer | None = None) -> list[schema.ChangeEvent]:
     """The events of `raw` changes, built from the messages as they are now:
     each message's changes of one kind collapse into the latest, and a
     message that is gone is one `message_deleted`. Never empty when `raw` is
@@ -291,7 +312,7 @@ def change_events(channel_id: int, raw: list[Change]) -> list[schema.ChangeEvent
         if messages[change.message_id] is None and (best is None or change.change_id > best.change_id):
             gone[change.message_id] = change
     live = sorted((m for m in messages.values() if m is not None), key=lambda m: m.id)
-    objects = {o["id"]: o for o in message_objects(channel_id, live)}
+    objects = {o["id"]: o for o in message_objects(channel_id, live, viewer=viewer)}
     pinners = authors_by_id(m.pinned_by for m in live if m.is_pinned and m.pinned_by)
     events: list[schema.ChangeEvent] = []
     for change in sorted(latest.values(), key=lambda c: c.change_id):
@@ -338,12 +359,12 @@ class JoinState:
     changes_has_more: bool
 
 
-def join_state(*, channel: Channel, after_id: int | None, changes_after: int | None) -> JoinState:
+def join_state(*, channel: Channel, after_id: int | None, changes_after: int | None, viewer: Viewer | None = None) -> JoinState:
     # The feed's head first: a change made during these reads is in the
     # pages below or arrives as an event; either way none is missed.
     change_id = get_store().last_change_id(channel.stream)
-    missed, has_more, newest = catch_up(channel=channel, after_id=after_id)
-    changes, changes_has_more = (None, False) if changes_after is None else change_catch_up(channel=channel, after=changes_after)
+    missed, has_more, newest = catch_up(channel=channel, after_id=after_id, viewer=viewer)
+    changes, changes_has_more = (None, False) if changes_after is None else change_catch_up(channel=channel, after=changes_after, viewer=viewer)
     return JoinState(missed, has_more, newest, change_id, changes, changes_has_more)
 
 

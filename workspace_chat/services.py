@@ -143,7 +143,7 @@ def message_send(
     if reply_to is not None:
         if client_id and (stored := store.find_by_client_id(channel.stream, user.id, client_id)) is not None:
             # A retry of a stored reply: answered as stored, whatever happened to its thread since.
-            return SendResult(channel.id, message_objects(channel.id, [stored], authors={user.id: author})[0], False)
+            return SendResult(channel.id, message_objects(channel.id, [stored], viewer=access.viewer, authors={user.id: author})[0], False)
         # A reply to a reply continues the root's thread (PROTOCOL.md, "Threads").
         replied = store.get(channel.stream, reply_to)
         root = replied if replied is None or replied.reply_to is None else store.get(channel.stream, replied.reply_to)
@@ -179,7 +179,7 @@ def message_send(
     )
     sent = message_append(new=new, check=check, on_created=on_created)
     if not sent.created:  # a replay: the stored message, as history shows it
-        return SendResult(channel.id, message_objects(channel.id, [sent.message], authors={user.id: author})[0], False)
+        return SendResult(channel.id, message_objects(channel.id, [sent.message], viewer=access.viewer, authors={user.id: author})[0], False)
     return SendResult(channel.id, created[0], True, sent.message.prev_id)
 
 
@@ -258,14 +258,26 @@ def message_grade(*, user: User, channel_id: int, message_id: int, grade: str, f
     channel_message(access.channel, message_id)
     if not access.is_staff:
         raise Forbidden("Only admins and teachers can grade messages.")
+    store = get_store()
     with transaction.atomic():
-        updated = get_store().set_grade(access.channel.stream, message_id, grade=grade, feedback=feedback, by=user.id)
+        updated = store.set_grade(access.channel.stream, message_id, grade=grade, feedback=feedback, by=user.id)
         if updated is None:
             raise NotFound("Message not found.")
-        change_id = change_record(channel_id, message_id, "updated")
-        payload = message_objects(channel_id, [updated])[0]
-        broadcast_on_commit(channel_group(channel_id), schema.message_updated_event(channel_id, payload, change_id), change_id=change_id)
+        payload = message_objects(channel_id, [updated], viewer=access.viewer)[0]
+        # Grades are private: the grading reaches the author and the
+        # workspace's admins and teachers only, so it is not a change of the
+        # channel's feed (whose events every member gets); it carries the
+        # feed's newest id.
+        event = schema.message_updated_event(channel_id, payload, store.last_change_id(access.channel.stream))
+        for user_id in grade_audience(access.channel.workspace_id, updated.author_id):
+            broadcast_on_commit(user_group(user_id), event)
     return payload
+
+
+def grade_audience(workspace_id: int, author_id: int) -> list[int]:
+    """Who sees a grade: the author and the workspace's admins and teachers."""
+    staff = WorkspaceMembership.objects.filter(workspace_id=workspace_id, role__in=STAFF_ROLES).values_list("user_id", flat=True)
+    return sorted({author_id, *staff})
 
 
 def message_moderate(*, channel_id: int, message_id: int, action: str, actor_id: int | None = None) -> bool:

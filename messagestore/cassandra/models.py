@@ -88,6 +88,7 @@ class CassandraMessage(DjangoCassandraModel):
     grade = columns.Text()
     feedback = columns.Text()
     graded_by = columns.BigInt()
+    graded_at = columns.DateTime()
     hidden = columns.Boolean()
     deleted_at = columns.DateTime()
     deleted_by = columns.BigInt()

@@ -23,7 +23,7 @@ T = TypeVar("T")
 _MIN_INT, _MAX_INT, _MAX_BIGINT = -(2**31), 2**31 - 1, 2**63 - 1
 _COLUMNS = (
     "stream, bucket, id, author_id, content, message_type, file_url, reply_to, mentions, created_at,"
-    " edited_at, is_pinned, pinned_by, is_ai, client_id, grade, feedback, graded_by, hidden, deleted_at, deleted_by"
+    " edited_at, is_pinned, pinned_by, is_ai, client_id, grade, feedback, graded_by, graded_at, hidden, deleted_at, deleted_by"
 )
 _GET = "SELECT " + _COLUMNS + " FROM {ks}.messages WHERE stream = ? AND bucket = ? AND id = ?"
 _BUCKETS = {
@@ -146,6 +146,7 @@ class CassandraReads(ScanningStore):
             grade=row["grade"],
             feedback=row["feedback"],
             graded_by=row["graded_by"],
+            graded_at=_aware(row["graded_at"]),
             hidden=bool(row["hidden"]),
             deleted_at=_aware(row["deleted_at"]),
             deleted_by=row["deleted_by"],

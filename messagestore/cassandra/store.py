@@ -336,7 +336,9 @@ class CassandraMessageStore(CassandraReads):
 
     @_driver_errors
     def set_grade(self, stream, message_id, *, grade, feedback, by):
-        return self._update_visible(stream, message_id, grade=grade, feedback=feedback, graded_by=by)
+        # Milliseconds, as Cassandra keeps them (a later read returns the same).
+        now = _now()
+        return self._update_visible(stream, message_id, grade=grade, feedback=feedback, graded_by=by, graded_at=now.replace(microsecond=now.microsecond // 1000 * 1000))
 
     @_driver_errors
     def update_content(self, stream, message_id, *, content, edited):

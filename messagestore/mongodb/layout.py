@@ -107,6 +107,7 @@ def record_of(stream: str, entry: dict[str, Any]) -> StoredMessage:
         grade=entry.get("grade"),
         feedback=entry.get("feedback"),
         graded_by=entry.get("graded_by"),
+        graded_at=entry.get("graded_at"),
         hidden=bool(entry.get("hidden")),
         deleted_at=entry.get("deleted_at"),
         deleted_by=entry.get("deleted_by"),
@@ -131,6 +132,7 @@ def document_of(message: StoredMessage) -> dict[str, Any]:
         "grade": message.grade,
         "feedback": message.feedback,
         "graded_by": message.graded_by,
+        "graded_at": message.graded_at,
         "hidden": message.hidden,
         "deleted_at": message.deleted_at,
         "deleted_by": message.deleted_by,
@@ -142,8 +144,8 @@ def document_of(message: StoredMessage) -> dict[str, Any]:
 # as long, and FerretDB's cost of reading a bucket grows with its bytes.
 _DEFAULTS: dict[str, Any] = {
     "message_type": "text", "file_url": None, "reply_to": None, "mentions": [], "edited_at": None, "is_pinned": False,
-    "pinned_by": None, "is_ai": False, "client_id": None, "grade": None, "feedback": None, "graded_by": None, "hidden": False,
-    "deleted_at": None, "deleted_by": None,
+    "pinned_by": None, "is_ai": False, "client_id": None, "grade": None, "feedback": None, "graded_by": None, "graded_at": None,
+    "hidden": False, "deleted_at": None, "deleted_by": None,
 }  # fmt: skip
 
 
@@ -156,7 +158,7 @@ def encode(entry: dict[str, Any]) -> str:
 
 def decode(line: str) -> dict[str, Any]:
     entry = jsonutil.loads(line)
-    for name in ("created_at", "edited_at", "deleted_at"):
+    for name in ("created_at", "edited_at", "deleted_at", "graded_at"):
         if entry.get(name):
             entry[name] = datetime.fromisoformat(entry[name])
     return entry

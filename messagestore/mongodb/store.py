@@ -346,7 +346,8 @@ class MongoMessageStore(Lifecycle, ScanningStore):
     @driver_errors
     def set_grade(self, stream, message_id, *, grade, feedback, by):
         with self._locked(f"stream|{stream}"):
-            if self._modify(stream, message_id, visible_only=True, fields={"grade": grade, "feedback": feedback, "graded_by": by}) is None:
+            fields = {"grade": grade, "feedback": feedback, "graded_by": by, "graded_at": now()}
+            if self._modify(stream, message_id, visible_only=True, fields=fields) is None:
                 return None
         return self.get(stream, message_id)
 

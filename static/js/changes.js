@@ -54,7 +54,7 @@ export class ChangeFeed {
     switch (event.type) {
       case "message_updated":
         if (typeof event.requestId === "string" && event.requestId.startsWith("edit:")) this.actions.saved(key);
-        this.patch(key, this.normalise(event.message));
+        this.patch(key, withoutHiddenGrade(this.normalise(event.message)));
         return;
       case "message_deleted":
         this.actions.forget(key);
@@ -75,4 +75,13 @@ export class ChangeFeed {
       default:
     }
   }
+}
+
+// Grades are private: an update the whole channel hears carries `grade:
+// null`, which must not wipe the grade the author or a teacher holds (a
+// grade is never taken back).
+function withoutHiddenGrade(fields) {
+  if (fields.grade !== null && fields.grade !== undefined) return fields;
+  const { grade, ...rest } = fields;
+  return rest;
 }

@@ -364,7 +364,11 @@ export class MessageList {
     if (message.isAI) meta.append(el("span", { class: "badge badge-ai", title: "Written by the AI assistant", text: "AI" }));
     meta.append(el("time", { datetime: message.createdAt, title: new Date(message.createdAt).toLocaleString(), text: formatTime(message.createdAt) }));
     if (message.isPinned) meta.append(el("span", { class: "badge badge-pin", text: "Pinned" }));
-    if (message.grade) meta.append(el("span", { class: "badge badge-grade", text: `Grade: ${message.grade}` }));
+    // A grade ({value, feedback, ...}) reaches only its author and staff.
+    if (message.grade) {
+      const feedback = message.grade.feedback ? ` (${message.grade.feedback})` : "";
+      meta.append(el("span", { class: "badge badge-grade", text: `Grade: ${message.grade.value}${feedback}` }));
+    }
     node.append(meta);
     const mentionNames = this.mentionNames(message);
     node.append(el("div", { class: "message-body" }, renderText(message.content, { mentionNames, myName: this.me.username })));

@@ -332,3 +332,30 @@ async def test_staff_unpin_and_the_change_is_caught_up(classroom):
     assert [(c["type"], c["changeId"]) for c in joined["changes"]] == [("message_unpinned", unpinned["changeId"])]
     gone = await teacher.request({"type": "unpin_message", "channelId": classroom.general, "messageId": sent["id"] + 1}, "message_unpinned")
     assert (gone["type"], gone["code"]) == ("error", "not_found")
+
+
+async def test_grades_are_private_to_the_author_and_staff(classroom):
+    """Through daphne: the grading reaches the author and the teacher only;
+    a classmate's history, catch-up and later events never carry it."""
+    a = await classroom.alice.connect()
+    b = await classroom.bob.connect()
+    teacher = await classroom.teacher.connect()
+    for ws in (a, b, teacher):
+        await join(ws, classroom.general)
+    essay = await send(a, classroom.general, "my essay")
+    r = classroom.teacher.http.post(f"/api/channels/{classroom.general}/messages/{essay['id']}/grade/", {"grade": "A", "feedback": "Well argued"})
+    assert r.status_code == 200, r.text
+    grade = r.json()["grade"]
+    assert (grade["value"], grade["feedback"], grade["gradedBy"]) == ("A", "Well argued", classroom.teacher.id)
+    assert (await a.expect("message_updated"))["message"]["grade"] == grade
+    assert (await teacher.expect("message_updated"))["message"]["grade"] == grade
+    await b.expect_none("message_updated")
+    for person, seen in ((classroom.alice, grade), (classroom.teacher, grade), (classroom.bob, None)):
+        page = person.http.get(f"/api/channels/{classroom.general}/messages/").json()["results"]
+        assert page[-1]["grade"] == seen, person.username
+    late = await classroom.bob.connect()
+    assert (await join(late, classroom.general, after_id=0))["missed"][-1]["grade"] is None
+    # The author edits: the channel hears the edit without the grade; the author's answer keeps it.
+    answer = await a.request({"type": "edit_message", "channelId": classroom.general, "messageId": essay["id"], "content": "my essay, v2"}, "message_updated")
+    assert answer["message"]["grade"] == grade
+    assert (await b.expect("message_updated"))["message"]["grade"] is None

@@ -163,8 +163,10 @@ def test_pins_and_grades(store, stream):
     assert not unpinned.is_pinned and unpinned.pinned_by is None
     assert [m.id for m in store.pinned(stream)] == [ids_[1]]
     graded = store.set_grade(stream, ids_[2], grade="A-", feedback="good", by=9)
-    assert (graded.grade, graded.feedback, graded.graded_by) == ("A-", "good", 9)
-    assert store.get(stream, ids_[2]).grade == "A-"
+    assert (graded.grade, graded.feedback, graded.graded_by) == ("A-", "good", 9) and graded.graded_at is not None
+    again = store.get(stream, ids_[2])
+    assert (again.grade, again.graded_at) == ("A-", graded.graded_at)
+    assert store.page(stream, limit=10)[0][2].graded_at == graded.graded_at, "pages hold it as get does"
     assert store.set_grade(stream, 12345, grade="B", feedback=None, by=9) is None
     assert store.set_pinned(stream, 12345, pinned=True, by=9) is None
 

@@ -415,14 +415,24 @@ def grade_url(channel_id: int, message_id: int) -> str:
 
 
 @pytest.mark.parametrize("who", ["alice", "bob"])
-def test_staff_grade_a_message(school, who):
+def test_staff_grade_a_message_and_only_the_author_and_staff_see_it(school, who, make_user):
+    from workspace_chat import services
+
+    erin = make_user("erin")
+    services.workspace_member_add(actor=school.alice, workspace_id=school.workspace.id, username="erin", role="student")
     essay = send(school.carol, school.general, "my essay")
-    body = post(getattr(school, who), grade_url(school.general.id, essay["id"]), {"grade": "A-", "feedback": "Good"}, 200)
+    grader = getattr(school, who)
+    body = post(grader, grade_url(school.general.id, essay["id"]), {"grade": "A-", "feedback": "Good"}, 200)
     check_message(body)
-    assert (body["id"], body["grade"], body["content"]) == (essay["id"], "A-", "my essay")
-    assert history(school.carol, school.general.id)["results"][0]["grade"] == "A-"
+    assert (body["id"], body["content"]) == (essay["id"], "my essay")
+    grade = body["grade"]
+    assert (grade["value"], grade["feedback"], grade["gradedBy"]) == ("A-", "Good", grader.id) and grade["gradedAt"].endswith("Z")
+    for viewer in (school.carol, school.alice, school.bob):
+        assert history(viewer, school.general.id)["results"][0]["grade"] == grade
+    assert history(erin, school.general.id)["results"][0]["grade"] is None, "a classmate never sees it"
+    assert get(erin, f"/api/channels/{school.general.id}/messages/{essay['id']}/thread/", 200)["root"]["grade"] is None
     regraded = post(school.bob, grade_url(school.general.id, essay["id"]), {"grade": "B"}, 200)
-    assert regraded["grade"] == "B"
+    assert regraded["grade"]["value"] == "B" and regraded["grade"]["feedback"] is None
 
 
 def test_grade_refusals(school):

@@ -285,17 +285,31 @@ def test_pin_is_for_staff_and_broadcast(school, listener):
         services.message_pin(user=school.bob, channel_id=school.general.id, message_id=message["id"] + 12345)
 
 
-def test_grade_is_for_staff_and_broadcast_as_an_update(school, listener):
+def test_a_grade_reaches_only_the_author_and_staff(school, listener, make_user):
+    """Grades are private (PROTOCOL.md part 2): the grading's message_updated
+    goes to the author's and the staff's connections, not to the channel."""
+    from realtime.events import user_group
+
+    make_user("erin")
+    services.workspace_member_add(actor=school.alice, workspace_id=school.workspace.id, username="erin", role="student")
+    erin = type(school.carol).objects.get(username="erin")
     message = send(school.carol, school.general, "essay").message
     listener.join(school.general.id)
+    people = {}
+    for user in (school.alice, school.bob, school.carol, erin):
+        people[user.username] = Listener()
+        async_to_sync(people[user.username].layer.group_add)(user_group(user.id), people[user.username].name)
     target = {"channel_id": school.general.id, "message_id": message["id"]}
     with pytest.raises(Forbidden):
         services.message_grade(user=school.carol, **target, grade="A+", feedback=None)
     graded = services.message_grade(user=school.bob, **target, grade="B+", feedback="Cite sources")
     check_message(graded)
-    assert graded["grade"] == "B+" and graded["id"] == message["id"]
-    assert listener.next() == {"type": "message_updated", "channelId": school.general.id, "message": graded, "changeId": 1}
-    assert history(school.carol, school.general)[0]["grade"] == "B+"
+    assert graded["grade"]["value"] == "B+" and graded["grade"]["feedback"] == "Cite sources" and graded["id"] == message["id"]
+    for name in ("alice", "bob", "carol"):
+        assert people[name].next() == {"type": "message_updated", "channelId": school.general.id, "message": graded, "changeId": 0}
+    assert people["erin"].silent() and listener.silent(), "neither a classmate nor the channel hears of it"
+    assert history(school.carol, school.general)[0]["grade"]["value"] == "B+"
+    assert history(erin, school.general)[0]["grade"] is None
 
 
 @pytest.mark.parametrize("action", ["hide", "delete"])
