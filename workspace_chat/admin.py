@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from workspace_chat.models import Channel, ChannelMembership, Workspace, WorkspaceMembership
+from workspace_chat.models import Channel, ChannelMembership, Report, Workspace, WorkspaceMembership
 
 
 class WorkspaceMembershipInline(admin.TabularInline):
@@ -37,3 +37,17 @@ class ChannelAdmin(admin.ModelAdmin):
     search_fields = ("name", "workspace__name")
     inlines = [ChannelMembershipInline]
     exclude = ("dm_key",)
+
+
+@admin.register(Report)
+class ReportAdmin(admin.ModelAdmin):
+    """Reports with the reported text as it was; read-only (acting on a
+    report is the moderators' actions on the message)."""
+
+    list_display = ("id", "workspace", "channel", "message_id", "author_id", "reporter", "status", "created_at")
+    list_filter = ("status", "workspace")
+    search_fields = ("content", "reason", "=message_id")
+    readonly_fields = [f.name for f in Report._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

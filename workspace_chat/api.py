@@ -15,7 +15,7 @@ from accounts.selectors import user_object
 from wire.http import output_serializer, parse_int_param
 from wire.protocol import ProtocolError, read_content
 from wire.schema import MAX_ID
-from workspace_chat import lifecycle, protocol, schema, selectors, services
+from workspace_chat import lifecycle, protocol, safeguarding, schema, selectors, services
 from workspace_chat.models import ChannelKind, Role, WorkspaceMembership
 
 
@@ -222,3 +222,35 @@ def validate_emoji(value: str) -> str:
         return protocol.read_emoji({"emoji": value})
     except ProtocolError as exc:
         raise serializers.ValidationError(exc.message) from None
+
+
+class ReportCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        reason = serializers.CharField(max_length=safeguarding.MAX_REASON, trim_whitespace=True)
+
+        def validate_reason(self, value: str) -> str:
+            return validate_text(value, "reason")
+
+    @extend_schema(request=InputSerializer, responses={201: output_serializer(schema.ReportObject)})
+    def post(self, request, channel_id: int, message_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        report = safeguarding.report_create(user=request.user, channel_id=channel_id, message_id=message_id, reason=data.validated_data["reason"])
+        return Response(report, status=status.HTTP_201_CREATED)
+
+
+class ReportListApi(APIView):
+    @extend_schema(responses={200: output_serializer(schema.ReportObject)(many=True)})
+    def get(self, request, workspace_id: int):
+        return Response(safeguarding.report_list(user=request.user, workspace_id=workspace_id))
+
+
+def validate_text(value: str, name: str) -> str:
+    """Free text people type (a report's reason): no NUL, valid Unicode."""
+    if "\x00" in value:
+        raise serializers.ValidationError("Must not contain NUL characters.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError("Must be valid Unicode text.") from None
+    return value

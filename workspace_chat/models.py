@@ -87,3 +87,34 @@ class ChannelMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.channel}"
+
+
+class ReportStatus(models.TextChoices):
+    OPEN = "open"
+    DISMISSED = "dismissed"
+    ACTIONED = "actioned"
+
+
+class Report(models.Model):
+    """A member's report of a message (PROTOCOL.md part 2, safeguarding).
+    `content` keeps the message's text as it was when reported, so the
+    evidence outlives an edit or a delete."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="reports")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="reports")
+    message_id = models.BigIntegerField()
+    author_id = models.BigIntegerField(help_text="Who wrote the reported message.")
+    content = models.TextField(help_text="The message's text when it was reported.")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reports_made")
+    reason = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=16, choices=ReportStatus.choices, default=ReportStatus.OPEN)
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="reports_resolved")
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["channel", "message_id", "reporter"], name="report_once_per_reporter")]
+        indexes = [models.Index(fields=["workspace", "status", "created_at"], name="report_open_by_workspace")]
+
+    def __str__(self) -> str:
+        return f"report {self.id} of {self.channel_id}#{self.message_id}"

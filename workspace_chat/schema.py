@@ -240,6 +240,15 @@ class ThreadPage(TypedDict):
     hasMore: bool
 
 
+class ReportObject(TypedDict):
+    id: Id
+    # The message as it is now; null once it was deleted or hidden.
+    message: MessageObject | None
+    reason: str
+    reporterId: Id
+    createdAt: Timestamp
+
+
 class ReactionsAnswer(TypedDict):
     reactions: list[ReactionObject]
 

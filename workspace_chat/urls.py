@@ -16,4 +16,6 @@ urlpatterns = [
     # The emoji percent-encoded: Django decodes the path before matching.
     path("channels/<id:channel_id>/messages/<id:message_id>/reactions/<str:emoji>/", api.ReactionRemoveApi.as_view()),
     path("channels/<id:channel_id>/messages/<id:message_id>/thread/", api.ThreadApi.as_view()),
+    path("channels/<id:channel_id>/messages/<id:message_id>/report/", api.ReportCreateApi.as_view()),
+    path("workspaces/<id:workspace_id>/reports/", api.ReportListApi.as_view()),
 ]

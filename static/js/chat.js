@@ -11,6 +11,7 @@ import { TypingIndicator, wireComposer } from "./composer.js";
 import { MessageActions } from "./message-actions.js";
 import { ThreadPanel } from "./thread.js";
 import { ChangeFeed } from "./changes.js";
+import { ReportDialog } from "./report.js";
 import { Sidebar } from "./sidebar.js";
 import { api, el, errorText, icon, newClientId, readJsonScript, wireLogout } from "./util.js";
 
@@ -51,9 +52,11 @@ const sidebar = new Sidebar({ state, me, workspaceId, channelId, isOnline: (user
 const renderSidebar = () => sidebar.render();
 const displayName = (userId) => sidebar.displayName(userId);
 
+const reports = channelId ? new ReportDialog({ dialog: $("report-dialog"), channelId, note: (text) => note(text) }) : null;
 const actions = new MessageActions({
   me,
   channelId,
+  report: reports ? (message) => reports.open(message) : null,
   canModerate: () => isStaff(),
   canPin: () => isStaff(),
   send: (event) => socket.send(event),

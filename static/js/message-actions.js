@@ -1,7 +1,7 @@
 // What the workspace chat adds to a message bubble (MessageList's `decorate`
 // hook): "(edited)", reaction chips, the thread line and reply count, the
 // action buttons ("Add reaction", "Reply in thread", "Edit", "Delete",
-// "Pin" / "Unpin"), editing in place and the delete confirmation.
+// "Report", "Pin" / "Unpin"), editing in place and the delete confirmation.
 //
 // Nothing here changes a message on screen by itself: it sends the request
 // and the server's event (message_updated, message_deleted, reaction_updated)
@@ -21,8 +21,11 @@ export class MessageActions {
   // nameOf(userId) -> display name; note(text) shows an error to the user;
   // editWindow: CHAT_EDIT_WINDOW in seconds when the page knows it (0 or
   // unknown: "Edit" is offered and the server's answer decides).
-  constructor({ me, channelId, canModerate, canPin, send, openThread, nameOf, note, editWindow = 0 }) {
+  // report(message) -> Promise, when the page lets people report ("Report"
+  // on other people's messages).
+  constructor({ me, channelId, canModerate, canPin, send, openThread, nameOf, note, editWindow = 0, report = null }) {
     this.me = me;
+    this.report = report;
     this.editWindow = Number(editWindow) || 0;
     this.channelId = channelId;
     this.canModerate = canModerate;
@@ -82,6 +85,12 @@ export class MessageActions {
     if (!inThread) add("Reply in thread", "thread", "reply", (button) => this.openThread(String(message.replyTo || message.key), button));
     if (this.canEdit(message)) add("Edit", "pencil", "edit", () => this.startEdit(list, message.key));
     if (own || this.canModerate()) add("Delete", "trash", "delete", (button) => this.remove(list, message.key, button));
+    if (!own && this.report) {
+      add("Report", "flag", "report", async () => {
+        await this.report(list.get(message.key));
+        list.focusMessage(message.key, "report");
+      });
+    }
     if (!inThread && this.canPin()) {
       const [name, type] = message.isPinned ? ["Unpin", "unpin_message"] : ["Pin", "pin_message"];
       add(name, "pin", "pin", () => this.send({ type, messageId: message.seq }, "pin", message.key));

@@ -458,3 +458,32 @@ async def test_a_teacher_pins_and_unpins(classroom, browser):
     await teacher.shot(test, "unpinned")
     alice.assert_clean()
     teacher.assert_clean()
+
+
+async def test_report_a_message_and_a_teacher_sees_it(classroom, browser):
+    test = "lifecycle-report"
+    room = classroom
+    alice = await open_channel(browser, room, "alice", room.alice)
+    bob = await open_channel(browser, room, "bob", room.bob)
+    await post(alice, "my own words")
+    await post(bob, "nobody likes you alice")
+    own = bubble(alice, "my own words")
+    await own.hover()
+    await expect(own.get_by_role("button", name="Report")).to_have_count(0)
+    message = bubble(alice, "nobody likes you alice")
+    await message.hover()
+    await message.get_by_role("button", name="Report").click()
+    dialog = alice.page.get_by_role("dialog", name="Report message")
+    await expect(dialog).to_contain_text("nobody likes you alice")
+    await dialog.get_by_role("button", name="Send report").click()
+    await expect(dialog.get_by_role("alert")).to_contain_text("Say what is wrong")
+    await dialog.get_by_role("textbox", name="Reason").fill("bullying")
+    await alice.shot(test, "reason")
+    await dialog.get_by_role("button", name="Send report").click()
+    await expect(dialog).to_be_hidden()
+    await expect(alice.page.get_by_text("The report was sent")).to_be_visible()
+    await alice.shot(test, "sent")
+    reports = room.teacher.http.get(f"/api/workspaces/{room.workspace_id}/reports/").json()
+    assert [(r["reason"], r["reporterId"], r["message"]["content"]) for r in reports] == [("bullying", room.alice.id, "nobody likes you alice")]
+    alice.assert_clean()
+    bob.assert_clean()

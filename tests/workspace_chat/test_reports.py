@@ -1,0 +1,58 @@
+"""Reports of messages over HTTP (PROTOCOL.md part 2, "Class management and
+safeguarding"): who may report, who may list, what a report keeps."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.workspace_chat.test_api import assert_field_error, get, post, send
+from workspace_chat import lifecycle
+from workspace_chat.models import Report
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _fast(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CHAT_RATE_LIMIT_MESSAGES = 100_000
+    settings.CHAT_RATE_LIMIT_EVENTS = 100_000
+
+
+def report_url(channel_id: int, message_id: int) -> str:
+    return f"/api/channels/{channel_id}/messages/{message_id}/report/"
+
+
+def test_a_member_reports_and_staff_list_it(school):
+    rude = send(school.alice, school.general.id, "you are all idiots")
+    report = post(school.carol, report_url(school.general.id, rude["id"]), {"reason": "  insulting  "}, 201)
+    assert report["reason"] == "insulting" and report["reporterId"] == school.carol.id and report["createdAt"].endswith("Z")
+    assert report["message"]["id"] == rude["id"] and report["message"]["content"] == "you are all idiots"
+    again = post(school.carol, report_url(school.general.id, rude["id"]), {"reason": "still insulting"}, 201)
+    assert again["id"] == report["id"], "one report per person and message"
+    for staff in (school.alice, school.bob):
+        listed = get(staff, f"/api/workspaces/{school.workspace.id}/reports/")
+        assert [r["id"] for r in listed] == [report["id"]] and listed[0]["message"]["id"] == rude["id"]
+    get(school.carol, f"/api/workspaces/{school.workspace.id}/reports/", 403)
+    get(school.dave, f"/api/workspaces/{school.workspace.id}/reports/", 404)
+
+
+def test_only_readers_report_and_bad_reasons_are_400(school):
+    message = send(school.alice, school.general.id, "hello")
+    secret = send(school.alice, school.staff.id, "staff only")
+    post(school.dave, report_url(school.general.id, message["id"]), {"reason": "x"}, 404)
+    post(school.carol, report_url(school.staff.id, secret["id"]), {"reason": "x"}, 404)
+    post(school.carol, report_url(school.general.id, message["id"] + 1), {"reason": "x"}, 404)
+    for body in ({}, {"reason": ""}, {"reason": "   "}, {"reason": "a\x00b"}, {"reason": "x" * 1001}, {"reason": None}, {"reason": ["x"]}):
+        assert_field_error(post(school.carol, report_url(school.general.id, message["id"]), body, 400), "reason")
+    assert not Report.objects.exists()
+
+
+def test_a_report_keeps_the_text_after_the_author_deletes_it(school):
+    message = send(school.carol, school.general.id, "something I regret")
+    post(school.bob, report_url(school.general.id, message["id"]), {"reason": "unkind"}, 201)
+    lifecycle.message_delete(user=school.carol, channel_id=school.general.id, message_id=message["id"])
+    (listed,) = get(school.alice, f"/api/workspaces/{school.workspace.id}/reports/")
+    assert listed["message"] is None and listed["reason"] == "unkind"
+    row = Report.objects.get()
+    assert (row.content, row.author_id) == ("something I regret", school.carol.id), "the evidence stays (admin shows it)"
