@@ -245,6 +245,33 @@ class ReportListApi(APIView):
         return Response(safeguarding.report_list(user=request.user, workspace_id=workspace_id))
 
 
+class MuteCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        userId = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+        minutes = serializers.IntegerField(min_value=1, max_value=safeguarding.MAX_MUTE_MINUTES)
+        reason = serializers.CharField(max_length=safeguarding.MAX_REASON, required=False, allow_blank=True, default="")
+
+        def validate_reason(self, value: str) -> str:
+            return validate_text(value, "reason")
+
+    @extend_schema(request=InputSerializer, responses={201: output_serializer(schema.MuteObject)})
+    def post(self, request, workspace_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        if values["userId"] == request.user.id:
+            raise serializers.ValidationError({"userId": ["You cannot mute yourself."]})
+        mute = safeguarding.mute_set(actor=request.user, workspace_id=workspace_id, user_id=values["userId"], minutes=values["minutes"], reason=values["reason"])
+        return Response(mute, status=status.HTTP_201_CREATED)
+
+
+class MuteDeleteApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, workspace_id: int, user_id: int):
+        safeguarding.mute_clear(actor=request.user, workspace_id=workspace_id, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
 def validate_text(value: str, name: str) -> str:
     """Free text people type (a report's reason): no NUL, valid Unicode."""
     if "\x00" in value:

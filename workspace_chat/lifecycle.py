@@ -40,6 +40,7 @@ def message_edit(*, user: User, channel_id: int, message_id: int, content: str, 
     _events_take(user)
     access = access_channel(user, channel_id)
     message = channel_message(access.channel, message_id)
+    access.require_unmuted()
     if message.author_id != user.id:
         raise Forbidden("Only the author can edit a message.")
     window = settings.CHAT_EDIT_WINDOW
@@ -92,6 +93,7 @@ def reaction_set(
     _events_take(user)
     access = access_channel(user, channel_id)
     channel_message(access.channel, message_id)
+    access.require_unmuted()
     store = get_store()
     stream = access.channel.stream
     if add:

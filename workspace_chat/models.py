@@ -118,3 +118,21 @@ class Report(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.id} of {self.channel_id}#{self.message_id}"
+
+
+class Mute(models.Model):
+    """A student muted in a workspace by an admin or teacher until `until`:
+    their sends, edits and reactions there are refused meanwhile."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="mutes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mutes")
+    until = models.DateTimeField()
+    muted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="mutes_made")
+    reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "user"], name="mute_once_per_workspace")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} muted in {self.workspace_id} until {self.until:%Y-%m-%d %H:%M}"

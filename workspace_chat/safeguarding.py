@@ -1,19 +1,23 @@
-"""Reports of messages (PROTOCOL.md part 2, "Class management and
-safeguarding"): anyone who can read a message may report it; the
-workspace's admins and teachers list the open reports. The write and the
-read live together here, as lifecycle.py does for edits."""
+"""Reports and mutes (PROTOCOL.md part 2, "Class management and
+safeguarding"): anyone who can read a message may report it, and the
+workspace's admins and teachers list the open reports; they may also mute
+a student for a while (access_channel tells the send paths). The writes and
+reads live together here, as lifecycle.py does for edits."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from accounts.models import User
 from messagestore import get_store
 from realtime import ratelimit
-from wire.errors import Forbidden, RateLimited
+from wire.errors import Forbidden, Invalid, NotFound, RateLimited
 from wire.jsonutil import iso
 from workspace_chat import schema
-from workspace_chat.models import STAFF_ROLES, Report, ReportStatus
+from workspace_chat.models import STAFF_ROLES, Mute, Report, ReportStatus, Role, WorkspaceMembership
 from workspace_chat.selectors import Viewer, access_channel, access_workspace, channel_message, message_objects
 
 MAX_REASON = 1000
@@ -69,3 +73,33 @@ def _report_objects(reports: list[Report], viewer: Viewer) -> list[schema.Report
             schema.ReportObject(id=report.id, message=message, reason=report.reason, reporterId=report.reporter_id, createdAt=iso(report.created_at))
         )
     return found
+
+
+# A mute lasts at most a week; longer is removal from the workspace.
+MAX_MUTE_MINUTES = 7 * 24 * 60
+
+
+def mute_set(*, actor: User, workspace_id: int, user_id: int, minutes: int, reason: str = "") -> schema.MuteObject:
+    """An admin or teacher mutes a student of the workspace for `minutes`
+    (muting again replaces the end)."""
+    membership = access_workspace(actor, workspace_id)
+    if membership.role not in STAFF_ROLES:
+        raise Forbidden("Only admins and teachers can mute.")
+    target = WorkspaceMembership.objects.filter(workspace_id=workspace_id, user_id=user_id).first()
+    if target is None:
+        raise Invalid("userId", "No such member in this workspace.")
+    if target.role != Role.STUDENT:
+        raise Invalid("userId", "Only students can be muted.")
+    until = timezone.now() + timedelta(minutes=minutes)
+    Mute.objects.update_or_create(workspace_id=workspace_id, user_id=user_id, defaults={"until": until, "muted_by": actor, "reason": reason})
+    return schema.MuteObject(userId=user_id, until=iso(until))
+
+
+def mute_clear(*, actor: User, workspace_id: int, user_id: int) -> None:
+    membership = access_workspace(actor, workspace_id)
+    if membership.role not in STAFF_ROLES:
+        raise Forbidden("Only admins and teachers can unmute.")
+    deleted, _ = Mute.objects.filter(workspace_id=workspace_id, user_id=user_id, until__gt=timezone.now()).delete()
+    Mute.objects.filter(workspace_id=workspace_id, user_id=user_id).delete()  # an ended one too
+    if not deleted:
+        raise NotFound("That member is not muted.")

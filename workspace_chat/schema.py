@@ -249,6 +249,11 @@ class ReportObject(TypedDict):
     createdAt: Timestamp
 
 
+class MuteObject(TypedDict):
+    userId: Id
+    until: Timestamp
+
+
 class ReactionsAnswer(TypedDict):
     reactions: list[ReactionObject]
 

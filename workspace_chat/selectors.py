@@ -5,19 +5,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import cast
 
 from django.db import connection
 from django.db.models import Field, Model, Q, QuerySet
+from django.utils import timezone
 
 from accounts.models import User
 from messagestore import StoredMessage, get_store
 from messagestore.base import Change
 from messagestore.streams import channel_stream
 from wire import jsonutil
-from wire.errors import NotFound
+from wire.errors import Forbidden, NotFound
 from workspace_chat import schema
-from workspace_chat.models import STAFF_ROLES, Channel, ChannelKind, ChannelMembership, Workspace, WorkspaceMembership
+from workspace_chat.models import STAFF_ROLES, Channel, ChannelKind, ChannelMembership, Mute, Workspace, WorkspaceMembership
 
 HISTORY_MAX = 100
 CATCH_UP_MAX = 500
@@ -38,6 +40,13 @@ class ChannelAccess:
     channel: Channel
     role: str
     user_id: int
+    # Until when the caller is muted in the channel's workspace (None: not).
+    muted_until: datetime | None = None
+
+    def require_unmuted(self) -> None:
+        """Forbidden while a teacher's mute lasts (sends, edits, reactions)."""
+        if self.muted_until is not None and self.muted_until > timezone.now():
+            raise Forbidden(f"You are muted in this workspace until {self.muted_until:%H:%M} UTC.")
 
     @property
     def is_staff(self) -> bool:
@@ -85,25 +94,36 @@ def _access_sql(vendor: str) -> str:
         return quote(field.column)
 
     fields = ", ".join(f"c.{quote(f.column)}" for f in Channel._meta.concrete_fields if f.column)
-    wm, cm = WorkspaceMembership, ChannelMembership
+    wm, cm, mute = WorkspaceMembership, ChannelMembership, Mute
     return (
         f"SELECT {fields},"
         f" (SELECT w.{col(wm, 'role')} FROM {table(wm)} w WHERE w.{col(wm, 'workspace')} = c.{col(Channel, 'workspace')}"
         f" AND w.{col(wm, 'user')} = %s) AS caller_role,"
         f" EXISTS (SELECT 1 FROM {table(cm)} m WHERE m.{col(cm, 'channel')} = c.{col(Channel, 'id')}"
-        f" AND m.{col(cm, 'user')} = %s) AS caller_is_member"
+        f" AND m.{col(cm, 'user')} = %s) AS caller_is_member,"
+        f" (SELECT u.{col(mute, 'until')} FROM {table(mute)} u WHERE u.{col(mute, 'workspace')} = c.{col(Channel, 'workspace')}"
+        f" AND u.{col(mute, 'user')} = %s) AS caller_muted_until"
         f" FROM {table(Channel)} c WHERE c.{col(Channel, 'id')} = %s"
     )
 
 
+def _aware(value: datetime | str | None) -> datetime | None:
+    # A raw query's timestamp: SQLite hands back text, naive in UTC.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
 def access_channel(user: User, channel_id: int) -> ChannelAccess:
     """One query: the channel, the caller's workspace role and channel membership."""
-    channel = next(iter(Channel.objects.raw(_access_sql(connection.vendor), [user.id, user.id, channel_id])), None)
+    channel = next(iter(Channel.objects.raw(_access_sql(connection.vendor), [user.id, user.id, user.id, channel_id])), None)
     # The raw query's extra columns arrive as attributes of the instance.
     role = getattr(channel, "caller_role", None)
     if channel is None or role is None or (channel.is_restricted and not getattr(channel, "caller_is_member", False)):
         raise ChannelInaccessible("Channel not found.")
-    return ChannelAccess(channel=channel, role=role, user_id=user.id)
+    return ChannelAccess(channel=channel, role=role, user_id=user.id, muted_until=_aware(getattr(channel, "caller_muted_until", None)))
 
 
 def workspace_list(user: User) -> QuerySet[WorkspaceMembership]:

@@ -152,6 +152,7 @@ def message_send(
         reply_to = root.id
 
     def check() -> None:
+        access.require_unmuted()
         if channel.kind == ChannelKind.ANNOUNCEMENT and not access.is_staff:
             raise Forbidden("Only admins and teachers can post in an announcement channel.")
         if message_type in ("announcement", "assignment") and not access.is_staff:

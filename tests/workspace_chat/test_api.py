@@ -36,7 +36,8 @@ def call(client: Client, method: str, url: str, status: int, body: Any = None) -
     if method == "get":
         response = client.get(url)
     else:
-        response = client.post(url, {} if body is None else body, content_type="application/json")
+        send = getattr(client, method)  # post, patch, delete
+        response = send(url, {} if body is None else body, content_type="application/json")
     assert response.status_code == status, (method, url, response.status_code, response.content[:300])
     return response.json() if response.content and response["Content-Type"].startswith("application/json") else None
 
