@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from realtime.connections import CLOSE_TOO_MANY, connection_closed, connection_open
 from realtime.delivery import DELIVER, SKIP, DeliverySession, FillChanges, FillGap
-from realtime.events import FORCE_CLOSE_TYPE, Broadcast, channel_layer, session_group, user_group
+from realtime.events import FORCE_CLOSE_TYPE, REMOVED_TYPE, Broadcast, channel_layer, session_group, user_group
 from realtime.hub import get_hub
 from wire import jsonutil, schema
 from wire.errors import ChatError, RateLimited
@@ -119,6 +119,10 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
     def on_control(self, message: dict[str, Any]) -> None:
         if message.get("type") == FORCE_CLOSE_TYPE and message.get("keep") not in self.groups_joined:
             self._queue(message)
+        elif message.get("type") == REMOVED_TYPE:
+            # In the connection's order: broadcasts that arrive after it wait
+            # behind it, and find the channels left.
+            self._queue(message)
 
     def on_layer_failed(self) -> None:
         if self._backlog:  # ahead of anything queued: broadcasts may be lost anyway
@@ -164,6 +168,8 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             # The user logged out or was deactivated.
             await self.send_event({"type": "error", "code": "unauthorized", "message": item.get("reason", "Session ended.")})
             await self.close(code=4001)
+        elif item.get("type") == REMOVED_TYPE:
+            await self.on_removed([int(c) for c in item.get("channels", ())])
 
     async def _deliver(self, event: Broadcast) -> None:
         """A broadcast on the connection's turn: fill a gap first if the session asks."""
@@ -208,6 +214,10 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             self.event_schemas.check(event)
         except schema.SchemaError as error:
             schema.report(error, event)
+
+    async def on_removed(self, channel_ids: list[int]) -> None:
+        """The user lost access to these channels (a protocol with channels
+        leaves them and says so)."""
 
     async def fill_gap(self, gap: FillGap | FillChanges) -> list[Any]:
         """The events of the messages (FillGap) or changes (FillChanges) a

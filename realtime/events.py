@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 EVENT_TYPE = "chat.event"
 FORCE_CLOSE_TYPE = "chat.force_close"
+# A user lost access to channels (removed from a workspace or a private
+# channel): their connections leave them at once.
+REMOVED_TYPE = "chat.removed"
 
 
 def channel_layer() -> BaseChannelLayer:
@@ -113,6 +116,22 @@ def broadcast_on_commit(
 async def abroadcast(group: str, payload: Any, *, skip_channel: str | None = None, skip_user: int | None = None) -> None:
     """For ephemeral events (typing, presence) that have no transaction."""
     await channel_layer().group_send(group, envelope(group, payload, skip_channel=skip_channel, skip_user=skip_user))
+
+
+def removed_on_commit(user_id: int, channel_ids: list[int]) -> None:
+    """Once the transaction commits: every connection of the user, on every
+    process, leaves these channels and hears nothing more of them."""
+    group = user_group(user_id)
+    message = {"type": REMOVED_TYPE, "group": group, "channels": sorted(channel_ids)}
+
+    def send() -> None:
+        try:
+            async_to_sync(channel_layer().group_send)(group, message)
+        except Exception:  # the access is gone anyway: the next event re-checks nothing, but a rejoin is refused
+            logger.exception("telling %s about a removal failed", group)
+
+    if channel_ids:
+        transaction.on_commit(send)
 
 
 def force_close(group: str, reason: str, *, keep: str | None = None) -> None:

@@ -15,7 +15,7 @@ from accounts.selectors import user_object
 from wire.http import output_serializer, parse_int_param
 from wire.protocol import ProtocolError, read_content
 from wire.schema import MAX_ID
-from workspace_chat import lifecycle, protocol, safeguarding, schema, selectors, services
+from workspace_chat import lifecycle, membership, protocol, safeguarding, schema, selectors, services
 from workspace_chat.models import ChannelKind, Role, WorkspaceMembership
 
 
@@ -269,6 +269,46 @@ class MuteDeleteApi(APIView):
     @extend_schema(responses={204: None})
     def delete(self, request, workspace_id: int, user_id: int):
         safeguarding.mute_clear(actor=request.user, workspace_id=workspace_id, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MemberDetailApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        role = serializers.ChoiceField(choices=Role.choices)
+
+    @extend_schema(request=InputSerializer, responses={200: output_serializer(schema.Member)})
+    def patch(self, request, workspace_id: int, user_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = membership.member_role_set(actor=request.user, workspace_id=workspace_id, user_id=user_id, role=data.validated_data["role"])
+        return Response(member_object(member))
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, workspace_id: int, user_id: int):
+        membership.member_remove(actor=request.user, workspace_id=workspace_id, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChannelMembersApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        userId = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+    @extend_schema(responses={200: output_serializer(schema.Member)(many=True)})
+    def get(self, request, channel_id: int):
+        return Response([member_object(m) for m in membership.channel_members(user=request.user, channel_id=channel_id)])
+
+    @extend_schema(request=InputSerializer, responses={201: output_serializer(schema.Member)})
+    def post(self, request, channel_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        member = membership.channel_member_add(actor=request.user, channel_id=channel_id, user_id=data.validated_data["userId"])
+        return Response(member_object(member), status=status.HTTP_201_CREATED)
+
+
+class ChannelMemberDetailApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, channel_id: int, user_id: int):
+        membership.channel_member_remove(actor=request.user, channel_id=channel_id, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

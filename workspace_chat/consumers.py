@@ -171,6 +171,12 @@ class ChatConsumer(ProtocolConsumer):
         if first_here:
             await services.channel_presence_join(user=self.user, channel_id=channel_id, connection=self.channel_name)
 
+    async def on_removed(self, channel_ids: list[int]) -> None:
+        for channel_id in channel_ids:
+            if self.session.is_joined(channel_id):
+                await self.leave(channel_id)
+                await self.send_event(schema.removed_from_channel_event(channel_id))
+
     async def leave(self, channel_id: int) -> None:
         if not self.session.leave(channel_id):
             return

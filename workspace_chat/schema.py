@@ -167,6 +167,11 @@ class MessagePinnedEvent(TypedDict):
     changeId: int
 
 
+class RemovedFromChannelEvent(TypedDict):
+    type: Literal["removed_from_channel"]
+    channelId: Id
+
+
 class MessageUnpinnedEvent(TypedDict):
     type: Literal["message_unpinned"]
     channelId: Id
@@ -194,6 +199,7 @@ EVENTS = EventSchemas(
         ReactionUpdatedEvent,
         ThreadUpdatedEvent,
         MessageUnpinnedEvent,
+        RemovedFromChannelEvent,
     )
 )
 
@@ -393,3 +399,7 @@ def message_pinned_event(channel_id: int, message_id: int, *, user_id: int, user
 
 def message_unpinned_event(channel_id: int, message_id: int, change_id: int) -> MessageUnpinnedEvent:
     return MessageUnpinnedEvent(type="message_unpinned", channelId=channel_id, messageId=message_id, changeId=change_id)
+
+
+def removed_from_channel_event(channel_id: int) -> RemovedFromChannelEvent:
+    return RemovedFromChannelEvent(type="removed_from_channel", channelId=channel_id)

@@ -293,6 +293,13 @@ async function handle(event) {
     case "user_presence":
       setPresence(event.userId, event.channelId, event.status);
       return;
+    case "removed_from_channel":
+      state.joined.delete(event.channelId);
+      if (event.channelId === channelId) {
+        $("composer").disabled = true;
+        note("You no longer have access to this channel.");
+      }
+      return;
     case "error":
       if (typeof event.requestId === "string" && event.requestId.startsWith("send:")) return;
       if (actions.failed(event)) return;

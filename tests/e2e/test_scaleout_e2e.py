@@ -159,3 +159,23 @@ async def test_reactions_added_at_once_on_both_processes_all_count(room):
         assert sorted(seen[-1]["reactions"], key=lambda r: r["emoji"]) == sorted(expected, key=lambda r: r["emoji"])
     for person in people:
         await person.close_all()
+
+
+async def test_a_removed_member_hears_nothing_more_on_the_other_process(room):
+    """Removal from the workspace (HTTP on node a) reaches Bob's connection on
+    node b at once: `removed_from_channel`, and no later message of it."""
+    a = await room.alice.connect()
+    b = await room.bob_b.connect()
+    await join(a, room.general)
+    await join(b, room.general)
+    await send(a, room.general, "before")
+    await b.expect("new_message")
+    r = room.teacher.http.delete(f"/api/workspaces/{room.workspace_id}/members/{room.bob.id}/")
+    assert r.status_code == 204, r.text
+    assert await b.expect("removed_from_channel") == {"type": "removed_from_channel", "channelId": room.general}
+    await send(a, room.general, "after")
+    await b.expect_none("new_message", wait=1.0)
+    refused = await b.request({"type": "join_channel", "channelId": room.general}, "joined_channel")
+    assert (refused["type"], refused["code"]) == ("error", "forbidden")
+    typing = await b.request({"type": "typing", "channelId": room.general}, "none")
+    assert (typing["type"], typing["code"]) == ("error", "not_joined")

@@ -73,6 +73,7 @@ def test_every_outbound_event_matches_its_schema():
         s.presence_event(3, 1, "alice", online=True),
         s.message_pinned_event(3, 7, user_id=1, username="alice", change_id=8),
         s.message_unpinned_event(3, 7, 9),
+        s.removed_from_channel_event(3),
     ]
     for event in events:
         check_chat_event(event)
