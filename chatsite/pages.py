@@ -21,7 +21,7 @@ from accounts.schema import UserObject
 from accounts.selectors import user_object
 from messagepal import selectors as pal_selectors
 from wire.errors import NotFound
-from workspace_chat import selectors
+from workspace_chat import invites, selectors
 
 
 def _user(request: HttpRequest) -> User:
@@ -47,6 +47,21 @@ def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("index")
     return render(request, "register.html")
+
+
+@login_required
+def invite(request: HttpRequest, code: str) -> HttpResponse:
+    """A class join link: the workspace's name and a Join button (POST)."""
+    if request.method == "POST":
+        try:
+            membership = invites.invite_accept(user=_user(request), code=code)
+        except NotFound:
+            return render(request, "invite.html", status=404)
+        return redirect("workspace", workspace_id=membership.workspace_id)
+    found = invites.invite_preview(code=code)
+    if found is None:
+        return render(request, "invite.html", status=404)
+    return render(request, "invite.html", {"workspace_name": found.workspace.name, "role": found.role})
 
 
 @login_required
@@ -103,5 +118,7 @@ urlpatterns = [
     path("workspaces/<id:workspace_id>/", workspace, name="workspace"),
     path("workspaces/<id:workspace_id>/channels/<id:channel_id>/", channel, name="channel"),
     path("messagepal/", messagepal, name="messagepal"),
+    path("invite/<str:code>/", invite, name="invite"),
+    path("invite/<str:code>", invite),
     re_path(r"^messagepal/(?P<conversation_id>conv_[0-9]{1,16}_[0-9]{1,16})/$", messagepal, name="messagepal-conversation"),
 ]

@@ -15,7 +15,7 @@ from accounts.selectors import user_object
 from wire.http import output_serializer, parse_int_param
 from wire.protocol import ProtocolError, read_content
 from wire.schema import MAX_ID
-from workspace_chat import lifecycle, membership, protocol, safeguarding, schema, selectors, services
+from workspace_chat import invites, lifecycle, membership, protocol, safeguarding, schema, selectors, services
 from workspace_chat.models import ChannelKind, Role, WorkspaceMembership
 
 
@@ -310,6 +310,40 @@ class ChannelMemberDetailApi(APIView):
     def delete(self, request, channel_id: int, user_id: int):
         membership.channel_member_remove(actor=request.user, channel_id=channel_id, user_id=user_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InviteListApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        role = serializers.ChoiceField(choices=Role.choices, default=Role.STUDENT)
+        maxUses = serializers.IntegerField(min_value=1, max_value=invites.MAX_USES, default=invites.DEFAULT_USES)
+        expiresInHours = serializers.IntegerField(min_value=1, max_value=invites.MAX_HOURS, default=invites.DEFAULT_HOURS)
+
+    @extend_schema(responses={200: output_serializer(schema.InviteObject)(many=True)})
+    def get(self, request, workspace_id: int):
+        return Response(invites.invite_list(actor=request.user, workspace_id=workspace_id))
+
+    @extend_schema(request=InputSerializer, responses={201: output_serializer(schema.InviteObject)})
+    def post(self, request, workspace_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        invite = invites.invite_create(
+            actor=request.user, workspace_id=workspace_id, role=values["role"], max_uses=values["maxUses"], expires_in_hours=values["expiresInHours"]
+        )
+        return Response(invite, status=status.HTTP_201_CREATED)
+
+
+class InviteDetailApi(APIView):
+    @extend_schema(responses={204: None})
+    def delete(self, request, workspace_id: int, code: str):
+        invites.invite_revoke(actor=request.user, workspace_id=workspace_id, code=code)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InviteAcceptApi(APIView):
+    @extend_schema(request=None, responses={200: output_serializer(schema.WorkspaceObject)})
+    def post(self, request, code: str):
+        return Response(workspace_object(invites.invite_accept(user=request.user, code=code)))
 
 
 def validate_text(value: str, name: str) -> str:

@@ -136,3 +136,21 @@ class Mute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} muted in {self.workspace_id} until {self.until:%Y-%m-%d %H:%M}"
+
+
+class Invite(models.Model):
+    """A class join code: whoever accepts it joins the workspace with its
+    role, until it is used up, expires or is revoked."""
+
+    code = models.CharField(max_length=32, unique=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invites")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STUDENT)
+    max_uses = models.PositiveIntegerField(default=50)
+    uses = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"invite to {self.workspace_id} as {self.role}"

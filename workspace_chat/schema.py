@@ -255,6 +255,14 @@ class ReportObject(TypedDict):
     createdAt: Timestamp
 
 
+class InviteObject(TypedDict):
+    code: str
+    role: RoleName
+    maxUses: int
+    uses: int
+    expiresAt: Timestamp
+
+
 class MuteObject(TypedDict):
     userId: Id
     until: Timestamp

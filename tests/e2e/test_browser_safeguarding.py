@@ -1,0 +1,36 @@
+"""Class management in Chromium (PROTOCOL.md part 2): a newcomer joins
+through a teacher's invite link and lands in the class."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.browser import new_tab
+from tests.e2e.harness import Person
+from tests.e2e.pages import expect, live
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_a_student_joins_through_an_invite_link(classroom, browser):
+    test = "safeguarding-invite"
+    room = classroom
+    r = room.teacher.http.post(f"/api/workspaces/{room.workspace_id}/invites/", {"maxUses": 1})
+    assert r.status_code == 201, r.text
+    code = r.json()["code"]
+    newcomer = Person(room.server, display_name="New Pupil")
+    tab = await new_tab(browser, room.server, "newcomer", newcomer)
+    await tab.page.goto(f"/invite/{code}/")
+    await expect(tab.page.get_by_role("heading", name="Join Class")).to_be_visible()
+    await tab.shot(test, "invite")
+    await tab.page.get_by_role("button", name="Join").click()
+    await expect(tab.page).to_have_url(f"{room.server.base}/workspaces/{room.workspace_id}/channels/{room.general}/")
+    await live(tab)
+    await tab.shot(test, "joined")
+    # Used up: the next visitor is told so.
+    late = await new_tab(browser, room.server, "late", Person(room.server))
+    response = await late.page.goto(f"/invite/{code}/")
+    assert response is not None and response.status == 404
+    await expect(late.page.get_by_role("heading", name="This invite does not work")).to_be_visible()
+    tab.assert_clean()
+    await newcomer.close_all()
