@@ -9,7 +9,7 @@ from django.contrib.auth import authenticate, login
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -20,7 +20,7 @@ from accounts.backends import login_retry_after
 from accounts.schema import UserObject
 from accounts.selectors import user_canonical_username, user_object, user_search
 from accounts.services import user_logout, user_password_change, user_register
-from wire.errors import RateLimited
+from wire.errors import Invalid, RateLimited
 from wire.http import output_serializer
 
 UserOutputSerializer = output_serializer(UserObject)
@@ -132,7 +132,12 @@ class MeApi(APIView):
 
 
 class UserSearchApi(APIView):
-    @extend_schema(responses={200: UserOutputSerializer(many=True)})
+    """People who share a workspace with the caller (PROTOCOL.md part 2, "Who
+    can reach whom"), at most 20."""
+
+    @extend_schema(parameters=[OpenApiParameter("search", str, required=False)], responses={200: UserOutputSerializer(many=True)})
     def get(self, request):
         text = request.query_params.get("search", "")[:150]
-        return Response([user_object(u) for u in user_search(text=text)])
+        if "\x00" in text:  # PostgreSQL refuses NUL in a query: a 400, not a 500
+            raise Invalid("search", "Must not contain NUL characters.")
+        return Response([user_object(u) for u in user_search(user=request.user, text=text)])

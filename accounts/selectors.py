@@ -1,4 +1,8 @@
+"""Reads of accounts: the user search, the user object, usernames."""
+
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from django.db.models import Q, QuerySet
 
@@ -6,9 +10,22 @@ from accounts import names
 from accounts.models import User
 from accounts.schema import UserObject
 
+# Whom a user may find: the people they can reach, a rule of the apps above
+# accounts (messagepal.selectors.reachable_users: people who share a
+# workspace), registered by messagepal at start-up (MessagepalConfig.ready).
+# Until one is registered the search finds nobody.
+_reachable: Callable[[User], QuerySet[User]] | None = None
 
-def user_search(*, text: str, limit: int = 20) -> QuerySet[User]:
-    qs = User.objects.filter(is_active=True, is_ai=False)
+
+def user_search_scope_register(rule: Callable[[User], QuerySet[User]]) -> None:
+    global _reachable
+    _reachable = rule
+
+
+def user_search(*, user: User, text: str, limit: int = 20) -> QuerySet[User]:
+    """Active people (not the AI) `user` can reach whose username or display
+    name contains `text`, at most `limit`, by username."""
+    qs = (_reachable(user) if _reachable is not None else User.objects.none()).filter(is_active=True, is_ai=False)
     text = text.strip()
     if text:
         qs = qs.filter(Q(username__icontains=text) | Q(display_name__icontains=text))

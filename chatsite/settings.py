@@ -210,6 +210,9 @@ CHAT_TYPING_EVERY = env_float("CHAT_TYPING_EVERY", 2.0)
 CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
 # Authors may edit a message this many seconds after sending it (0: always).
 CHAT_EDIT_WINDOW = env_int("CHAT_EDIT_WINDOW", 3600)
+# Whom MessagePal connects (and the user search finds): `workspace` (people
+# who share a workspace) or `anyone`; any other value means `workspace`.
+CHAT_MESSAGEPAL_SCOPE = "anyone" if os.environ.get("CHAT_MESSAGEPAL_SCOPE", "").strip().lower() == "anyone" else "workspace"
 # HTTP request bodies: over these, 413 before the body is read (chatsite.limits).
 CHAT_MAX_REQUEST_BYTES = env_int("CHAT_MAX_REQUEST_BYTES", 1024 * 1024)
 CHAT_MAX_UPLOAD_BYTES = env_int("CHAT_MAX_UPLOAD_BYTES", 25 * 1024 * 1024)

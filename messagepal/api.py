@@ -1,4 +1,6 @@
-"""MessagePal over HTTP (PROTOCOL.md, "MessagePal HTTP"). Non-participants get 404."""
+"""MessagePal over HTTP (PROTOCOL.md, "MessagePal HTTP", and part 2's
+"Class management and safeguarding" for blocks). Non-participants, and
+participants who no longer share a workspace, get 404."""
 
 from __future__ import annotations
 
@@ -7,10 +9,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.schema import UserObject
+from accounts.selectors import user_object
 from messagepal import protocol, schema, selectors, services
 from wire.errors import Invalid
 from wire.http import output_serializer, parse_int_param
 from wire.protocol import MAX_CLIENT_ID
+from wire.schema import MAX_ID
 
 
 class ConversationListApi(APIView):
@@ -62,3 +67,34 @@ class ConversationMessagesApi(APIView):
             client_id=data.validated_data.get("clientId") or None,
         )
         return Response(message, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class BlockListApi(APIView):
+    """The caller's MessagePal blocks. A block works both ways: while A blocks
+    B, B's sends to A and A's sends to B are refused (`forbidden` over
+    /ws/messagepal/, 403 here), edits between them too, and neither sees the
+    other typing; both keep their history. Blocking someone already blocked
+    answers 200 with them; yourself, or no such active user, 400 `userId`."""
+
+    class InputSerializer(serializers.Serializer):
+        userId = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+
+    @extend_schema(responses={200: output_serializer(UserObject)(many=True)})
+    def get(self, request):
+        return Response(selectors.block_list(user=request.user))
+
+    @extend_schema(request=InputSerializer, responses={201: output_serializer(UserObject), 200: output_serializer(UserObject)})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        blocked, created = services.block_create(blocker=request.user, user_id=data.validated_data["userId"])
+        return Response(user_object(blocked), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+
+class BlockDeleteApi(APIView):
+    """Unblock: 204, or 404 when the caller had not blocked that person."""
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, user_id: int):
+        services.block_delete(blocker=request.user, user_id=user_id)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,6 +7,8 @@ class MessagepalConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from accounts.selectors import user_search_scope_register
+        from messagepal.selectors import reachable_users
         from messagepal.services import pal_message_moderate
         from messagestore import moderation
         from messagestore.streams import CONVERSATION_PREFIX
@@ -17,3 +19,5 @@ class MessagepalConfig(AppConfig):
                 conversation_id=stream, message_number=message_id, action=action, actor_id=actor_id
             ),
         )
+        # The user search finds whom MessagePal connects (one rule).
+        user_search_scope_register(reachable_users)

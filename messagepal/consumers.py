@@ -18,7 +18,8 @@ class MessagePalConsumer(ProtocolConsumer):
 
     async def on_authenticated(self) -> None:
         self.subscriptions: set[str] = set()
-        # Recipients already checked on this connection, so typing costs no query.
+        # Recipients already found reachable on this connection: typing to them
+        # costs a query only when it would be delivered (services.pal_typing).
         self.known_recipients: set[int] = set()
         await self.hub.join(pal_user_group(self.user.id), self)
 
@@ -71,11 +72,11 @@ class MessagePalConsumer(ProtocolConsumer):
                 )
                 await self.reply(deleted, request_id)
             case protocol.Subscribe():
-                selectors.access_conversation(self.user, command.conversation_id)
+                await database_sync_to_async(selectors.access_conversation)(self.user, command.conversation_id)
                 self.subscriptions.add(command.conversation_id)
                 await self.reply(schema.subscribed_event(command.conversation_id), request_id)
             case protocol.Unsubscribe():
-                selectors.access_conversation(self.user, command.conversation_id)
+                await database_sync_to_async(selectors.access_conversation)(self.user, command.conversation_id)
                 self.subscriptions.discard(command.conversation_id)
                 await self.reply(schema.unsubscribed_event(command.conversation_id), request_id)
             case protocol.FetchHistory():

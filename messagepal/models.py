@@ -1,5 +1,6 @@
-"""MessagePal conversations. Their messages live in the message store under
-the stream `conv_{smaller user id}_{larger user id}` (the conversation id)."""
+"""MessagePal conversations (their messages live in the message store under
+the stream `conv_{smaller user id}_{larger user id}`, the conversation id),
+read marks, and blocks between two people."""
 
 from __future__ import annotations
 
@@ -40,3 +41,23 @@ class ReadMark(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reader_id} read {self.conversation_id} to {self.message_id}"
+
+
+class Block(models.Model):
+    """`blocker` blocked `blocked`: no MessagePal sends or typing either way
+    while it exists (messagepal.selectors.access_recipient)."""
+
+    blocker = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    blocked = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["blocker", "blocked"], name="messagepal_block_once"),
+            models.CheckConstraint(condition=~models.Q(blocker=models.F("blocked")), name="messagepal_block_not_self"),
+        ]
+        # The other direction's look-up (who blocked me) has an index too.
+        indexes = [models.Index(fields=["blocked", "blocker"])]
+
+    def __str__(self) -> str:
+        return f"{self.blocker_id} blocks {self.blocked_id}"

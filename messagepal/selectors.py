@@ -1,19 +1,25 @@
-"""Reads of MessagePal and its access check `access_conversation`."""
+"""Reads of MessagePal: who can reach whom (`reachable_users`, the one rule),
+the access checks `access_conversation`, `access_message` and
+`access_recipient`, history, the conversation list and the blocks list."""
 
 from __future__ import annotations
 
 import bisect
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from accounts.models import User
+from accounts.schema import UserObject
 from accounts.selectors import user_object
 from messagepal import protocol, schema
-from messagepal.models import Conversation, ReadMark
+from messagepal.models import Block, Conversation, ReadMark
 from messagestore import StoredMessage, get_store
-from wire.errors import NotFound
+from wire.errors import Invalid, NotFound
+from workspace_chat.models import WorkspaceMembership
 
 
 class ConversationInaccessible(NotFound):
@@ -22,22 +28,95 @@ class ConversationInaccessible(NotFound):
     code = "forbidden"
 
 
+# --- who can reach whom (PROTOCOL.md part 2, "Who can reach whom") -----------------
+
+
+def reachable_users(user: User) -> QuerySet[User]:
+    """The people `user` can reach through MessagePal, and find in the user
+    search: those who share a workspace with them (CHAT_MESSAGEPAL_SCOPE
+    `workspace`, the default) or everyone (`anyone`), never `user`. The one
+    rule: every path (search, send, typing, history, subscribe, read marks,
+    edits, deletes, the conversation list) asks it, so leaving a workspace
+    ends reach everywhere at once. Whether they are active is each path's
+    own question (a conversation with a deactivated classmate stays readable)."""
+    others = User.objects.exclude(pk=user.pk)
+    if settings.CHAT_MESSAGEPAL_SCOPE == "anyone":
+        return others
+    return others.filter(Exists(WorkspaceMembership.objects.filter(user=OuterRef("pk"), workspace__memberships__user=user)))
+
+
+def can_reach(user: User, other_id: int) -> bool:
+    """One query."""
+    return reachable_users(user).filter(pk=other_id).exists()
+
+
 def access_conversation(user: User, conversation_id: str) -> tuple[int, int]:
-    """The (low, high) participants; raises unless the caller is one of them."""
+    """The (low, high) participants; raises unless the caller is one of them
+    and can reach the other (one query)."""
     pair = protocol.parse_conversation_id(conversation_id)
-    if pair is None or user.id not in pair:
+    if pair is None or user.id not in pair or not can_reach(user, pair[1] if pair[0] == user.id else pair[0]):
         raise ConversationInaccessible("Conversation not found.")
     return pair
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Someone the caller can reach, and the blocks between them."""
+
+    id: int
+    blocked_by_me: bool
+    blocked_me: bool
+
+    @property
+    def blocked(self) -> bool:
+        return self.blocked_by_me or self.blocked_me
+
+
+def access_recipient(user: User, recipient_id: int) -> Recipient:
+    """The person `user` would message or show typing to, in one query.
+    Raises Invalid for oneself, NotFound for no such active person, and
+    ConversationInaccessible (`forbidden`; 404 over HTTP) for someone
+    `user` cannot reach. Blocks are the caller's to act on: a send is
+    refused, typing is dropped."""
+    if recipient_id == user.id:
+        raise Invalid("recipientId", "You cannot message yourself.")
+    row = (
+        User.objects.filter(pk=recipient_id, is_active=True, is_ai=False)
+        .annotate(
+            reachable=Exists(reachable_users(user).filter(pk=OuterRef("pk"))),
+            blocked_by_me=Exists(Block.objects.filter(blocker=user, blocked=OuterRef("pk"))),
+            blocked_me=Exists(Block.objects.filter(blocker=OuterRef("pk"), blocked=user)),
+        )
+        .values_list("reachable", "blocked_by_me", "blocked_me")
+        .first()
+    )
+    if row is None:
+        raise NotFound("No such user.")
+    reachable, blocked_by_me, blocked_me = row
+    if not reachable:
+        raise ConversationInaccessible("You can only message people who share a workspace with you.")
+    return Recipient(recipient_id, blocked_by_me, blocked_me)
+
+
+def blocks_between(user: User, other_id: int) -> Recipient:
+    """The blocks between `user` and that person, either way (one query);
+    reach is not checked here."""
+    blockers = set(Block.objects.filter(Q(blocker=user, blocked_id=other_id) | Q(blocker_id=other_id, blocked=user)).values_list("blocker_id", flat=True))
+    return Recipient(other_id, user.id in blockers, other_id in blockers)
 
 
 def access_message(user: User, conversation_id: str, message_number: int) -> StoredMessage:
     """A visible message of one of the caller's conversations. A message
     that does not exist, was deleted, or lies in someone else's conversation
-    is `not_found` alike (PROTOCOL.md part 2: before any permission check)."""
+    is `not_found` alike (PROTOCOL.md part 2: before any permission check);
+    one of a conversation with someone the caller can no longer reach is
+    `forbidden` (ConversationInaccessible)."""
     pair = protocol.parse_conversation_id(conversation_id)
     message = get_store().get(conversation_id, message_number) if pair is not None and user.id in pair else None
-    if message is None:
+    if message is None or pair is None:
         raise NotFound("Message not found.")
+    if not can_reach(user, pair[1] if pair[0] == user.id else pair[0]):
+        raise ConversationInaccessible("Conversation not found.")
     return message
 
 
@@ -79,11 +158,15 @@ MAX_CONVERSATIONS = 100
 
 
 def conversation_list(*, user: User) -> list[schema.ConversationListItem]:
-    """The caller's conversations with a message, newest first (at most
-    MAX_CONVERSATIONS), in a fixed number of queries whatever their number."""
+    """The caller's conversations with a message and with someone they can
+    reach, newest first (at most MAX_CONVERSATIONS), in a fixed number of
+    queries whatever their number."""
     store = get_store()
+    reachable = reachable_users(user)
     conversations = list(
-        Conversation.objects.filter(Q(user_low=user) | Q(user_high=user), last_message_id__isnull=False)
+        Conversation.objects.filter(
+            Q(user_low=user, user_high__in=reachable) | Q(user_high=user, user_low__in=reachable), last_message_id__isnull=False
+        )
         .select_related("user_low", "user_high")
         .order_by("-last_message_at", "-id")[:MAX_CONVERSATIONS]
     )
@@ -118,3 +201,15 @@ def _first_reads(conversations: list[Conversation], latest: dict[str, StoredMess
     for conversation_id, read_at in ReadMark.objects.filter(wanted).order_by("message_id").values_list("conversation_id", "read_at"):
         first.setdefault(conversation_id, read_at)
     return first
+
+
+# --- blocks -------------------------------------------------------------------------
+
+# The blocks list shows the newest this many (PROTOCOL.md: every list is capped).
+MAX_BLOCKS = 500
+
+
+def block_list(*, user: User) -> list[UserObject]:
+    """The people the caller has blocked, newest block first (one query)."""
+    blocks = Block.objects.filter(blocker=user).select_related("blocked").order_by("-created_at", "-id")[:MAX_BLOCKS]
+    return [user_object(block.blocked) for block in blocks]

@@ -1,20 +1,28 @@
 """Writes of MessagePal: send (persist, then `message_received` to every
 connection of both people), mark read, typing, and the sender's edit and
-delete (PROTOCOL.md part 2, "Message lifecycle") and the moderators' hide and
-delete."""
+delete (PROTOCOL.md part 2, "Message lifecycle"), the moderators' hide and
+delete, and blocks.
+
+Who can reach whom is `selectors.reachable_users` (people who share a
+workspace, unless CHAT_MESSAGEPAL_SCOPE=anyone). A block works both ways:
+while A blocks B, B's sends to A and A's sends to B are refused (`forbidden`
+/ 403; unblock to write again), as are edits of earlier messages between
+them, and typing is dropped both ways; both still read their history, mark
+messages read and delete their own messages."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
 from messagepal import protocol, schema
-from messagepal.models import Conversation, ReadMark
-from messagepal.selectors import access_conversation, access_message, message_objects
+from messagepal.models import Block, Conversation, ReadMark
+from messagepal.selectors import Recipient, access_conversation, access_message, access_recipient, blocks_between, message_objects
 from messagestore import NewMessage, StoredMessage, get_store
 from messagestore.services import message_append
 from realtime import ratelimit
@@ -37,18 +45,20 @@ def _events_take(user: User) -> None:
         raise RateLimited("Too many events; slow down.", decision.retry_after)
 
 
-def _recipient(sender: User, recipient_id: int) -> User:
-    if recipient_id == sender.id:
-        raise Invalid("recipientId", "You cannot message yourself.")
-    recipient = User.objects.filter(id=recipient_id, is_active=True, is_ai=False).first()
-    if recipient is None:
-        raise NotFound("No such user.")
-    return recipient
+def _refuse_if_blocked(recipient: Recipient) -> None:
+    if recipient.blocked_by_me:
+        raise Forbidden("You blocked this person; unblock them to send messages.")
+    if recipient.blocked_me:
+        raise Forbidden("This person is not accepting your messages.")
 
 
 def conversation_get_or_create(*, sender: User, recipient_id: int) -> Conversation:
-    recipient = _recipient(sender, recipient_id)
-    low, high = sorted((sender.id, recipient.id))
+    """The conversation of two people who can reach each other."""
+    return _conversation(sender.id, access_recipient(sender, recipient_id).id)
+
+
+def _conversation(user_id: int, other_id: int) -> Conversation:
+    low, high = sorted((user_id, other_id))
     conversation, _ = Conversation.objects.get_or_create(
         id=protocol.conversation_id(low, high), defaults={"user_low_id": low, "user_high_id": high}
     )
@@ -59,8 +69,11 @@ def pal_message_send(
     *, sender: User, recipient_id: int, content: str, client_id: str | None = None, skip_channel: str | None = None
 ) -> tuple[schema.PalMessageObject, bool]:
     """Persist; `message_received` to both people's connections after commit
-    (the sending connection gets it as its direct answer instead)."""
-    conversation = conversation_get_or_create(sender=sender, recipient_id=recipient_id)
+    (the sending connection gets it as its direct answer instead). Only to
+    someone the sender can reach, with no block between them."""
+    target = access_recipient(sender, recipient_id)
+    _refuse_if_blocked(target)
+    conversation = _conversation(sender.id, target.id)
     recipient = conversation.other(sender.id)
     created: list[schema.PalMessageObject] = []
 
@@ -101,19 +114,26 @@ def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip
 
 
 async def pal_typing(*, user: User, recipient_id: int) -> None:
-    """`user_typing` to the recipient's connections (the consumer checked the
-    recipient), at most once per CHAT_TYPING_EVERY seconds and conversation."""
+    """`user_typing` to the recipient's connections, at most once per
+    CHAT_TYPING_EVERY seconds and conversation; each one that would leave
+    checks reach and blocks first (a query every CHAT_TYPING_EVERY seconds
+    at most): refused for someone out of reach, dropped while either blocks
+    the other."""
     decision = await ratelimit.take_event(user.id)
     if not decision.allowed:
         raise RateLimited("Too many events; slow down.", decision.retry_after)
     conversation = protocol.conversation_id(user.id, recipient_id)
     if not await ratelimit.once_per(f"typing:{conversation}:{user.id}", settings.CHAT_TYPING_EVERY):
         return
+    recipient = await database_sync_to_async(access_recipient)(user, recipient_id)
+    if recipient.blocked:
+        return
     await abroadcast(pal_user_group(recipient_id), schema.typing_event(conversation, user.id, user.username))
 
 
 def pal_recipient_check(*, sender: User, recipient_id: int) -> None:
-    _recipient(sender, recipient_id)
+    """Raises unless `sender` can reach that person (blocks aside)."""
+    access_recipient(sender, recipient_id)
 
 
 def pal_message_edit(
@@ -125,6 +145,8 @@ def pal_message_edit(
     message = access_message(user, conversation_id, message_number)
     if message.author_id != user.id:
         raise Forbidden("Only the sender can edit a message.")
+    low, high = protocol.parse_conversation_id(conversation_id)  # type: ignore[misc]  # access_message parsed it
+    _refuse_if_blocked(blocks_between(user, high if user.id == low else low))
     window = settings.CHAT_EDIT_WINDOW
     if window and timezone.now() - message.created_at > timedelta(seconds=window):
         raise Forbidden(f"Messages can be edited for {window} seconds after sending.")
@@ -187,3 +209,25 @@ def _removed(conversation_id: str, message_number: int) -> schema.PalMessageDele
         last_message_id=last.id if last else None, last_message_at=last.created_at if last else None
     )
     return schema.message_deleted_event(conversation_id, protocol.message_id(conversation_id, message_number))
+
+
+# --- blocks ---------------------------------------------------------------------------
+
+
+def block_create(*, blocker: User, user_id: int) -> tuple[User, bool]:
+    """`blocker` blocks that person (any active user but themself, whether or
+    not they share a workspace); (the blocked user, whether it is new)."""
+    if user_id == blocker.id:
+        raise Invalid("userId", "You cannot block yourself.")
+    blocked = User.objects.filter(pk=user_id, is_active=True, is_ai=False).first()
+    if blocked is None:
+        raise Invalid("userId", "No such user.")
+    _, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    return blocked, created
+
+
+def block_delete(*, blocker: User, user_id: int) -> None:
+    """Lift `blocker`'s block of that person; NotFound when there is none."""
+    deleted, _ = Block.objects.filter(blocker=blocker, blocked_id=user_id).delete()
+    if not deleted:
+        raise NotFound("You have not blocked that person.")

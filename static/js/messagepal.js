@@ -1,14 +1,16 @@
 // MessagePal: /messagepal/ and /messagepal/{conversationId}/.
 // Conversation list with unread counts, people search to start a conversation,
 // and a 1:1 thread over /ws/messagepal/ with the same bubbles, statuses and
-// typing line as the workspace chat, and editing / deleting one's own messages
-// with the workspace chat's MessageActions (message-actions.js).
+// typing line as the workspace chat, editing / deleting one's own messages
+// with the workspace chat's MessageActions (message-actions.js), and "Block" /
+// "Unblock" in the conversation's header (with a confirmation): while either
+// blocks the other, neither can write to the other.
 
 import { ChatSocket } from "./socket.js";
 import { MessageList } from "./messages.js";
 import { TypingIndicator, wireComposer } from "./composer.js";
 import { MessageActions } from "./message-actions.js";
-import { api, debounce, el, icon, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
+import { ApiError, api, cookie, debounce, el, icon, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");
 const me = page.me;
@@ -20,6 +22,7 @@ const state = {
   otherReadSeq: 0, // the other person's read pointer in this conversation
   lastMarked: 0,
   readyOnce: false,
+  blocked: false, // whether I block the other person
 };
 
 const $ = (id) => document.getElementById(id);
@@ -367,6 +370,65 @@ async function search(text) {
   );
 }
 
+// --- block / unblock ---------------------------------------------------------------
+
+// DELETE with the CSRF token (util.js's `api` has GET and POST only).
+async function apiDelete(path) {
+  if (!cookie("csrftoken")) await fetch("/api/auth/csrf/", { credentials: "same-origin" });
+  const response = await fetch(path, { method: "DELETE", credentials: "same-origin", headers: { Accept: "application/json", "X-CSRFToken": cookie("csrftoken") } });
+  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
+}
+
+function showBlocked(blocked) {
+  state.blocked = blocked;
+  const button = $("block-toggle");
+  button.textContent = blocked ? "Unblock" : "Block";
+  button.hidden = false;
+  $("composer").disabled = blocked;
+  $("composer-form").querySelector("button[type=submit]").disabled = blocked;
+  const name = other.displayName || other.username;
+  note(blocked ? `You blocked ${name}. Neither of you can write to the other until you unblock them.` : "");
+}
+
+// The page's <dialog>: Cancel (focused first) or the action; Escape cancels.
+function confirmBlock(blocking) {
+  const dialog = $("confirm-block");
+  const name = other.displayName || other.username;
+  $("confirm-block-title").textContent = blocking ? `Block ${name}?` : `Unblock ${name}?`;
+  $("confirm-block-text").textContent = blocking
+    ? "Neither of you will be able to send the other messages, and you will not see each other typing. Your conversation stays here."
+    : "You will be able to message each other again.";
+  dialog.querySelector("[data-confirm]").textContent = blocking ? "Block" : "Unblock";
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "confirm"), { once: true });
+  });
+}
+
+async function toggleBlock() {
+  const blocking = !state.blocked;
+  if (!(await confirmBlock(blocking))) return;
+  const button = $("block-toggle");
+  button.disabled = true;
+  try {
+    if (blocking) await api.post("/api/messagepal/blocks/", { userId: other.id });
+    else await apiDelete(`/api/messagepal/blocks/${other.id}/`);
+    showBlocked(blocking);
+  } catch (error) {
+    if (!blocking && error.status === 404) showBlocked(false); // lifted meanwhile (another tab)
+    else note(error.message || "Something went wrong.");
+  } finally {
+    button.disabled = false;
+    button.focus();
+  }
+}
+
+async function loadBlocked() {
+  const blocked = await api.get("/api/messagepal/blocks/");
+  showBlocked(blocked.some((u) => u.id === other.id));
+}
+
 // --- start ---------------------------------------------------------------------------
 
 async function start() {
@@ -392,6 +454,8 @@ async function start() {
   $("channel-title").textContent = name;
   $("channel-subtitle").textContent = `@${other.username}`;
   document.title = `${name} · MessagePal · Chat`;
+  $("block-toggle").addEventListener("click", () => toggleBlock().catch(() => {}));
+  const blocks = loadBlocked().catch(() => {});
   wireComposer({
     form: $("composer-form"),
     textarea: $("composer"),
@@ -399,7 +463,7 @@ async function start() {
     onTyping: () => socket.send({ type: "typing", recipientId: other.id }),
   });
   editLastOnArrowUp($("composer"));
-  await catchUp().catch(() => {});
+  await Promise.all([catchUp().catch(() => {}), blocks]);
   list.scrollToBottom();
   socket.start();
 }

@@ -182,12 +182,24 @@ def search(client: Client, text: str) -> list[dict[str, Any]]:
     return body
 
 
+def classmates(admin, *others) -> int:
+    """A workspace of `admin` with `others` as students: the search finds
+    only people who share a workspace (PROTOCOL.md part 2, "Who can reach whom")."""
+    from workspace_chat import services
+
+    workspace = services.workspace_create(user=admin, name="Class").workspace
+    for other in others:
+        services.workspace_member_add(actor=admin, workspace_id=workspace.id, username=other.username, role="student")
+    return workspace.id
+
+
 @pytest.mark.django_db
 def test_user_search_is_case_insensitive_and_capped_at_20(client, make_user):
-    for n in range(25):
-        make_user(f"pupil{n:02d}")
-    make_user("teacher1", display_name="Ms Pupilsworth")
-    client.force_login(make_user("searcher"))
+    pupils = [make_user(f"pupil{n:02d}") for n in range(25)]
+    teacher = make_user("teacher1", display_name="Ms Pupilsworth")
+    searcher = make_user("searcher")
+    classmates(teacher, searcher, *pupils)
+    client.force_login(searcher)
     found = search(client, "PuPiL")
     assert len(found) == 20
     assert all("pupil" in (u["username"] + u["displayName"]).lower() for u in found)
@@ -199,11 +211,49 @@ def test_user_search_is_case_insensitive_and_capped_at_20(client, make_user):
 @pytest.mark.django_db
 def test_user_search_excludes_inactive_users(client, make_user):
     gone = make_user("ghost1")
-    make_user("ghost2")
+    kept = make_user("ghost2")
+    searcher = make_user("searcher")
+    classmates(searcher, gone, kept)
     gone.is_active = False
     gone.save(update_fields=["is_active"])
-    client.force_login(make_user("searcher"))
+    client.force_login(searcher)
     assert [u["username"] for u in search(client, "ghost")] == ["ghost2"]
+
+
+@pytest.mark.django_db
+def test_user_search_finds_only_people_who_share_a_workspace(client, make_user):
+    me, classmate, other_class, stranger = (make_user(name) for name in ("me", "mate1", "mate2", "mate3"))
+    classmates(me, classmate)
+    classmates(other_class, me)  # a second workspace of mine, with its own admin
+    ai = make_user("mate5")
+    ai.is_ai = True
+    ai.save(update_fields=["is_ai"])
+    classmates(ai, me)
+    client.force_login(me)
+    assert [u["username"] for u in search(client, "mate")] == ["mate1", "mate2"]  # never the stranger, the AI or me
+    assert [u["username"] for u in search(client, "")] == ["mate1", "mate2"]
+    assert search(client, "me") == [] and search(client, "mate3") == []
+    client.force_login(stranger)
+    assert search(client, "") == [] and search(client, "mate1") == []
+
+
+@pytest.mark.django_db
+def test_user_search_finds_anyone_when_the_operator_allows_it(client, make_user, settings):
+    me = make_user("me")
+    make_user("mate1")
+    settings.CHAT_MESSAGEPAL_SCOPE = "anyone"
+    client.force_login(me)
+    assert [u["username"] for u in search(client, "mate")] == ["mate1"]
+    settings.CHAT_MESSAGEPAL_SCOPE = "everyone!"  # anything else: workspace
+    assert search(client, "mate") == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", ["a%00b", "%00"])
+def test_user_search_with_nul_is_400(client, make_user, text):
+    client.force_login(make_user("searcher"))
+    body = get(client, f"/api/users/?search={text}", status=400)
+    assert field_errors(body, "search")
 
 
 @pytest.mark.django_db

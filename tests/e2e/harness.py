@@ -292,3 +292,16 @@ class Person:
         for ws in self.sockets:
             await ws.close()
         self.sockets.clear()
+
+
+def share_workspace(admin: Person, *people: Person) -> int:
+    """A workspace of `admin` with `people` as students, through the HTTP
+    API: MessagePal connects only people who share a workspace (PROTOCOL.md
+    part 2, "Who can reach whom"). Its id."""
+    r = admin.http.post("/api/workspaces/", {"name": f"{admin.username}'s class"})
+    assert r.status_code == 201, r.text
+    workspace_id: int = r.json()["id"]
+    for person in people:
+        r = admin.http.post(f"/api/workspaces/{workspace_id}/members/", {"username": person.username, "role": "student"})
+        assert r.status_code == 201, r.text
+    return workspace_id

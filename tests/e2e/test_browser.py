@@ -14,7 +14,7 @@ import time
 import pytest
 
 from tests.e2e.browser import Tab, channel_path, new_tab
-from tests.e2e.harness import PASSWORD, Person, Server
+from tests.e2e.harness import PASSWORD, Person, Server, share_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -372,6 +372,7 @@ async def test_messagepal_search_send_typing_and_read(server, browser):
     test = "messagepal"
     ann = Person(server, display_name="Ann P")
     ben = Person(server, display_name="Ben P")
+    share_workspace(Person(server), ann, ben)  # MessagePal connects people who share a workspace
     a = await new_tab(browser, server, "ann", ann)
     b = await new_tab(browser, server, "ben", ben)
     await a.page.goto("/messagepal/")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from tests.e2e.harness import Person
+from tests.e2e.harness import Person, share_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -13,7 +15,9 @@ PAL = "/ws/messagepal/"
 
 @pytest.fixture
 async def trio(server):
+    """Three people of one workspace (MessagePal connects only such people)."""
     people = [Person(server) for _ in range(3)]
+    share_workspace(*people)
     yield people
     for person in people:
         await person.close_all()
@@ -185,3 +189,68 @@ async def test_sender_edits_and_deletes_and_both_people_see_it(trio):
     assert sent["id"] not in [m["id"] for m in history]
     again = await a.request({"type": "edit_message", "messageId": sent["id"], "content": "back"}, "none")
     assert (again["type"], again["code"]) == ("error", "not_found")
+
+
+# --- who can reach whom, blocks (PROTOCOL.md part 2) ------------------------------------
+
+
+async def test_a_stranger_cannot_reach_a_student(trio, server):
+    teacher, student, _ = trio
+    stranger = Person(server)
+    try:
+        s = await stranger.connect(PAL)
+        b = await student.connect(PAL)
+        cid = conv(stranger, student)
+        for event, answer in [
+            ({"type": "send_message", "recipientId": student.id, "content": "hi, I am new here"}, "message_received"),
+            ({"type": "typing", "recipientId": student.id}, "user_typing"),
+            ({"type": "subscribe", "conversationId": cid}, "subscribed"),
+            ({"type": "fetch_history", "conversationId": cid}, "history_response"),
+        ]:
+            err = await s.request(event, answer)
+            assert (err["type"], err["code"]) == ("error", "forbidden"), (event, err)
+        assert stranger.http.get(f"/api/messagepal/conversations/{cid}/messages/").status_code == 404
+        assert stranger.http.post(f"/api/messagepal/conversations/{cid}/messages/", {"content": "hi"}).status_code == 404
+        assert stranger.http.get(f"/api/users/?search={student.username}").json() == []
+        assert student.http.get(f"/api/users/?search={stranger.username}").json() == []
+        assert [u["id"] for u in student.http.get(f"/api/users/?search={teacher.username}").json()] == [teacher.id]
+        await b.expect_none("message_received")
+        await b.expect_none("user_typing")
+        assert student.http.get("/api/messagepal/conversations/").json() == []
+        # The student's own teacher reaches them.
+        t = await teacher.connect(PAL)
+        sent = await pal_send(t, student, "homework is on page 12")
+        assert (await b.expect("message_received"))["message"] == sent
+    finally:
+        await stranger.close_all()
+
+
+async def test_a_block_stops_sends_and_typing_both_ways(trio):
+    ann, ben, _ = trio
+    a = await ann.connect(PAL)
+    b = await ben.connect(PAL)
+    first = await pal_send(b, ann, "hi ann")
+    await a.expect("message_received")
+    r = ann.http.post("/api/messagepal/blocks/", {"userId": ben.id})
+    assert r.status_code == 201 and r.json()["id"] == ben.id, r.text
+    assert [u["id"] for u in ann.http.get("/api/messagepal/blocks/").json()] == [ben.id]
+    for ws, other in ((b, ann), (a, ben)):
+        err = await ws.request({"type": "send_message", "recipientId": other.id, "content": "are you there?"}, "message_received")
+        assert (err["type"], err["code"]) == ("error", "forbidden"), err
+        await ws.send({"type": "typing", "recipientId": other.id})
+    cid = conv(ann, ben)
+    for person in (ann, ben):
+        assert person.http.post(f"/api/messagepal/conversations/{cid}/messages/", {"content": "over http"}).status_code == 403
+    await a.expect_none("user_typing")
+    await b.expect_none("user_typing")
+    await a.expect_none("message_received")
+    await b.expect_none("message_received")
+    history = ben.http.get(f"/api/messagepal/conversations/{cid}/messages/").json()["results"]
+    assert [m["id"] for m in history] == [first["id"]]
+    assert ann.http.delete(f"/api/messagepal/blocks/{ben.id}/").status_code == 204
+    assert ann.http.delete(f"/api/messagepal/blocks/{ben.id}/").status_code == 404
+    sent = await pal_send(b, ann, "sorry")
+    assert (await a.expect("message_received"))["message"] == sent
+    await asyncio.sleep(2.1)  # past the typing coalescing (CHAT_TYPING_EVERY) of the refused ones
+    await b.send({"type": "typing", "recipientId": ann.id})
+    assert (await a.expect("user_typing"))["userId"] == ben.id

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import require_service
 from tests.e2e.conftest import Classroom
-from tests.e2e.harness import Person, Server
+from tests.e2e.harness import Person, Server, share_workspace
 from tests.e2e.test_chat_e2e import join, send
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]
@@ -87,6 +87,7 @@ async def test_messagepal_crosses_processes(pair):
     node_a, node_b = pair
     ann = Person(node_a)
     ben = Person(node_a).relogin(node_b)
+    share_workspace(Person(node_a), ann, ben)  # MessagePal connects people who share a workspace
     try:
         a = await ann.connect("/ws/messagepal/")
         b = await ben.connect("/ws/messagepal/")

@@ -263,3 +263,127 @@ def test_http_send_arrives_on_the_websocket_groups_of_both(pals):
     assert bens.next() == {"type": "message_received", "message": message}
     assert anns.next() == {"type": "message_received", "message": message}  # the sender's open tabs
     assert cats.silent() and bens.silent()
+
+
+# --- who can reach whom, blocks (PROTOCOL.md part 2) -------------------------------------
+
+BLOCKS_URL = "/api/messagepal/blocks/"
+
+
+def blocks(user) -> list[dict[str, Any]]:
+    return call(as_user(user), "get", BLOCKS_URL, 200)
+
+
+def unblock(user, user_id: Any, status: int) -> None:
+    response = as_user(user).delete(f"{BLOCKS_URL}{user_id}/")
+    assert response.status_code == status, (response.status_code, response.content[:300])
+    if status == 204:
+        assert not response.content
+
+
+def test_conversation_endpoints_answer_404_with_someone_out_of_reach(pals, make_user, settings):
+    dan = make_user("dan")
+    settings.CHAT_MESSAGEPAL_SCOPE = "anyone"
+    earlier = send(dan, pals.ann, "from before")
+    settings.CHAT_MESSAGEPAL_SCOPE = "workspace"
+    conversation_id = earlier["conversationId"]
+    for user in (pals.ann, dan):
+        assert page(user, conversation_id, status=404) == page(pals.cat, conversation_id, status=404)
+        post(user, conversation_id, {"content": "hello?"}, 404)
+        assert listed(user) == []
+    settings.CHAT_MESSAGEPAL_SCOPE = "anyone"
+    assert page(pals.ann, conversation_id)["results"] == [earlier]
+
+
+def test_block_unblock_and_the_list(pals, make_user):
+    dan = make_user("dan", display_name="Dan D")
+    assert blocks(pals.ann) == []
+    assert call(as_user(pals.ann), "post", BLOCKS_URL, 201, {"userId": pals.ben.id}) == {"id": pals.ben.id, "username": "ben", "displayName": "Ben B"}
+    assert call(as_user(pals.ann), "post", BLOCKS_URL, 200, {"userId": pals.ben.id})["id"] == pals.ben.id  # already blocked
+    call(as_user(pals.ann), "post", BLOCKS_URL, 201, {"userId": dan.id})
+    assert [u["id"] for u in blocks(pals.ann)] == [dan.id, pals.ben.id]
+    assert blocks(pals.ben) == [] and blocks(dan) == []
+    unblock(pals.ben, pals.ann.id, 404)  # ben blocked nobody
+    unblock(pals.ann, pals.ben.id, 204)
+    unblock(pals.ann, pals.ben.id, 404)
+    assert [u["id"] for u in blocks(pals.ann)] == [dan.id]
+
+
+def test_http_sends_are_403_both_ways_while_blocked(pals):
+    conversation_id = conv(pals.ann, pals.ben)
+    before = post(pals.ben, conversation_id, {"content": "before"}, 201)
+    call(as_user(pals.ann), "post", BLOCKS_URL, 201, {"userId": pals.ben.id})
+    for sender in (pals.ben, pals.ann):
+        body = post(sender, conversation_id, {"content": "can you hear me?"}, 403)
+        assert "detail" in body and "can you hear me" not in body["detail"]
+    assert page(pals.ann, conversation_id)["results"] == page(pals.ben, conversation_id)["results"] == [before]
+    post(pals.cat, conv(pals.ann, pals.cat), {"content": "cat is not blocked"}, 201)
+    unblock(pals.ann, pals.ben.id, 204)
+    post(pals.ben, conversation_id, {"content": "after"}, 201)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "userId"),
+        ({"userId": None}, "userId"),
+        ({"userId": "abc"}, "userId"),
+        ({"userId": 1.5}, "userId"),
+        ({"userId": True}, "userId"),
+        ({"userId": 0}, "userId"),
+        ({"userId": -3}, "userId"),
+        ({"userId": 2**53}, "userId"),
+        ({"userId": 10**30}, "userId"),
+        ({"userId": [1]}, "userId"),
+        ({"userId": "SELF"}, "userId"),
+        ({"userId": "MISSING"}, "userId"),
+        ({"userId": "INACTIVE"}, "userId"),
+        ("not json", "non_field_errors"),
+        ('["userId"]', "non_field_errors"),
+    ],
+)
+def test_bad_block_is_400_with_the_field_and_changes_nothing(pals, body, field):
+    if isinstance(body, dict) and isinstance(body.get("userId"), str) and body["userId"].isupper():
+        if body["userId"] == "INACTIVE":
+            pals.cat.is_active = False
+            pals.cat.save(update_fields=["is_active"])
+        body = {"userId": {"SELF": pals.ann.id, "MISSING": pals.cat.id + 1000, "INACTIVE": pals.cat.id}[body["userId"]]}
+    assert_field_error(call(as_user(pals.ann), "post", BLOCKS_URL, 400, body), field)
+    assert blocks(pals.ann) == []
+
+
+@pytest.mark.parametrize("user_id", ["abc", "0x1", "1234567890123456", "-1", "%00"])
+def test_unblock_of_a_malformed_id_is_404(pals, user_id):
+    unblock(pals.ann, user_id, 404)
+
+
+def test_blocks_need_a_login_and_the_csrf_token(pals):
+    anonymous = Client()
+    call(anonymous, "get", BLOCKS_URL, 403)
+    call(anonymous, "post", BLOCKS_URL, 403, {"userId": pals.ben.id})
+    assert anonymous.delete(f"{BLOCKS_URL}{pals.ben.id}/").status_code == 403
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(pals.ann)
+    assert client.post(BLOCKS_URL, {"userId": pals.ben.id}, content_type="application/json").status_code == 403
+    assert blocks(pals.ann) == []
+    call(as_user(pals.ann), "post", BLOCKS_URL, 201, {"userId": pals.ben.id})
+    assert client.delete(f"{BLOCKS_URL}{pals.ben.id}/").status_code == 403
+    assert [u["id"] for u in blocks(pals.ann)] == [pals.ben.id]
+
+
+def test_conversation_list_leaves_out_conversations_out_of_reach_in_a_fixed_number_of_queries(pals, make_user, settings, django_assert_max_num_queries):
+    from tests.messagepal.test_services import classmates
+
+    settings.CHAT_MESSAGEPAL_SCOPE = "anyone"
+    for i in range(3):
+        send(make_user(f"stranger{i}"), pals.ann, f"from outside {i}")
+    settings.CHAT_MESSAGEPAL_SCOPE = "workspace"
+    friends = [make_user(f"friend{i}") for i in range(12)]
+    classmates(pals.ann, *friends)
+    for i, friend in enumerate(friends):
+        send(friend, pals.ann, f"hi {i}")
+    client = as_user(pals.ann)
+    with django_assert_max_num_queries(10):
+        response = client.get(LIST_URL)
+    assert response.status_code == 200
+    assert [c["lastMessage"]["content"] for c in response.json()] == [f"hi {i}" for i in reversed(range(12))]

@@ -433,3 +433,85 @@ async def test_rate_limited_edit_is_refused_and_changes_nothing(pals, connect, s
     await quiet(ann, ben)
     history = await request(ben, {"type": "fetch_history", "conversationId": message["conversationId"]})
     assert [m["content"] for m in history["messages"]] == ["2"]
+
+
+# --- who can reach whom, blocks (PROTOCOL.md part 2) --------------------------------------------
+
+
+@pytest.fixture
+def stranger(make_user):
+    """dan shares no workspace with ann, ben or cat."""
+    return make_user("dan", display_name="Dan D")
+
+
+async def test_everything_with_someone_out_of_reach_is_forbidden(pals, connect, stranger, settings):
+    # A conversation from when the operator let anyone reach anyone.
+    settings.CHAT_MESSAGEPAL_SCOPE = "anyone"
+    theirs = await sync(send)(stranger, pals.ann, "from before")
+    mine = await sync(send)(pals.ann, stranger, "mine")
+    settings.CHAT_MESSAGEPAL_SCOPE = "workspace"
+    conversation_id = mine["conversationId"]
+    ann, dan = await connect(pals.ann), await connect(stranger)
+    for comm, other in ((ann, stranger), (dan, pals.ann)):
+        for event in (
+            {"type": "send_message", "recipientId": other.id, "content": "hello?"},
+            {"type": "typing", "recipientId": other.id},
+            {"type": "typing", "recipientId": other.id},  # still refused: nothing cached
+            {"type": "subscribe", "conversationId": conversation_id},
+            {"type": "unsubscribe", "conversationId": conversation_id},
+            {"type": "fetch_history", "conversationId": conversation_id},
+            {"type": "mark_read", "messageId": (theirs if comm is ann else mine)["id"]},
+        ):
+            answer = await refused(comm, event, "forbidden")
+            assert "from before" not in answer["message"] and "mine" not in answer["message"]
+    for event in ({"type": "edit_message", "messageId": mine["id"], "content": "changed"}, {"type": "delete_message", "messageId": mine["id"]}):
+        await refused(ann, event, "forbidden")
+    await quiet(ann, dan)
+    settings.CHAT_MESSAGEPAL_SCOPE = "anyone"
+    assert [m["content"] for m in (await request(dan, {"type": "fetch_history", "conversationId": conversation_id}))["messages"]] == ["from before", "mine"]
+
+
+async def test_a_stranger_reaches_a_student_when_the_operator_allows_anyone(pals, connect, stranger, settings):
+    settings.CHAT_MESSAGEPAL_SCOPE = "anyone"
+    settings.CHAT_TYPING_EVERY = 0.01
+    ann, dan = await connect(pals.ann), await connect(stranger)
+    await dan.send_json_to({"type": "typing", "recipientId": pals.ann.id})
+    assert (await receive(ann))["type"] == "user_typing"
+    sent = await request(dan, {"type": "send_message", "recipientId": pals.ann.id, "content": "hi from outside"})
+    assert (await receive(ann)) == {"type": "message_received", "message": sent["message"]}
+
+
+async def test_a_block_stops_sends_and_typing_both_ways(pals, connect, settings):
+    from messagepal import services
+
+    settings.CHAT_TYPING_EVERY = 0.05
+    ann, ben, cat = await connect(pals.ann), await connect(pals.ben), await connect(pals.cat)
+
+    async def typing_arrives(comm, recipient) -> bool:
+        """Whether `recipient` hears `comm` type (the event is left to read)."""
+        await asyncio.sleep(0.06)  # past the coalescing of the last one
+        await comm.send_json_to({"type": "typing", "recipientId": recipient.id, "requestId": "t"})
+        return not await sockets[recipient.id].receive_nothing(0.2)
+
+    sockets = {pals.ann.id: ann, pals.ben.id: ben, pals.cat.id: cat}
+    assert await typing_arrives(ben, pals.ann)
+    assert (await receive(ann))["type"] == "user_typing"
+    await sync(services.block_create)(blocker=pals.ann, user_id=pals.ben.id)
+    # Typing is dropped both ways, silently (no answer to either).
+    assert not await typing_arrives(ben, pals.ann)
+    assert not await typing_arrives(ann, pals.ben)
+    await quiet(ann, ben)
+    for comm, other in ((ben, pals.ann), (ann, pals.ben)):
+        await refused(comm, {"type": "send_message", "recipientId": other.id, "content": "hello?"}, "forbidden")
+    await quiet(ann, ben, cat)
+    # Others are not affected.
+    assert await typing_arrives(cat, pals.ann)
+    assert (await receive(ann))["userId"] == pals.cat.id
+    await request(cat, {"type": "send_message", "recipientId": pals.ben.id, "content": "hi ben"})
+    assert (await receive(ben))["type"] == "message_received"
+    # Unblocked: both ways again.
+    await sync(services.block_delete)(blocker=pals.ann, user_id=pals.ben.id)
+    assert await typing_arrives(ben, pals.ann)
+    assert (await receive(ann))["type"] == "user_typing"
+    sent = await request(ben, {"type": "send_message", "recipientId": pals.ann.id, "content": "sorry"})
+    assert await receive(ann) == {"type": "message_received", "message": sent["message"]}

@@ -501,6 +501,7 @@ def test_lists_take_a_fixed_number_of_queries(school, make_user, django_assert_m
         services.message_send(user=school.alice, channel_id=channel.id, content=f"hello {i}")
     for i in range(12):
         friend = make_user(f"friend{i}")
+        services.workspace_member_add(actor=school.alice, workspace_id=school.workspace.id, username=friend.username, role="student")
         pal.pal_message_send(sender=friend, recipient_id=school.alice.id, content=f"hi {i}")
     client = Client()
     client.force_login(school.alice)

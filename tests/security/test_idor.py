@@ -29,6 +29,19 @@ class World:
     messages: dict  # channel name -> message id
     conversation: str
     pal_message: str
+    # alice and dave (an outsider) wrote while the operator let anyone reach
+    # anyone; now out of reach (PROTOCOL.md part 2, "Who can reach whom").
+    stranger_conversation: str
+
+
+# alice blocks erin (MessagePal); nobody else blocks anybody.
+BLOCKS = {("alice", "erin")}
+
+
+def can_pal(sender: str, recipient: str) -> bool:
+    """MessagePal connects two people of one workspace with no block between them."""
+    members = ROLES[sender] is not None and ROLES[recipient] is not None
+    return sender != recipient and members and (sender, recipient) not in BLOCKS and (recipient, sender) not in BLOCKS
 
 
 @pytest.fixture
@@ -48,7 +61,12 @@ def world(make_user, settings) -> World:
         name: services.message_send(user=alice, channel_id=cid, content=f"in {name}").message["id"] for name, (cid, _) in channels.items()
     }
     message, _ = pal.pal_message_send(sender=alice, recipient_id=users["carol"].id, content="pal")
-    return World(users, ws.id, channels, messages, message["conversationId"], message["id"])
+    settings.CHAT_MESSAGEPAL_SCOPE = "anyone"
+    stranger, _ = pal.pal_message_send(sender=alice, recipient_id=users["dave"].id, content="from when anyone could")
+    settings.CHAT_MESSAGEPAL_SCOPE = "workspace"
+    for blocker, blocked in BLOCKS:
+        pal.block_create(blocker=users[blocker], user_id=users[blocked].id)
+    return World(users, ws.id, channels, messages, message["conversationId"], message["id"], stranger["conversationId"])
 
 
 def can_read(world: World, user: str, channel: str) -> bool:
@@ -69,6 +87,8 @@ def client_for(user) -> Client:
 def call(client: Client, method: str, path: str, body=None):
     if method == "GET":
         return client.get(path)
+    if method == "DELETE":
+        return client.delete(path)
     return client.post(path, json.dumps(body or {}), content_type="application/json")
 
 
@@ -97,6 +117,15 @@ def http_cases(world: World):
         path = f"/api/messagepal/conversations/{world.conversation}/messages/"
         yield user, "pal history", "GET", path, None, 200 if participant else 404
         yield user, "pal send", "POST", path, {"content": "hi"}, 201 if participant else 404
+        # Out of reach: 404 to its own participants as to everyone else.
+        path = f"/api/messagepal/conversations/{world.stranger_conversation}/messages/"
+        yield user, "pal history out of reach", "GET", path, None, 404
+        yield user, "pal send out of reach", "POST", path, {"content": "hi"}, 404
+        yield user, "user search", "GET", "/api/users/?search=", None, 200
+        yield user, "block list", "GET", "/api/messagepal/blocks/", None, 200
+        yield user, "block bob", "POST", "/api/messagepal/blocks/", {"userId": world.users["bob"].id}, 400 if user == "bob" else 201
+        if user != "alice":  # alice's block of erin is hers alone to lift
+            yield user, "unblock someone else's block", "DELETE", f"/api/messagepal/blocks/{world.users['erin'].id}/", None, 404
 
 
 def test_http_access_matrix(world):
@@ -111,6 +140,18 @@ def test_http_access_matrix(world):
             failures.append(f"{user} {what}: a 404 leaked message content")
     assert not failures, "\n".join(failures)
     assert len(cases) >= 5 * 12
+    # Nobody lifted alice's block of erin; each blocked bob for themself.
+    blocked = {u["username"] for u in call(client_for(world.users["alice"]), "GET", "/api/messagepal/blocks/").json()}
+    assert blocked == {"erin", "bob"}
+
+
+def test_each_sees_only_their_own_blocks_and_people_they_share_a_workspace_with(world):
+    for user in ROLES:
+        client = client_for(world.users[user])
+        blocked = {u["username"] for u in client.get("/api/messagepal/blocks/").json()}
+        assert blocked == {b for a, b in BLOCKS if a == user}, user
+        found = {u["username"] for u in client.get("/api/users/?search=").json()}
+        assert found == {other for other in ROLES if other != user and ROLES[user] and ROLES[other]}, user
 
 
 def test_anonymous_gets_403_everywhere(world):
@@ -163,6 +204,56 @@ async def test_messagepal_ws_access_matrix(world):
                 failures.append(f"{user} {event['type']}: {answer}")
         await comm.disconnect()
     assert not failures, "\n".join(failures)
+
+
+async def test_messagepal_reach_matrix(world):
+    """Every sender x recipient over /ws/messagepal/: a send reaches only a
+    member of the same workspace with no block between them, `forbidden`
+    otherwise; typing to someone out of reach is `forbidden` (typing across a
+    block is dropped without an answer); the conversation out of reach is
+    `forbidden` to its own participants too."""
+    failures = []
+    for sender in ROLES:
+        comm = await connect_pal(world.users[sender])
+        for recipient in ROLES:
+            if recipient == sender:
+                continue
+            recipient_id = world.users[recipient].id
+            sent = await pal_request(comm, {"type": "send_message", "recipientId": recipient_id, "content": "hi"})
+            expected = "message_received" if can_pal(sender, recipient) else "error"
+            if sent["type"] != expected or (expected == "error" and sent["code"] != "forbidden"):
+                failures.append(f"{sender} -> {recipient} send: {sent}")
+            typed = await typing_answers(comm, recipient_id)
+            reachable = ROLES[sender] is not None and ROLES[recipient] is not None
+            if typed != ([] if reachable else ["forbidden"]):
+                failures.append(f"{sender} -> {recipient} typing: {typed}")
+        if sender in ("alice", "dave"):
+            for event in (
+                {"type": "subscribe", "conversationId": world.stranger_conversation},
+                {"type": "fetch_history", "conversationId": world.stranger_conversation},
+            ):
+                answer = await pal_request(comm, event)
+                if answer.get("code") != "forbidden":
+                    failures.append(f"{sender} {event['type']} out of reach: {answer}")
+        await comm.disconnect()
+    assert not failures, "\n".join(failures)
+
+
+async def typing_answers(comm, recipient_id: int) -> list[str]:
+    """The error codes answering a `typing` (none when it was accepted or
+    dropped): a `ping` after it marks the end of its answers."""
+    from tests.pal_schemas import check_pal_event
+
+    await comm.send_json_to({"type": "typing", "recipientId": recipient_id, "requestId": "typing"})
+    await comm.send_json_to({"type": "ping", "requestId": "after"})
+    codes = []
+    while True:
+        answer = await comm.receive_json_from(2)
+        check_pal_event(answer)
+        if answer.get("requestId") == "typing":
+            codes.append(answer["code"])
+        if answer.get("requestId") == "after":
+            return codes
 
 
 async def pal_request(comm, event: dict) -> dict:
