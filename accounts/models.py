@@ -34,3 +34,38 @@ class User(AbstractUser):
     @property
     def shown_name(self) -> str:
         return self.display_name or self.username
+
+
+class AuditAction(models.TextChoices):
+    HIDE = "hide"
+    UNHIDE = "unhide"
+    DELETE = "delete"  # a message deleted by someone other than its author
+    MUTE = "mute"
+    UNMUTE = "unmute"
+    REMOVE = "remove"  # from a workspace or a private channel, by someone else
+    LEAVE = "leave"
+    ROLE = "role"
+    DEACTIVATE = "deactivate"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+    REPORT = "report"
+
+
+class AuditEntry(models.Model):
+    """One moderation action: who did what to whom (or which message), why
+    and when. Written by the services, read-only in Django admin."""
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey("accounts.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_entries")
+    action = models.CharField(max_length=16, choices=AuditAction.choices)
+    workspace_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    target = models.CharField(max_length=100, help_text="user:ID, message:STREAM#ID, channel:ID ...")
+    reason = models.TextField(blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.action} {self.target}"

@@ -11,7 +11,8 @@ from django.http import HttpRequest
 from rest_framework.exceptions import ValidationError
 
 from accounts import names
-from accounts.models import User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from realtime.events import force_close, session_group, user_group
 
 
@@ -66,7 +67,8 @@ def user_logout(request) -> None:
         force_close(session_group(session_key), "Logged out.")
 
 
-def user_deactivate(*, user: User) -> None:
+def user_deactivate(*, user: User, actor: User | None = None, reason: str = "") -> None:
     """Moderation: the user can no longer log in; their sockets close now."""
     User.objects.filter(pk=user.pk).update(is_active=False)
+    audit_record(actor_id=actor.pk if actor else None, action=AuditAction.DEACTIVATE, target=f"user:{user.pk}", reason=reason)
     transaction.on_commit(lambda: force_close(user_group(user.pk), "Account deactivated."))

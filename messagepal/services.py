@@ -19,7 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from messagepal import protocol, schema
 from messagepal.models import Block, Conversation, ReadMark
 from messagepal.selectors import Recipient, access_conversation, access_message, access_recipient, blocks_between, message_objects
@@ -183,6 +184,7 @@ def pal_message_moderate(*, conversation_id: str, message_number: int, action: s
         if action == "unhide":
             if not store.set_hidden(conversation_id, message_number, False):
                 return False  # not there, or deleted (deleted stays deleted)
+            audit_record(actor_id=actor_id, action=AuditAction.UNHIDE, target=f"message:{conversation_id}#{message_number}")
             shown = store.get(conversation_id, message_number)
             if shown is not None:
                 _tell_both(conversation_id, schema.message_updated_event(message_objects([shown])[0]))
@@ -196,6 +198,7 @@ def pal_message_moderate(*, conversation_id: str, message_number: int, action: s
         else:
             raise ValueError(action)
         if done:
+            audit_record(actor_id=actor_id, action=action, target=f"message:{conversation_id}#{message_number}")
             _tell_both(conversation_id, _removed(conversation_id, message_number))
     return done
 
@@ -223,6 +226,8 @@ def block_create(*, blocker: User, user_id: int) -> tuple[User, bool]:
     if blocked is None:
         raise Invalid("userId", "No such user.")
     _, created = Block.objects.get_or_create(blocker=blocker, blocked=blocked)
+    if created:
+        audit_record(actor_id=blocker.id, action=AuditAction.BLOCK, target=f"user:{blocked.id}")
     return blocked, created
 
 
@@ -231,3 +236,4 @@ def block_delete(*, blocker: User, user_id: int) -> None:
     deleted, _ = Block.objects.filter(blocker=blocker, blocked_id=user_id).delete()
     if not deleted:
         raise NotFound("You have not blocked that person.")
+    audit_record(actor_id=blocker.id, action=AuditAction.UNBLOCK, target=f"user:{user_id}")

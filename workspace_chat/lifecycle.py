@@ -15,7 +15,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from messagestore import get_store
 from realtime import ratelimit
 from realtime.events import broadcast_on_commit, channel_group
@@ -81,6 +82,11 @@ def message_delete(*, user: User, channel_id: int, message_id: int, skip_channel
         broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
         if deleted.reply_to is not None:
             thread_changed(channel_id, deleted.reply_to)
+        if deleted.author_id != user.id:  # a teacher's or admin's moderation
+            audit_record(
+                actor_id=user.id, action=AuditAction.DELETE, target=f"message:{access.channel.stream}#{message_id}",
+                workspace_id=access.channel.workspace_id, author=deleted.author_id,
+            )  # fmt: skip
     return event
 
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from accounts.models import User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from realtime.events import removed_on_commit
 from wire.errors import Forbidden, Invalid, NotFound
 from workspace_chat.models import Channel, ChannelKind, ChannelMembership, Role, WorkspaceMembership
@@ -30,6 +31,7 @@ def member_role_set(*, actor: User, workspace_id: int, user_id: int, role: str) 
     if target.role == Role.ADMIN and role != Role.ADMIN and not _admins_left(workspace_id, user_id):
         raise Invalid("role", "A workspace keeps at least one admin.")
     if target.role != role:
+        audit_record(actor_id=actor.id, action=AuditAction.ROLE, target=f"user:{user_id}", workspace_id=workspace_id, before=target.role, after=role)
         target.role = role
         target.save(update_fields=["role"])
     return target
@@ -47,6 +49,8 @@ def member_remove(*, actor: User, workspace_id: int, user_id: int) -> None:
     if target.role == Role.ADMIN and not _admins_left(workspace_id, user_id):
         raise Invalid("userId", "The last admin cannot leave; make someone else admin first.")
     target.delete()
+    action = AuditAction.LEAVE if actor.id == user_id else AuditAction.REMOVE
+    audit_record(actor_id=actor.id, action=action, target=f"user:{user_id}", workspace_id=workspace_id, role=target.role)
     # Private channels go with it (a DM stays, unreadable without the workspace).
     ChannelMembership.objects.filter(channel__workspace_id=workspace_id, user_id=user_id).exclude(channel__kind=ChannelKind.DM).delete()
     removed_on_commit(user_id, list(Channel.objects.filter(workspace_id=workspace_id).values_list("id", flat=True)))
@@ -99,4 +103,6 @@ def channel_member_remove(*, actor: User, channel_id: int, user_id: int) -> None
     deleted, _ = ChannelMembership.objects.filter(channel=channel, user_id=user_id).delete()
     if not deleted:
         raise NotFound("No such member of this channel.")
+    action = AuditAction.LEAVE if actor.id == user_id else AuditAction.REMOVE
+    audit_record(actor_id=actor.id, action=action, target=f"user:{user_id}", workspace_id=channel.workspace_id, channel=channel.id)
     removed_on_commit(user_id, [channel.id])

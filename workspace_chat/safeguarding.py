@@ -11,7 +11,8 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.audit import audit_record
+from accounts.models import AuditAction, User
 from messagestore import get_store
 from realtime import ratelimit
 from wire.errors import Forbidden, Invalid, NotFound, RateLimited
@@ -48,6 +49,11 @@ def report_create(*, user: User, channel_id: int, message_id: int, reason: str) 
                 )
         except IntegrityError:  # the same person, twice at once
             existing = Report.objects.get(channel_id=channel_id, message_id=message_id, reporter=user)
+        else:
+            audit_record(
+                actor_id=user.id, action=AuditAction.REPORT, target=f"message:{access.channel.stream}#{message_id}",
+                workspace_id=access.channel.workspace_id, reason=reason,
+            )  # fmt: skip
     return _report_objects([existing], Viewer(user.id, access.is_staff))[0]
 
 
@@ -91,7 +97,9 @@ def mute_set(*, actor: User, workspace_id: int, user_id: int, minutes: int, reas
     if target.role != Role.STUDENT:
         raise Invalid("userId", "Only students can be muted.")
     until = timezone.now() + timedelta(minutes=minutes)
-    Mute.objects.update_or_create(workspace_id=workspace_id, user_id=user_id, defaults={"until": until, "muted_by": actor, "reason": reason})
+    with transaction.atomic():
+        Mute.objects.update_or_create(workspace_id=workspace_id, user_id=user_id, defaults={"until": until, "muted_by": actor, "reason": reason})
+        audit_record(actor_id=actor.id, action=AuditAction.MUTE, target=f"user:{user_id}", workspace_id=workspace_id, reason=reason, until=iso(until))
     return schema.MuteObject(userId=user_id, until=iso(until))
 
 
@@ -103,3 +111,4 @@ def mute_clear(*, actor: User, workspace_id: int, user_id: int) -> None:
     Mute.objects.filter(workspace_id=workspace_id, user_id=user_id).delete()  # an ended one too
     if not deleted:
         raise NotFound("That member is not muted.")
+    audit_record(actor_id=actor.id, action=AuditAction.UNMUTE, target=f"user:{user_id}", workspace_id=workspace_id)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from redis.exceptions import RedisError
 
+from accounts.audit import audit_record
 from accounts.models import User
 from accounts.names import name_key
 from messagestore import NewMessage, StoredMessage, get_store
@@ -291,6 +292,7 @@ def message_moderate(*, channel_id: int, message_id: int, action: str, actor_id:
         if action == "unhide":
             if store.get(stream, message_id) is not None or not store.set_hidden(stream, message_id, False):
                 return False  # shown already, not there, or deleted (deleted stays deleted)
+            _audit_moderation(actor_id, action, channel_id, message_id)
             return _shown_again(channel_id, message_id)
         message = store.get(stream, message_id)
         if message is None:
@@ -302,11 +304,18 @@ def message_moderate(*, channel_id: int, message_id: int, action: str, actor_id:
         else:
             raise ValueError(action)
         if done:
+            _audit_moderation(actor_id, action, channel_id, message_id)
             change_id = change_record(channel_id, message_id, "deleted")
             broadcast_on_commit(channel_group(channel_id), schema.message_deleted_event(channel_id, message_id, change_id), change_id=change_id)
             if message.reply_to is not None:
                 thread_changed(channel_id, message.reply_to)
     return done
+
+
+def _audit_moderation(actor_id: int | None, action: str, channel_id: int, message_id: int) -> None:
+    audit_record(
+        actor_id=actor_id, action=action, target=f"message:{channel_stream(channel_id)}#{message_id}", workspace_id=channel_workspace_id(channel_id=channel_id)
+    )
 
 
 def _shown_again(channel_id: int, message_id: int) -> bool:
