@@ -49,6 +49,7 @@ class AuditAction(models.TextChoices):
     BLOCK = "block"
     UNBLOCK = "unblock"
     REPORT = "report"
+    RESOLVE = "resolve"  # a report dismissed or acted on
 
 
 class AuditEntry(models.Model):

@@ -245,6 +245,26 @@ class ReportListApi(APIView):
         return Response(safeguarding.report_list(user=request.user, workspace_id=workspace_id))
 
 
+class ReportResolveApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        action = serializers.ChoiceField(choices=safeguarding.RESOLUTIONS)
+        minutes = serializers.IntegerField(min_value=1, max_value=safeguarding.MAX_MUTE_MINUTES, default=60)
+        reason = serializers.CharField(max_length=safeguarding.MAX_REASON, required=False, allow_blank=True, default="")
+
+        def validate_reason(self, value: str) -> str:
+            return validate_text(value, "reason")
+
+    @extend_schema(request=InputSerializer, responses={200: output_serializer(schema.ReportObject)})
+    def post(self, request, workspace_id: int, report_id: int):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        report = safeguarding.report_resolve(
+            actor=request.user, workspace_id=workspace_id, report_id=report_id, action=values["action"], minutes=values["minutes"], reason=values["reason"]
+        )
+        return Response(report)
+
+
 class MuteCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         userId = serializers.IntegerField(min_value=1, max_value=MAX_ID)

@@ -17,7 +17,7 @@ from messagestore import get_store
 from realtime import ratelimit
 from wire.errors import Forbidden, Invalid, NotFound, RateLimited
 from wire.jsonutil import iso
-from workspace_chat import schema
+from workspace_chat import lifecycle, schema
 from workspace_chat.models import STAFF_ROLES, Mute, Report, ReportStatus, Role, WorkspaceMembership
 from workspace_chat.selectors import Viewer, access_channel, access_workspace, channel_message, message_objects
 
@@ -112,3 +112,31 @@ def mute_clear(*, actor: User, workspace_id: int, user_id: int) -> None:
     if not deleted:
         raise NotFound("That member is not muted.")
     audit_record(actor_id=actor.id, action=AuditAction.UNMUTE, target=f"user:{user_id}", workspace_id=workspace_id)
+
+
+RESOLUTIONS = ("dismiss", "delete_message", "mute_author")
+
+
+def report_resolve(*, actor: User, workspace_id: int, report_id: int, action: str, minutes: int = 60, reason: str = "") -> schema.ReportObject:
+    """Staff close an open report: dismiss it, delete the message, or mute
+    its author (a student) for `minutes`. Each is recorded in the audit log."""
+    membership = access_workspace(actor, workspace_id)
+    if membership.role not in STAFF_ROLES:
+        raise Forbidden("Only admins and teachers handle reports.")
+    report = Report.objects.select_related("channel").filter(id=report_id, workspace_id=workspace_id, status=ReportStatus.OPEN).first()
+    if report is None:
+        raise NotFound("No such open report.")
+    if action == "delete_message":
+        if get_store().get(report.channel.stream, report.message_id) is not None:
+            lifecycle.message_delete(user=actor, channel_id=report.channel_id, message_id=report.message_id)
+    elif action == "mute_author":
+        mute_set(actor=actor, workspace_id=workspace_id, user_id=report.author_id, minutes=minutes, reason=reason or report.reason)
+    with transaction.atomic():
+        report.status = ReportStatus.DISMISSED if action == "dismiss" else ReportStatus.ACTIONED
+        report.resolved_by = actor
+        report.resolved_at = timezone.now()
+        report.save(update_fields=["status", "resolved_by", "resolved_at"])
+        audit_record(
+            actor_id=actor.id, action=AuditAction.RESOLVE, target=f"report:{report.id}", workspace_id=workspace_id, reason=reason, outcome=action,
+        )  # fmt: skip
+    return _report_objects([report], Viewer(actor.id, True))[0]

@@ -56,3 +56,29 @@ def test_a_report_keeps_the_text_after_the_author_deletes_it(school):
     assert listed["message"] is None and listed["reason"] == "unkind"
     row = Report.objects.get()
     assert (row.content, row.author_id) == ("something I regret", school.carol.id), "the evidence stays (admin shows it)"
+
+
+def resolve_url(school, report_id: int) -> str:
+    return f"/api/workspaces/{school.workspace.id}/reports/{report_id}/resolve/"
+
+
+def test_staff_dismiss_delete_or_mute_and_it_is_recorded(school):
+    from accounts.models import AuditEntry
+    from workspace_chat.models import Mute
+
+    reports = []
+    for text in ("one", "two", "three"):
+        message = send(school.carol, school.general.id, text)
+        reports.append(post(school.bob, report_url(school.general.id, message["id"]), {"reason": f"about {text}"}, 201))
+    post(school.carol, resolve_url(school, reports[0]["id"]), {"action": "dismiss"}, 403)
+    post(school.dave, resolve_url(school, reports[0]["id"]), {"action": "dismiss"}, 404)
+    assert_field_error(post(school.bob, resolve_url(school, reports[0]["id"]), {"action": "ban"}, 400), "action")
+    assert post(school.bob, resolve_url(school, reports[0]["id"]), {"action": "dismiss"}, 200)["id"] == reports[0]["id"]
+    post(school.bob, resolve_url(school, reports[0]["id"]), {"action": "dismiss"}, 404)  # closed
+    assert post(school.alice, resolve_url(school, reports[1]["id"]), {"action": "delete_message"}, 200)["message"] is None
+    post(school.alice, resolve_url(school, reports[2]["id"]), {"action": "mute_author", "minutes": 30}, 200)
+    assert Mute.objects.get().user_id == school.carol.id
+    assert get(school.alice, f"/api/workspaces/{school.workspace.id}/reports/") == []
+    assert [r.status for r in Report.objects.order_by("id")] == ["dismissed", "actioned", "actioned"]
+    outcomes = list(AuditEntry.objects.filter(action="resolve").order_by("id").values_list("detail__outcome", flat=True))
+    assert outcomes == ["dismiss", "delete_message", "mute_author"]
