@@ -265,6 +265,12 @@ class ReportResolveApi(APIView):
         return Response(report)
 
 
+class AuditListApi(APIView):
+    @extend_schema(responses={200: output_serializer(schema.AuditObject)(many=True)})
+    def get(self, request, workspace_id: int):
+        return Response(safeguarding.audit_list(actor=request.user, workspace_id=workspace_id))
+
+
 class MuteCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         userId = serializers.IntegerField(min_value=1, max_value=MAX_ID)

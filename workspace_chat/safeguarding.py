@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from accounts.audit import audit_record
-from accounts.models import AuditAction, User
+from accounts.models import AuditAction, AuditEntry, User
 from messagestore import get_store
 from realtime import ratelimit
 from wire.errors import Forbidden, Invalid, NotFound, RateLimited
@@ -140,3 +140,19 @@ def report_resolve(*, actor: User, workspace_id: int, report_id: int, action: st
             actor_id=actor.id, action=AuditAction.RESOLVE, target=f"report:{report.id}", workspace_id=workspace_id, reason=reason, outcome=action,
         )  # fmt: skip
     return _report_objects([report], Viewer(actor.id, True))[0]
+
+
+# The newest audit entries a workspace admin sees (every list is capped).
+MAX_AUDIT = 200
+
+
+def audit_list(*, actor: User, workspace_id: int) -> list[schema.AuditObject]:
+    """The workspace's moderation log, newest first: its admins only."""
+    membership = access_workspace(actor, workspace_id)
+    if membership.role != Role.ADMIN:
+        raise Forbidden("Only workspace admins see the moderation log.")
+    rows = AuditEntry.objects.filter(workspace_id=workspace_id).order_by("-created_at", "-id")[:MAX_AUDIT]
+    return [
+        schema.AuditObject(id=e.id, action=e.action, actorId=e.actor_id, target=e.target, reason=e.reason, createdAt=iso(e.created_at))
+        for e in rows
+    ]

@@ -263,6 +263,15 @@ class InviteObject(TypedDict):
     expiresAt: Timestamp
 
 
+class AuditObject(TypedDict):
+    id: Id
+    action: str
+    actorId: Id | None
+    target: str
+    reason: str
+    createdAt: Timestamp
+
+
 class MuteObject(TypedDict):
     userId: Id
     until: Timestamp

@@ -21,6 +21,7 @@ urlpatterns = [
     path("channels/<id:channel_id>/messages/<id:message_id>/thread/", api.ThreadApi.as_view()),
     path("channels/<id:channel_id>/messages/<id:message_id>/report/", api.ReportCreateApi.as_view()),
     path("workspaces/<id:workspace_id>/reports/", api.ReportListApi.as_view()),
+    path("workspaces/<id:workspace_id>/audit/", api.AuditListApi.as_view()),
     path("workspaces/<id:workspace_id>/reports/<id:report_id>/resolve/", api.ReportResolveApi.as_view()),
     path("workspaces/<id:workspace_id>/invites/", api.InviteListApi.as_view()),
     path("workspaces/<id:workspace_id>/invites/<str:code>/", api.InviteDetailApi.as_view()),

@@ -83,3 +83,15 @@ def test_the_log_is_read_only_in_admin(school):
     assert client.get("/admin/accounts/auditentry/add/").status_code == 403
     assert client.post(f"/admin/accounts/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert AuditEntry.objects.count() == 1
+
+
+def test_workspace_admins_read_their_workspace_log(school):
+    from tests.workspace_chat.test_api import get
+
+    get(school.dave, f"/api/workspaces/{school.workspace.id}/audit/", 404)  # an outsider
+    safeguarding.mute_set(actor=school.bob, workspace_id=school.workspace.id, user_id=school.carol.id, minutes=5, reason="noise")
+    user_deactivate(user=school.dave, actor=school.alice)  # not a workspace's row
+    (row,) = get(school.alice, f"/api/workspaces/{school.workspace.id}/audit/")
+    assert (row["action"], row["actorId"], row["target"], row["reason"]) == ("mute", school.bob.id, f"user:{school.carol.id}", "noise")
+    get(school.bob, f"/api/workspaces/{school.workspace.id}/audit/", 403)
+    get(school.carol, f"/api/workspaces/{school.workspace.id}/audit/", 403)
