@@ -137,6 +137,12 @@ class MessageStore(abc.ABC):
         last `limit` messages with an id below `before` (if given)."""
 
     @abc.abstractmethod
+    def moderation_page(self, stream: str, *, before: int | None = None, limit: int = 50) -> tuple[list[StoredMessage], bool]:
+        """For moderators (Django admin): the newest messages below `before`,
+        hidden and deleted ones included (their flags say which), oldest
+        first, and whether older ones remain."""
+
+    @abc.abstractmethod
     def last_id(self, stream: str) -> int | None: ...
 
     @abc.abstractmethod
@@ -265,11 +271,12 @@ class ScanningStore(MessageStore):
 
     @abc.abstractmethod
     def _scan(
-        self, stream: str, *, after: int | None, before: int | None, ascending: bool, chunk: int, narrow: bool = False
+        self, stream: str, *, after: int | None, before: int | None, ascending: bool, chunk: int, narrow: bool = False, with_hidden: bool = False
     ) -> Iterator[Mapping[str, Any]]:
         """Visible rows strictly between `after` and `before`, newest first
         unless `ascending`, lazily (a page stops early). `chunk`: how many rows
-        one read may fetch; `narrow`: only `id` and `author_id` are needed."""
+        one read may fetch; `narrow`: only `id` and `author_id` are needed;
+        `with_hidden`: hidden and deleted rows too (moderation)."""
 
     @abc.abstractmethod
     def _record(self, stream: str, row: Mapping[str, Any]) -> StoredMessage: ...
@@ -288,6 +295,16 @@ class ScanningStore(MessageStore):
         if after is None:
             rows.reverse()
         return [self._record(stream, row) for row in rows], has_more
+
+    def moderation_page(self, stream: str, *, before: int | None = None, limit: int = 50) -> tuple[list[StoredMessage], bool]:
+        limit = max(1, min(int(limit), MAX_PAGE))
+        rows: list[Mapping[str, Any]] = []
+        for row in self._scan(stream, after=None, before=before, ascending=False, chunk=limit + 1, with_hidden=True):
+            rows.append(row)
+            if len(rows) > limit:
+                break
+        has_more = len(rows) > limit
+        return [self._record(stream, row) for row in reversed(rows[:limit])], has_more
 
     def last_id(self, stream: str) -> int | None:
         for row in self._scan(stream, after=None, before=None, ascending=False, chunk=2, narrow=True):

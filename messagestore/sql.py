@@ -266,6 +266,14 @@ class SqlMessageStore(MessageStore):
             rows.reverse()
         return reader.records(stream, rows), has_more
 
+    def moderation_page(self, stream, *, before=None, limit=50):
+        limit = max(1, min(int(limit), MAX_PAGE))
+        qs = Message.objects.filter(stream=stream)
+        if before is not None:
+            qs = qs.filter(message_id__lt=before)
+        rows = [_record(r) for r in qs.order_by("-message_id")[: limit + 1]]
+        return list(reversed(rows[:limit])), len(rows) > limit
+
     def last_id(self, stream: str) -> int | None:
         return self._visible(stream).order_by("-message_id").values_list("message_id", flat=True).first()
 

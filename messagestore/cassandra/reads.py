@@ -153,7 +153,7 @@ class CassandraReads(ScanningStore):
         )
 
     def _scan(
-        self, stream: str, *, after: int | None, before: int | None, ascending: bool, chunk: int, narrow: bool = False
+        self, stream: str, *, after: int | None, before: int | None, ascending: bool, chunk: int, narrow: bool = False, with_hidden: bool = False
     ) -> Iterator[dict[str, Any]]:
         """ScanningStore._scan: bucket by bucket; each query reads at most
         `chunk` rows (`narrow`: only id, author_id and hidden)."""
@@ -162,7 +162,7 @@ class CassandraReads(ScanningStore):
             # The cursor's own bucket first, without asking which buckets
             # exist: a page that it fills costs one query. (Lazy: a caller
             # that has its page stops before the bucket list is read.)
-            yield from self._scan_bucket(stream, bucket_of(cursor), after=after, before=before, ascending=ascending, chunk=chunk, narrow=narrow)
+            yield from self._scan_bucket(stream, bucket_of(cursor), after=after, before=before, ascending=ascending, chunk=chunk, narrow=narrow, with_hidden=with_hidden)
             low_bucket = bucket_of(cursor) + 1 if ascending else (bucket_of(after) if after is not None else _MIN_INT)
             high_bucket = (bucket_of(before) if before is not None else _MAX_INT) if ascending else bucket_of(cursor) - 1
         else:
@@ -173,7 +173,7 @@ class CassandraReads(ScanningStore):
         buckets_query = (self._statement(_BUCKETS[ascending]), (stream, low_bucket, high_bucket))
         if cursor is not None or ascending:
             for row in self._execute_prepared(*buckets_query):
-                yield from self._scan_bucket(stream, row["bucket"], after=after, before=before, ascending=ascending, chunk=chunk, narrow=narrow)
+                yield from self._scan_bucket(stream, row["bucket"], after=after, before=before, ascending=ascending, chunk=chunk, narrow=narrow, with_hidden=with_hidden)
             return
         # The newest page (opening a channel): which bucket is the newest is
         # only known from the bucket list, so the newest bucket is guessed
@@ -191,7 +191,7 @@ class CassandraReads(ScanningStore):
             self._remember_newest(stream, buckets[0])
         for index, bucket in enumerate(buckets):
             first = guessed.result() if index == 0 and bucket == guess and guessed is not None else None
-            yield from self._scan_bucket(stream, bucket, after=after, before=before, ascending=False, chunk=chunk, narrow=narrow, first=first)
+            yield from self._scan_bucket(stream, bucket, after=after, before=before, ascending=False, chunk=chunk, narrow=narrow, first=first, with_hidden=with_hidden)
 
     def _remember_newest(self, stream: str, bucket: int) -> None:
         if len(self._newest_bucket) >= _NEWEST_BUCKETS_KEPT and stream not in self._newest_bucket:
@@ -209,6 +209,7 @@ class CassandraReads(ScanningStore):
         chunk: int,
         narrow: bool,
         first: Sequence[dict[str, Any]] | None = None,
+        with_hidden: bool = False,
     ) -> Iterator[dict[str, Any]]:
         """`first`: the result of this bucket's first query, already read."""
         query = self._statement(_SCAN[(ascending, narrow)])
@@ -218,7 +219,7 @@ class CassandraReads(ScanningStore):
             rows = list(first) if first is not None else self._execute_prepared(query, (stream, bucket, low, high, chunk))
             first = None
             for row in rows:
-                if row["author_id"] is not None and not row["hidden"]:
+                if row["author_id"] is not None and (with_hidden or not row["hidden"]):
                     yield row
             if len(rows) < chunk:
                 return

@@ -183,7 +183,7 @@ class MongoMessageStore(Lifecycle, ScanningStore):
         return record_of(stream, dict(row))
 
     def _scan(
-        self, stream: str, *, after: int | None, before: int | None, ascending: bool, chunk: int = 0, narrow: bool = False
+        self, stream: str, *, after: int | None, before: int | None, ascending: bool, chunk: int = 0, narrow: bool = False, with_hidden: bool = False
     ) -> Iterator[dict[str, Any]]:
         """ScanningStore._scan: bucket by bucket (a bucket is one read, so
         `chunk` and `narrow` change nothing here)."""
@@ -209,7 +209,7 @@ class MongoMessageStore(Lifecycle, ScanningStore):
                     if ascending:
                         return
                     continue
-                if not entry.get("hidden"):
+                if with_hidden or not entry.get("hidden"):
                     yield entry
 
     @driver_errors

@@ -160,3 +160,16 @@ def test_concurrent_changes_from_two_processes_are_numbered_densely(store, backe
     assert first == sorted(first) and second == sorted(second)
     assert sorted(first + second) == list(range(1, 61))
     assert [c.change_id for c in store.changes(stream, after=0, limit=100)] == list(range(1, 61))
+
+
+def test_moderators_page_hidden_and_deleted_messages_too(store, stream, fast_clock):
+    ids_ = add(store, stream, 5)
+    assert store.set_hidden(stream, ids_[1], True)
+    assert store.soft_delete(stream, ids_[3], by=7) is not None
+    page, more = store.moderation_page(stream, limit=3)
+    assert [m.id for m in page] == ids_[2:] and more
+    assert [(m.hidden, m.deleted_by) for m in page] == [(False, None), (True, 7), (False, None)]
+    assert page[1].deleted_at is not None
+    rest, more = store.moderation_page(stream, before=ids_[2], limit=3)
+    assert [m.id for m in rest] == ids_[:2] and not more and rest[1].hidden
+    assert [m.id for m in store.page(stream, limit=10)[0]] == [ids_[0], ids_[2], ids_[4]], "members still see only the visible ones"
