@@ -89,6 +89,8 @@ def call(client: Client, method: str, path: str, body=None):
         return client.get(path)
     if method == "DELETE":
         return client.delete(path)
+    if method == "PATCH":
+        return client.patch(path, json.dumps(body or {}), content_type="application/json")
     return client.post(path, json.dumps(body or {}), content_type="application/json")
 
 
@@ -113,6 +115,25 @@ def http_cases(world: World):
             grade_expected = 404 if not readable else (200 if is_staff(user) else 403)
             mid = world.messages[channel]
             yield user, f"grade {channel}", "POST", f"/api/channels/{cid}/messages/{mid}/grade/", {"grade": "A"}, grade_expected
+            # Part 2: the message lifecycle and safeguarding (alice wrote every message).
+            base = f"/api/channels/{cid}/messages/{mid}/"
+            yield user, f"edit {channel}", "PATCH", base, {"content": "edited"}, 404 if not readable else (200 if user == "alice" else 403)
+            # erin is muted by then (alice's "mute erin" below runs first): reactions refused.
+            yield user, f"react {channel}", "POST", f"{base}reactions/", {"emoji": "👍"}, 404 if not readable else (403 if user == "erin" else 200)
+            yield user, f"thread {channel}", "GET", f"{base}thread/", None, 200 if readable else 404
+            yield user, f"report {channel}", "POST", f"{base}report/", {"reason": "check"}, 201 if readable else 404
+            yield user, f"members of {channel}", "GET", f"/api/channels/{cid}/members/", None, 200 if readable else 404
+        staff_only = 404 if not member else (200 if is_staff(user) else 403)
+        yield user, "reports", "GET", f"/api/workspaces/{ws}/reports/", None, staff_only
+        yield user, "invites", "GET", f"/api/workspaces/{ws}/invites/", None, staff_only
+        yield user, "invite a student", "POST", f"/api/workspaces/{ws}/invites/", {}, 201 if staff_only == 200 else staff_only
+        yield user, "mute erin", "POST", f"/api/workspaces/{ws}/mutes/", {"userId": world.users["erin"].id, "minutes": 1}, (
+            400 if user == "erin" and member else (201 if staff_only == 200 else staff_only)
+        )
+        yield user, "audit log", "GET", f"/api/workspaces/{ws}/audit/", None, 404 if not member else (200 if ROLES[user] == "admin" else 403)
+        yield user, "erin's role", "PATCH", f"/api/workspaces/{ws}/members/{world.users['erin'].id}/", {"role": "student"}, (
+            404 if not member else (200 if ROLES[user] == "admin" else 403)
+        )
         participant = user in ("alice", "carol")
         path = f"/api/messagepal/conversations/{world.conversation}/messages/"
         yield user, "pal history", "GET", path, None, 200 if participant else 404
