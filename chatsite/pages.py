@@ -22,6 +22,7 @@ from accounts.selectors import user_object
 from messagepal import selectors as pal_selectors
 from wire.errors import NotFound
 from workspace_chat import invites, selectors
+from workspace_chat.models import STAFF_ROLES, Role
 
 
 def _user(request: HttpRequest) -> User:
@@ -97,6 +98,24 @@ def _chat_page(request: HttpRequest, workspace_id: int, channel_id: int | None) 
 
 @login_required
 @ensure_csrf_cookie
+def workspace_settings(request: HttpRequest, workspace_id: int) -> HttpResponse:
+    """Members, invites, open reports and (admins) the moderation log, for a
+    workspace's admins and teachers; students get a short 403 page saying so,
+    non-members 404. The page's module reads and changes everything through
+    the HTTP API, which checks every permission again."""
+    try:
+        membership = selectors.access_workspace(_user(request), workspace_id)
+    except NotFound:
+        raise Http404("Workspace not found.") from None
+    context = {"me": _me(request), "workspace_id": workspace_id, "workspace_name": membership.workspace.name}
+    if membership.role not in STAFF_ROLES:
+        return render(request, "settings.html", {**context, "forbidden": True}, status=403)
+    page = {"me": context["me"], "workspaceId": workspace_id, "role": membership.role}
+    return render(request, "settings.html", {**context, "page": page, "is_admin": membership.role == Role.ADMIN})
+
+
+@login_required
+@ensure_csrf_cookie
 def messagepal(request: HttpRequest, conversation_id: str | None = None) -> HttpResponse:
     other = None
     if conversation_id is not None:
@@ -117,6 +136,7 @@ urlpatterns = [
     path("register/", register, name="register"),
     path("workspaces/<id:workspace_id>/", workspace, name="workspace"),
     path("workspaces/<id:workspace_id>/channels/<id:channel_id>/", channel, name="channel"),
+    path("workspaces/<id:workspace_id>/settings/", workspace_settings, name="workspace-settings"),
     path("messagepal/", messagepal, name="messagepal"),
     path("invite/<str:code>/", invite, name="invite"),
     path("invite/<str:code>", invite),

@@ -12,6 +12,7 @@ import { MessageActions } from "./message-actions.js";
 import { ThreadPanel } from "./thread.js";
 import { ChangeFeed } from "./changes.js";
 import { ReportDialog } from "./report.js";
+import { GradeDialog } from "./grade.js";
 import { Sidebar } from "./sidebar.js";
 import { api, el, errorText, icon, newClientId, readJsonScript, wireLogout } from "./util.js";
 
@@ -53,10 +54,12 @@ const renderSidebar = () => sidebar.render();
 const displayName = (userId) => sidebar.displayName(userId);
 
 const reports = channelId ? new ReportDialog({ dialog: $("report-dialog"), channelId, note: (text) => note(text) }) : null;
+const grades = channelId ? new GradeDialog({ channelId, note: (text) => note(text) }) : null;
 const actions = new MessageActions({
   me,
   channelId,
   report: reports ? (message) => reports.open(message) : null,
+  grade: grades ? (message) => grades.open(message) : null,
   canModerate: () => isStaff(),
   canPin: () => isStaff(),
   send: (event) => socket.send(event),

@@ -23,9 +23,10 @@ export class MessageActions {
   // unknown: "Edit" is offered and the server's answer decides).
   // report(message) -> Promise, when the page lets people report ("Report"
   // on other people's messages).
-  constructor({ me, channelId, canModerate, canPin, send, openThread, nameOf, note, editWindow = 0, report = null }) {
+  constructor({ me, channelId, canModerate, canPin, send, openThread, nameOf, note, editWindow = 0, report = null, grade = null }) {
     this.me = me;
     this.report = report;
+    this.grade = grade; // grade(message) -> Promise: staff grade others' messages
     this.editWindow = Number(editWindow) || 0;
     this.channelId = channelId;
     this.canModerate = canModerate;
@@ -85,6 +86,12 @@ export class MessageActions {
     if (!inThread) add("Reply in thread", "thread", "reply", (button) => this.openThread(String(message.replyTo || message.key), button));
     if (this.canEdit(message)) add("Edit", "pencil", "edit", () => this.startEdit(list, message.key));
     if (own || this.canModerate()) add("Delete", "trash", "delete", (button) => this.remove(list, message.key, button));
+    if (!own && !inThread && this.grade && this.canModerate()) {
+      add("Grade", "check", "grade", async () => {
+        await this.grade(list.get(message.key));
+        list.focusMessage(message.key, "grade");
+      });
+    }
     if (!own && this.report) {
       add("Report", "flag", "report", async () => {
         await this.report(list.get(message.key));

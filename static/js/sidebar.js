@@ -2,8 +2,14 @@
 // dots, and the member list (a button per member opens a DM). Patched in
 // place, never rebuilt: presence and unread changes arrive while someone is
 // clicking a link here (util.js, updateChildren).
+//
+// For admins and teachers (PROTOCOL.md part 2, safeguarding) it also shows
+// the workspace's "Settings" link, a "Mute {name}" button on each student
+// (MuteDialog: 10 minutes, 1 hour or 1 day), and, on a private channel, the
+// "Members" button opening the "Channel members" panel (ChannelMembersPanel;
+// everyone sees the list, managers add and remove).
 
-import { api, el, icon, updateChildren } from "./util.js";
+import { api, el, errorText, icon, updateChildren } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -19,9 +25,26 @@ export class Sidebar {
     // One delegated listener: the member buttons are patched in place and
     // carry no listeners of their own.
     $("member-list").addEventListener("click", (event) => {
+      const mute = event.target.closest("button[data-mute-id]");
+      if (mute && !mute.disabled) {
+        const userId = Number(mute.dataset.muteId);
+        this.mute.open(userId, this.displayName(userId), mute);
+        return;
+      }
       const button = event.target.closest("button[data-user-id]");
       if (button && !button.disabled) this.openDm(Number(button.dataset.userId), button);
     });
+    this.mute = new MuteDialog({ dialog: $("mute-dialog"), workspaceId, note });
+    this.membersPanel = new ChannelMembersPanel({ sidebar: this, panel: $("members-panel"), opener: $("members-button"), layout: document.querySelector(".chat-layout") });
+  }
+
+  isStaff() {
+    const role = this.state.workspace && this.state.workspace.role;
+    return role === "admin" || role === "teacher";
+  }
+
+  currentChannel() {
+    return this.state.channels.find((c) => c.id === this.channelId) || null;
   }
 
   displayName(userId) {
@@ -72,6 +95,9 @@ export class Sidebar {
   }
 
   render() {
+    $("settings-link").hidden = !this.isStaff();
+    const current = this.currentChannel();
+    $("members-button").hidden = !(current && current.isPrivate && current.kind !== "dm");
     const channels = this.state.channels.filter((c) => c.kind !== "dm");
     const dms = this.state.channels.filter((c) => c.kind === "dm");
     updateChildren($("channel-list"), channels.map((c) => this.channelLink(c)));
@@ -95,7 +121,11 @@ export class Sidebar {
           this.dot(user.id),
           el("span", { class: "role", text: role }),
         );
-        return el("li", {}, button);
+        const mute =
+          this.isStaff() && role === "student"
+            ? el("button", { type: "button", class: "member-mute", title: `Mute ${name}`, dataset: { muteId: String(user.id) } }, "Mute", el("span", { class: "visually-hidden", text: ` ${name}` }))
+            : null;
+        return el("li", { class: "member-row" }, button, mute);
       }),
     );
   }
@@ -109,5 +139,167 @@ export class Sidebar {
       this.note(error.message);
       button.disabled = false;
     }
+  }
+}
+
+// "Mute {name}": how long (10 minutes, 1 hour, 1 day), then
+// POST /api/workspaces/{id}/mutes/; the page's note says until when.
+class MuteDialog {
+  constructor({ dialog, workspaceId, note }) {
+    this.dialog = dialog;
+    this.workspaceId = workspaceId;
+    this.note = note;
+    this.error = dialog.querySelector("[data-error]");
+    this.target = null;
+    dialog.querySelector("form").addEventListener("submit", (event) => this.submit(event));
+    dialog.addEventListener("close", () => {
+      if (this.target && this.target.opener.isConnected) this.target.opener.focus();
+      this.target = null;
+    });
+  }
+
+  open(userId, name, opener) {
+    this.target = { userId, name, opener };
+    this.dialog.querySelector("#mute-title").textContent = `Mute ${name}`;
+    this.dialog.querySelector("#mute-text").textContent = `While muted, ${name} cannot send, edit or react in this workspace.`;
+    const first = this.dialog.querySelector('input[name="minutes"]');
+    first.checked = true;
+    this.error.textContent = "";
+    this.dialog.showModal();
+    first.focus();
+  }
+
+  async submit(event) {
+    if (event.submitter && event.submitter.value === "cancel") return; // method=dialog closes it
+    event.preventDefault();
+    const target = this.target;
+    if (!target) return;
+    const choice = this.dialog.querySelector('input[name="minutes"]:checked');
+    const button = event.submitter || this.dialog.querySelector('button[value="mute"]');
+    button.disabled = true;
+    try {
+      const mute = await api.post(`/api/workspaces/${this.workspaceId}/mutes/`, { userId: target.userId, minutes: Number(choice.value) });
+      const until = new Date(mute.until).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+      this.dialog.close();
+      this.note(`${target.name} is muted until ${until}.`);
+    } catch (error) {
+      this.error.textContent = errorText(error.body) || error.message || "Could not mute.";
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
+
+// The "Channel members" panel of a private channel: its members (GET
+// /api/channels/{id}/members/), "Remove" and "Add member" for admins and
+// teachers (the server also lets the channel's creator; it decides).
+class ChannelMembersPanel {
+  constructor({ sidebar, panel, opener, layout }) {
+    this.sidebar = sidebar;
+    this.layout = layout;
+    this.panel = panel;
+    this.opener = opener;
+    this.list = panel.querySelector("[data-members-list]");
+    this.form = panel.querySelector("[data-members-add]");
+    this.select = this.form.querySelector("select");
+    this.error = panel.querySelector("[data-members-error]");
+    this.status = panel.querySelector("[data-members-status]");
+    opener.addEventListener("click", () => (panel.hidden ? this.open() : this.close()));
+    panel.querySelector("[data-members-close]").addEventListener("click", () => this.close());
+    panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && !event.defaultPrevented) {
+        event.preventDefault();
+        this.close();
+      }
+    });
+    this.list.addEventListener("click", (event) => {
+      const button = event.target.closest("button[data-remove-id]");
+      if (button && !button.disabled) this.remove(Number(button.dataset.removeId), button);
+    });
+    this.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.add();
+    });
+  }
+
+  get path() {
+    return `/api/channels/${this.sidebar.channelId}/members/`;
+  }
+
+  async open() {
+    this.panel.hidden = false;
+    this.layout.classList.add("members-open");
+    this.opener.setAttribute("aria-expanded", "true");
+    this.error.textContent = "";
+    this.status.textContent = "";
+    this.panel.querySelector("h2").focus();
+    await this.load();
+  }
+
+  close() {
+    this.panel.hidden = true;
+    this.layout.classList.remove("members-open");
+    this.opener.setAttribute("aria-expanded", "false");
+    this.opener.focus();
+  }
+
+  async load() {
+    try {
+      this.render(await api.get(this.path));
+    } catch (error) {
+      this.error.textContent = errorText(error.body) || error.message;
+    }
+  }
+
+  render(members) {
+    const manage = this.sidebar.isStaff();
+    const me = this.sidebar.me.id;
+    const inside = new Set(members.map((m) => m.user.id));
+    this.list.replaceChildren(
+      ...members.map(({ user, role }) => {
+        const name = user.displayName || user.username;
+        const remove =
+          manage && user.id !== me
+            ? el("button", { type: "button", class: "button-small button-danger-quiet", dataset: { removeId: String(user.id) } }, "Remove", el("span", { class: "visually-hidden", text: ` ${name}` }))
+            : null;
+        return el("li", { class: "members-panel-item" }, el("span", { class: "nav-label", text: user.id === me ? `${name} (you)` : name }), el("span", { class: "role", text: role }), remove);
+      }),
+    );
+    const others = [...this.sidebar.state.members.values()].filter((m) => !inside.has(m.user.id));
+    others.sort((a, b) => (a.user.displayName || a.user.username).localeCompare(b.user.displayName || b.user.username));
+    this.select.replaceChildren(...others.map(({ user, role }) => el("option", { value: String(user.id), text: `${user.displayName || user.username} (${role})` })));
+    this.form.hidden = !manage || others.length === 0;
+  }
+
+  async add() {
+    const userId = Number(this.select.value);
+    if (!userId) return;
+    const name = this.sidebar.displayName(userId);
+    this.error.textContent = "";
+    try {
+      await api.post(this.path, { userId });
+    } catch (error) {
+      this.error.textContent = errorText(error.body) || error.message;
+      return;
+    }
+    await this.load();
+    this.status.textContent = `${name} was added to the channel.`;
+    (this.form.hidden ? this.panel.querySelector("h2") : this.select).focus();
+  }
+
+  async remove(userId, button) {
+    const name = this.sidebar.displayName(userId);
+    button.disabled = true;
+    this.error.textContent = "";
+    try {
+      await api.delete(`${this.path}${userId}/`);
+    } catch (error) {
+      this.error.textContent = errorText(error.body) || error.message;
+      button.disabled = false;
+      return;
+    }
+    await this.load();
+    this.status.textContent = `${name} was removed from the channel.`;
+    this.panel.querySelector("h2").focus();
   }
 }

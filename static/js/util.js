@@ -59,6 +59,8 @@ async function request(method, path, body) {
 export const api = {
   get: (path) => request("GET", path),
   post: (path, body) => request("POST", path, body),
+  patch: (path, body) => request("PATCH", path, body),
+  delete: (path) => request("DELETE", path),
 };
 
 // el("p", {class: "x", text: userText}, child, ...): children are nodes or strings
@@ -106,6 +108,7 @@ const ICONS = {
   file: "M6 2h8l5 5v15H6V2zm7 1.5V8h4.5M9 12h7M9 15h7M9 18h5",
   smile: "M12 3a9 9 0 1 0 0 18a9 9 0 0 0 0-18zM8.5 14a4.5 4.5 0 0 0 7 0M9 9.5h.01M15 9.5h.01",
   flag: "M5 21V4M5 4h11l-2 4 2 4H5",
+  check: "M5 12l5 5L20 7",
   thread: "M4 5h16v11H10l-5 4v-4H4z M8 9h8M8 12h5",
   pencil: "M4 20h4L19 9l-4-4L4 16v4zM13.5 6.5l4 4",
   trash: "M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13M10 11v6M14 11v6",
