@@ -185,7 +185,12 @@ async def test_two_people_chat_typing_read_receipts_and_dm(classroom, browser):
     await expect(member_dot(bob, "Teacher T")).not_to_have_class(re.compile("dot-online"))
     link_node = await dm_link.element_handle()
     teacher_button = await bob.page.get_by_role("button", name="Direct message Teacher T").element_handle()
+    # The server must have seen the old socket go before the new one joins,
+    # or the join is not the teacher's first connection there (no event).
+    observer = await room.alice.connect()
+    await join(observer, room.general)
     await teacher_ws.close()
+    await observer.expect("user_presence", userId=room.teacher.id, status="offline")
     teacher_ws = await room.teacher.connect()
     await join(teacher_ws, room.general)
     await expect(member_dot(bob, "Teacher T")).to_have_class(re.compile("dot-online"))
