@@ -19,8 +19,6 @@ from messagepal import selectors, services
 from messagepal.models import Conversation
 from messagepal.selectors import ConversationInaccessible
 from messagestore import get_store, moderation
-from messagestore.models import Message
-from messagestore.sql import SqlMessageStore
 from realtime.events import EVENT_TYPE, pal_user_group, payload_of
 from tests.pal_schemas import check_pal_event, check_pal_message
 from tests.workspace_chat.test_services import Listener
@@ -422,11 +420,10 @@ def later(monkeypatch, seconds: float) -> None:
 
 
 def deleted_by(message: dict[str, Any]) -> int | None:
-    """Who deleted it, as moderators see it (the SQL store's row; other stores: skipped)."""
-    if not isinstance(get_store(), SqlMessageStore):
-        pytest.skip("reads the SQL store's row")
-    row = Message.objects.get(stream=message["conversationId"], message_id=number(message))
-    assert row.deleted_at is not None and row.hidden
+    """Who deleted it, as moderators see it (any store: its moderation page)."""
+    page, _ = get_store().moderation_page(message["conversationId"], before=number(message) + 1, limit=1)
+    (row,) = page
+    assert row.id == number(message) and row.deleted_at is not None and row.hidden
     return row.deleted_by
 
 
