@@ -109,6 +109,7 @@ def test_every_unsafe_method_needs_the_csrf_token(school):
         "<str:emoji>": "%F0%9F%91%8D",
         "<id:user_id>": str(school.bob.id),
         "<str:code>": "some-code",
+        "<id:report_id>": "1",
         "<str:conversation_id>": conversation_id(school.alice.id, school.bob.id),
     }
     client = Client(enforce_csrf_checks=True)
