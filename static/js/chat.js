@@ -3,7 +3,8 @@
 // the message list (HTTP history, then live events over /ws/chat/), pins,
 // typing, read receipts, and the composer with optimistic sending; the message
 // lifecycle (edits, deletes, reactions, threads) through message-actions.js,
-// thread.js and changes.js.
+// thread.js and changes.js; presence, mention counts, the tab title and the
+// "Notifications" bell through notifications.js.
 
 import { ChatSocket } from "./socket.js";
 import { MessageList } from "./messages.js";
@@ -14,7 +15,8 @@ import { ChangeFeed } from "./changes.js";
 import { ReportDialog } from "./report.js";
 import { GradeDialog } from "./grade.js";
 import { Sidebar } from "./sidebar.js";
-import { api, el, errorText, icon, newClientId, readJsonScript, wireLogout } from "./util.js";
+import { Notifier, Presence, messageInHash, revealMessage } from "./notifications.js";
+import { api, el, errorText, newClientId, readJsonScript, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");
 const me = page.me;
@@ -26,7 +28,7 @@ const state = {
   members: new Map(), // userId -> {user, role}
   channels: [],
   unread: new Map(), // channelId -> count
-  presence: new Map(), // userId -> Map(channelId -> status)
+  mentions: new Map(), // channelId -> unread messages mentioning me
   pointers: new Map(), // userId -> newest message id read (current channel)
   lastMarked: 0,
   hasMore: false,
@@ -44,14 +46,32 @@ const socket = new ChatSocket("/ws/chat/", {
   onEvent: (event) => handle(event).catch((error) => note(error.message || "Something went wrong.")),
   onFailed: (clientId, error) => failed(clientId, error),
   onStatus: (status) => {
-    if (status !== "online") log.dataset.live = "false";
+    if (status !== "online") {
+      log.dataset.live = "false";
+      presence.clear();
+    }
     renderSidebar();
   },
 });
 
-const sidebar = new Sidebar({ state, me, workspaceId, channelId, isOnline: (userId) => isOnline(userId), note: (text) => note(text) });
-const renderSidebar = () => sidebar.render();
+const presence = new Presence({ me, connected: () => socket.connected, onChange: () => renderSidebar() });
+const sidebar = new Sidebar({ state, me, workspaceId, channelId, isOnline: (userId) => presence.isOnline(userId), note: (text) => note(text) });
+const renderSidebar = () => {
+  sidebar.render();
+  notifier.renderTitle();
+};
 const displayName = (userId) => sidebar.displayName(userId);
+const notifier = new Notifier({
+  state,
+  workspaceId,
+  channelId,
+  sidebar,
+  readUpTo: (id) => (id === channelId ? state.lastMarked : 0),
+  openHere: (messageId) => reveal(messageId),
+  onUnknownChannel: () => refreshChannels().catch(() => {}),
+  onCounts: () => renderSidebar(),
+  note: (text) => note(text),
+});
 
 const reports = channelId ? new ReportDialog({ dialog: $("report-dialog"), channelId, note: (text) => note(text) }) : null;
 const grades = channelId ? new GradeDialog({ channelId, note: (text) => note(text) }) : null;
@@ -149,6 +169,10 @@ function addMessages(messages) {
   thread.list.refreshStatuses();
 }
 
+function reveal(messageId) {
+  return revealMessage(list, messageId, { hasMore: () => state.hasMore, loadEarlier });
+}
+
 function openThread(rootKey, opener) {
   thread.open(rootKey, opener, list.get(rootKey)).catch((error) => note(error.message));
 }
@@ -158,6 +182,7 @@ function markRead(message) {
   if (socket.send({ type: "mark_read", channelId, messageId: message.seq })) {
     state.lastMarked = message.seq;
     state.unread.set(channelId, 0);
+    notifier.channelRead(channelId, message.seq);
     renderSidebar();
   }
 }
@@ -240,6 +265,7 @@ function joinOthers() {
 async function handle(event) {
   switch (event.type) {
     case "joined_channel":
+      presence.snapshot(event.channelId, event.online);
       if (event.channelId !== channelId) return;
       addMessages(event.missed || []);
       // The changes before the HTTP catch-up: events handled while it is
@@ -262,8 +288,9 @@ async function handle(event) {
       if (event.channelId === channelId) {
         addMessages([m]);
         typing.hide(m.authorId);
-        seenActive(m.authorId);
-      } else if (m.authorId !== me.id) {
+      }
+      // Unread here too while the tab is hidden (nobody sees it: not marked read).
+      if (m.authorId !== me.id && (event.channelId !== channelId || document.hidden)) {
         state.unread.set(event.channelId, (state.unread.get(event.channelId) || 0) + 1);
         renderSidebar();
       }
@@ -280,13 +307,16 @@ async function handle(event) {
     case "user_typing":
       if (event.channelId === channelId && event.userId !== me.id) {
         typing.show(event.userId, event.displayName || event.username);
-        seenActive(event.userId);
       }
       return;
     case "user_stop_typing":
       if (event.channelId === channelId) typing.hide(event.userId);
       return;
     case "message_read":
+      if (event.userId === me.id && event.channelId !== channelId) {
+        notifier.channelRead(event.channelId, event.messageId); // read in another tab of ours
+        notifier.refreshCounts();
+      }
       if (event.channelId === channelId) {
         movePointer(event.userId, event.messageId);
         if (event.userId === me.id) state.lastMarked = Math.max(state.lastMarked, event.messageId);
@@ -294,10 +324,14 @@ async function handle(event) {
       }
       return;
     case "user_presence":
-      setPresence(event.userId, event.channelId, event.status);
+      presence.update(event);
+      return;
+    case "notification":
+      notifier.notify(event);
       return;
     case "removed_from_channel":
       state.joined.delete(event.channelId);
+      presence.forget(event.channelId);
       if (event.channelId === channelId) {
         $("composer").disabled = true;
         note("You no longer have access to this channel.");
@@ -343,52 +377,6 @@ async function catchUpOverHttp() {
   }
 }
 
-// --- presence ------------------------------------------------------------------
-
-function setPresence(userId, inChannel, status) {
-  if (!state.presence.has(userId)) state.presence.set(userId, new Map());
-  state.presence.get(userId).set(inChannel, status);
-  renderSidebar();
-}
-
-// Someone who types or posts here is online, even if we joined after them
-// (PROTOCOL.md has no presence list, only changes).
-function seenActive(userId) {
-  if (userId === me.id || isOnline(userId)) return;
-  setPresence(userId, channelId, "online");
-}
-
-function isOnline(userId) {
-  if (userId === me.id) return socket.connected;
-  const perChannel = state.presence.get(userId);
-  if (!perChannel) return false;
-  for (const status of perChannel.values()) if (status === "online") return true;
-  return false;
-}
-
-function renderHeader() {
-  const channel = state.channels.find((c) => c.id === channelId);
-  if (!channel) {
-    $("channel-title").textContent = "No channels yet";
-    document.title = `${state.workspace ? state.workspace.name : "Workspace"} · Chat`;
-    return;
-  }
-  const label = sidebar.channelLabel(channel);
-  const title = $("channel-title");
-  if (channel.kind === "announcement") title.replaceChildren(icon("megaphone"), ` ${label}`);
-  else title.textContent = channel.kind === "dm" ? label : `# ${label}`;
-  document.title = `${channel.kind === "dm" ? label : `#${label}`} · ${state.workspace.name} · Chat`;
-  let subtitle = "";
-  if (channel.kind === "dm") subtitle = `Direct message with ${label}`;
-  else if (channel.kind === "announcement") subtitle = "Announcements: only teachers and admins post here.";
-  else if (channel.isPrivate) subtitle = "Private channel";
-  $("channel-subtitle").textContent = subtitle;
-  const readOnly = channel.kind === "announcement" && !isStaff();
-  $("composer").disabled = readOnly;
-  $("composer-form").querySelector("button").disabled = readOnly;
-  if (readOnly) note("Only teachers and admins can post in announcement channels.");
-}
-
 function note(text) {
   const node = $("composer-note");
   node.textContent = text;
@@ -427,7 +415,7 @@ async function loadEarlier() {
 async function refreshChannels() {
   const channels = await api.get(`/api/workspaces/${workspaceId}/channels/`);
   state.channels = channels;
-  for (const channel of channels) state.unread.set(channel.id, channel.unreadCount || 0);
+  notifier.applyCounts(channels);
   renderSidebar();
   joinOthers(); // channels and DMs created while we were away
   if (channelId) {
@@ -445,10 +433,11 @@ async function start() {
   state.workspace = workspace;
   for (const member of workspace.members) state.members.set(member.user.id, member);
   state.channels = channels;
-  for (const channel of channels) state.unread.set(channel.id, channel.unreadCount || 0);
+  notifier.applyCounts(channels);
   $("workspace-name").textContent = workspace.name;
   renderSidebar();
-  renderHeader();
+  sidebar.renderHeader({ setTitle: (title) => notifier.setBaseTitle(title) });
+  notifier.start().catch(() => {});
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => note(e.message)));
   if (!channelId) {
     $("composer").disabled = true;
@@ -468,6 +457,7 @@ async function start() {
     addMessages(first.results);
     setHasMore(first.hasMore);
     list.scrollToBottom();
+    if (messageInHash() !== null) await reveal(messageInHash()); // opened from a notification
   } catch (error) {
     note(errorText(error.body) || error.message);
   }

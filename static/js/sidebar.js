@@ -1,5 +1,6 @@
-// The workspace sidebar: channels and DMs with unread counts and presence
-// dots, and the member list (a button per member opens a DM). Patched in
+// The workspace sidebar: channels and DMs with unread and mention counts and
+// presence dots, and the member list (a button per member opens a DM); and
+// the conversation header's title and subtitle. Patched in
 // place, never rebuilt: presence and unread changes arrive while someone is
 // clicking a link here (util.js, updateChildren).
 //
@@ -14,7 +15,7 @@ import { api, el, errorText, icon, updateChildren } from "./util.js";
 const $ = (id) => document.getElementById(id);
 
 export class Sidebar {
-  // state: the page's {channels, members, unread}; isOnline(userId); note(text).
+  // state: the page's {channels, members, unread, mentions}; isOnline(userId); note(text).
   constructor({ state, me, workspaceId, channelId, isOnline, note }) {
     this.state = state;
     this.me = me;
@@ -62,6 +63,31 @@ export class Sidebar {
     return channel.name;
   }
 
+  // The conversation header: title, subtitle, and a read-only composer in an
+  // announcement channel for students. setTitle(text): the page's title.
+  renderHeader({ setTitle }) {
+    const channel = this.currentChannel();
+    if (!channel) {
+      $("channel-title").textContent = "No channels yet";
+      setTitle(`${this.state.workspace ? this.state.workspace.name : "Workspace"} · Chat`);
+      return;
+    }
+    const label = this.channelLabel(channel);
+    const title = $("channel-title");
+    if (channel.kind === "announcement") title.replaceChildren(icon("megaphone"), ` ${label}`);
+    else title.textContent = channel.kind === "dm" ? label : `# ${label}`;
+    setTitle(`${channel.kind === "dm" ? label : `#${label}`} · ${this.state.workspace.name} · Chat`);
+    let subtitle = "";
+    if (channel.kind === "dm") subtitle = `Direct message with ${label}`;
+    else if (channel.kind === "announcement") subtitle = "Announcements: only teachers and admins post here.";
+    else if (channel.isPrivate) subtitle = "Private channel";
+    $("channel-subtitle").textContent = subtitle;
+    const readOnly = channel.kind === "announcement" && !this.isStaff();
+    $("composer").disabled = readOnly;
+    $("composer-form").querySelector("button").disabled = readOnly;
+    if (readOnly) this.note("Only teachers and admins can post in announcement channels.");
+  }
+
   dot(userId) {
     const online = this.isOnline(userId);
     return el("span", { class: online ? "dot dot-online" : "dot", role: "img", "aria-label": online ? "online" : "offline", title: online ? "Online" : "Offline" });
@@ -71,6 +97,14 @@ export class Sidebar {
     const count = channel.id === this.channelId ? 0 : this.state.unread.get(channel.id) || 0;
     if (!count) return null;
     return el("span", { class: "unread", "aria-label": `${count} unread`, text: count > 99 ? "99+" : String(count) });
+  }
+
+  // Unread messages that mention me: "@2", told apart from the unread count
+  // by its look and its name ("2 mentions").
+  mentionBadge(channel) {
+    const count = channel.id === this.channelId ? 0 : this.state.mentions.get(channel.id) || 0;
+    if (!count) return null;
+    return el("span", { class: "mentions", "aria-label": count === 1 ? "1 mention" : `${count} mentions`, text: `@${count > 99 ? "99+" : count}` });
   }
 
   channelLink(channel) {
@@ -89,6 +123,7 @@ export class Sidebar {
       },
       prefix,
       el("span", { class: "nav-label", text: this.channelLabel(channel) }),
+      this.mentionBadge(channel),
       this.unreadBadge(channel),
     );
     return el("li", {}, link);
