@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check install install-dev serve services-up services-down clean bench bench-store
+.PHONY: run test check install install-dev serve services-up services-down clean bench bench-store bench-join-storm
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -48,6 +48,12 @@ bench: install-dev
 # message store (README "Message stores"); starts the services it reads.
 bench-store: install-dev
 	set -a; eval "$$(scripts/services up postgres cassandra mongodb)"; set +a; $(PY) bench/store_bench.py
+
+# Join storm: 1,000 members join one public channel within 10 s; the server's
+# CPU, frames per client and by type, join latency (bench/join_storm.py;
+# figures in docs/presence.md). Starts the services it reads.
+bench-join-storm: install-dev
+	set -a; eval "$$(scripts/services up redis postgres)"; set +a; $(PY) bench/join_storm.py
 
 services-up:
 	scripts/services up
