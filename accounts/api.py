@@ -17,9 +17,9 @@ from rest_framework.throttling import AnonRateThrottle
 from rest_framework.views import APIView
 
 from accounts.backends import login_retry_after
-from accounts.schema import UserObject
-from accounts.selectors import user_canonical_username, user_object, user_search
-from accounts.services import user_logout, user_password_change, user_register
+from accounts.schema import MeObject, UserObject
+from accounts.selectors import me_object, user_canonical_username, user_object, user_search
+from accounts.services import user_email_settings, user_logout, user_password_change, user_register
 from wire.errors import Invalid, RateLimited
 from wire.http import output_serializer
 
@@ -61,6 +61,7 @@ class RegisterApi(APIView):
         username = serializers.CharField(max_length=150, validators=[UnicodeUsernameValidator()])
         password = serializers.CharField(max_length=128, trim_whitespace=False)
         displayName = serializers.CharField(max_length=80, required=False, allow_blank=True)
+        email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
 
     @extend_schema(request=InputSerializer, responses={201: UserOutputSerializer})
     def post(self, request):
@@ -70,6 +71,7 @@ class RegisterApi(APIView):
             username=data.validated_data["username"],
             password=data.validated_data["password"],
             display_name=data.validated_data.get("displayName", ""),
+            email=data.validated_data.get("email", ""),
         )
         login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
         return Response(user_object(user), status=status.HTTP_201_CREATED)
@@ -125,10 +127,24 @@ class PasswordChangeApi(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+@method_decorator(csrf_protect, name="dispatch")
 class MeApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
+        emailNotifications = serializers.BooleanField(required=False)
+
     @extend_schema(responses={200: UserOutputSerializer})
     def get(self, request):
         return Response(user_object(request.user))
+
+    @extend_schema(request=InputSerializer, responses={200: output_serializer(MeObject)})
+    def patch(self, request):
+        """The email settings; answers the user object with them (GET
+        answers the plain user object, as PROTOCOL.md part 1 fixes it)."""
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_email_settings(user=request.user, email=data.validated_data.get("email"), email_notifications=data.validated_data.get("emailNotifications"))
+        return Response(me_object(user))
 
 
 class UserSearchApi(APIView):

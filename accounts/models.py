@@ -17,6 +17,12 @@ class User(AbstractUser):
     # one name race into the index, not past it) and its look-alike form.
     username_key = models.CharField(max_length=150, unique=True, editable=False)
     username_look_alike = models.CharField(max_length=150, db_index=True, editable=False)
+    # Missed-message email (notifications.email): wanted at all, when the
+    # last one went, and until when the user holds an open WebSocket
+    # (refreshed by each server process; null once the last one closed).
+    email_notifications = models.BooleanField(default=True)
+    last_email_at = models.DateTimeField(null=True, blank=True, editable=False)
+    connected_until = models.DateTimeField(null=True, blank=True, editable=False)
 
     def __str__(self) -> str:
         return self.username

@@ -11,3 +11,10 @@ class UserObject(TypedDict):
     id: Id
     username: str
     displayName: str
+
+
+class MeObject(UserObject):
+    """The caller's own user object (`/api/auth/me/`): with the email settings."""
+
+    email: str
+    emailNotifications: bool

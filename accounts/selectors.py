@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 
 from accounts import names
 from accounts.models import User
-from accounts.schema import UserObject
+from accounts.schema import MeObject, UserObject
 
 # Whom a user may find: the people they can reach, a rule of the apps above
 # accounts (messagepal.selectors.reachable_users: people who share a
@@ -34,6 +34,10 @@ def user_search(*, user: User, text: str, limit: int = 20) -> QuerySet[User]:
 
 def user_object(user: User) -> UserObject:
     return UserObject(id=user.id, username=user.username, displayName=user.shown_name)
+
+
+def me_object(user: User) -> MeObject:
+    return MeObject(**user_object(user), email=user.email, emailNotifications=user.email_notifications)
 
 
 def user_canonical_username(username: str) -> str:

@@ -16,7 +16,7 @@ from accounts.models import AuditAction, User
 from realtime.events import force_close, session_group, user_group
 
 
-def user_register(*, username: str, password: str, display_name: str = "") -> User:
+def user_register(*, username: str, password: str, display_name: str = "", email: str = "") -> User:
     """A new user. The name must differ from every other as names do
     (accounts.names: case, compatibility forms, look-alike letters)."""
     key, look_alike = names.name_key(username), names.look_alike_key(username)
@@ -24,7 +24,7 @@ def user_register(*, username: str, password: str, display_name: str = "") -> Us
         raise ValidationError({"username": ["A user with that username already exists."]})
     if User.objects.filter(username_look_alike=look_alike).exists():
         raise ValidationError({"username": ["That username looks like an existing one; choose another."]})
-    user = User(username=username, display_name=display_name.strip())
+    user = User(username=username, display_name=display_name.strip(), email=email.strip())
     try:
         validate_password(password, user)
     except DjangoValidationError as exc:
@@ -35,6 +35,21 @@ def user_register(*, username: str, password: str, display_name: str = "") -> Us
             user.save()
     except IntegrityError:  # the same name, registered at the same moment
         raise ValidationError({"username": ["A user with that username already exists."]}) from None
+    return user
+
+
+def user_email_settings(*, user: User, email: str | None = None, email_notifications: bool | None = None) -> User:
+    """`PATCH /api/auth/me/`: the address missed-message emails go to ("" for
+    none) and whether they are wanted."""
+    fields = []
+    if email is not None:
+        user.email = email.strip()
+        fields.append("email")
+    if email_notifications is not None:
+        user.email_notifications = email_notifications
+        fields.append("email_notifications")
+    if fields:
+        user.save(update_fields=fields)
     return user
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -62,6 +64,7 @@ INSTALLED_APPS = [
     "assistant",
     "workspace_chat",
     "messagepal",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -207,6 +210,34 @@ CHAT_RATE_LIMIT_EVENTS = env_int("CHAT_RATE_LIMIT_EVENTS", 60)
 CHAT_MAX_CONNECTIONS_PER_USER = env_int("CHAT_MAX_CONNECTIONS_PER_USER", 20)
 # At most one user_typing per user and channel (or conversation) this often.
 CHAT_TYPING_EVERY = env_float("CHAT_TYPING_EVERY", 2.0)
+# Channels with more members than this announce no individual joins and
+# leaves (`user_presence`); joined_channel.online still lists who is there.
+CHAT_PRESENCE_MAX_MEMBERS = env_int("CHAT_PRESENCE_MAX_MEMBERS", 200)
+
+# Missed-message email (notifications.email, sent by `manage.py notify_worker`):
+# EMAIL_URL smtp://[user:password@]host:port (smtp+tls:// for STARTTLS,
+# smtps:// for TLS), or console:// to print them; unset, none is sent.
+EMAIL_URL = os.environ.get("EMAIL_URL", "").strip()
+CHAT_EMAIL_DELAY = env_int("CHAT_EMAIL_DELAY", 600)  # seconds a mention or DM stays unread first
+CHAT_EMAIL_SWEEP_EVERY = env_float("CHAT_EMAIL_SWEEP_EVERY", 10.0)
+# Links in emails point here (the address users open the chat at).
+CHAT_SITE_URL = os.environ.get("CHAT_SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+DEFAULT_FROM_EMAIL = os.environ.get("CHAT_EMAIL_FROM", "chat@localhost")
+EMAIL_TIMEOUT = 10
+if EMAIL_URL:
+    _email = urlsplit(EMAIL_URL)
+    if _email.scheme in ("smtp", "smtp+tls", "smtps"):
+        EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        EMAIL_HOST = _email.hostname or "127.0.0.1"
+        EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 25)
+        EMAIL_HOST_USER = unquote(_email.username or "")
+        EMAIL_HOST_PASSWORD = unquote(_email.password or "")
+        EMAIL_USE_TLS = _email.scheme == "smtp+tls"
+        EMAIL_USE_SSL = _email.scheme == "smtps"
+    elif _email.scheme == "console":
+        EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    else:
+        raise ImproperlyConfigured(f"EMAIL_URL: unknown scheme {_email.scheme!r} (smtp, smtp+tls, smtps or console)")
 CHAT_MAX_MESSAGE_LENGTH = env_int("CHAT_MAX_MESSAGE_LENGTH", 4000)
 # Authors may edit a message this many seconds after sending it (0: always).
 CHAT_EDIT_WINDOW = env_int("CHAT_EDIT_WINDOW", 3600)

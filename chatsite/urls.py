@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts.backends import login_retry_after
 from chatsite.health import healthz
+from notifications.views import unsubscribe
 
 
 class IdConverter:
@@ -43,6 +44,8 @@ urlpatterns = [
     path("api/", include("accounts.urls")),
     path("api/", include("workspace_chat.urls")),
     path("api/", include("messagepal.urls")),
+    path("api/", include("notifications.urls")),
+    path("notifications/unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
     path("", include("chatsite.pages")),
 ]
 

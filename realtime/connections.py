@@ -78,6 +78,10 @@ async def connections_refresh(hub: object) -> None:
         await pipe.execute()
 
 
+def live_user_ids() -> set[int]:
+    """The users with a counted connection in this process."""
+    return set(_live.values())
+
 
 def reset_local() -> None:
     _local.clear()

@@ -51,6 +51,11 @@ def user_group(user_id: int) -> str:
     return f"chat.user.{int(user_id)}"
 
 
+def notify_group(user_id: int) -> str:
+    """Every `/ws/chat/` connection of one user (notifications)."""
+    return f"chat.notify.{int(user_id)}"
+
+
 def pal_user_group(user_id: int) -> str:
     """Every MessagePal connection of one user."""
     return f"pal.user.{int(user_id)}"
@@ -69,16 +74,19 @@ def envelope(
     skip_user: int | None = None,
     prev_id: int | None = None,
     change_id: int | None = None,
+    any_channel: bool = False,
 ) -> dict[str, Any]:
     """The channel-layer message of an event. Serialized once here, not once
     per recipient; recipients decide from the small `meta` whether to write
     `text` at all. `prevId` (new messages): the id of the stream's message
     before this one, when the store can tell; `changeId` (a change recorded
-    in the channel's change feed): its id. realtime.delivery uses both."""
+    in the channel's change feed): its id. realtime.delivery uses both.
+    `any_channel`: delivered whether or not the connection joined the
+    event's channel (a notification)."""
     message = payload.get("message")
     meta = {
         "type": payload["type"],
-        "channelId": payload.get("channelId"),
+        "channelId": None if any_channel else payload.get("channelId"),
         "messageId": message.get("id") if isinstance(message, dict) else None,
         "prevId": prev_id,
         "changeId": change_id,
@@ -101,8 +109,9 @@ def broadcast_on_commit(
     skip_user: int | None = None,
     prev_id: int | None = None,
     change_id: int | None = None,
+    any_channel: bool = False,
 ) -> None:
-    message = envelope(group, payload, skip_channel=skip_channel, skip_user=skip_user, prev_id=prev_id, change_id=change_id)
+    message = envelope(group, payload, skip_channel=skip_channel, skip_user=skip_user, prev_id=prev_id, change_id=change_id, any_channel=any_channel)
 
     def send() -> None:
         try:

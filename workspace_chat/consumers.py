@@ -10,10 +10,11 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
+from notifications import online
 from presence import services as presence
 from realtime.consumers import ProtocolConsumer
 from realtime.delivery import ChannelSession, FillChanges, FillGap
-from realtime.events import channel_group
+from realtime.events import channel_group, notify_group
 from wire.errors import ChatError
 from wire.protocol import Ping, pong_event
 from workspace_chat import lifecycle, protocol, schema, selectors, services
@@ -28,11 +29,20 @@ class ChatConsumer(ProtocolConsumer):
     session: ChannelSession
     # Per joined channel: who this connection's message objects are built for.
     viewers: dict[int, selectors.Viewer]
+    # Per joined channel: whether its joins and leaves are announced.
+    announce_presence: dict[int, bool]
 
     def new_session(self) -> ChannelSession:
         self.viewers = {}
+        self.announce_presence = {}
         return ChannelSession(connection=self.channel_name, user_id=self.user.id)
 
+    async def on_authenticated(self) -> None:
+        # Notifications reach /ws/chat/ connections only (not MessagePal's).
+        group = notify_group(self.user.id)
+        self.groups_joined.append(group)
+        await self.hub.join(group, self)
+        await database_sync_to_async(online.users_connected)([self.user.id])  # not away: no missed-message email
 
     async def on_disconnected(self) -> None:
         for channel_id in self.session.joined():
@@ -164,12 +174,19 @@ class ChatConsumer(ProtocolConsumer):
         self.viewers[channel_id] = access.viewer  # what gap fills are built for
         missed = state.missed
         first_here = self.session.join(channel_id, newest=state.newest, floor=missed[-1]["id"] if missed else 0, changes=state.change_id)
+        if first_here:
+            self.announce_presence[channel_id] = state.announce_presence
+            # The joiner's own `user_presence` (if announced) arrives after
+            # this answer: broadcasts wait for the command to finish.
+            online = await services.channel_presence_join(
+                user=self.user, channel_id=channel_id, connection=self.channel_name, announce=state.announce_presence
+            )
+        else:
+            online = await presence.online_users(channel_id)
         joined = schema.joined_channel_event(
-            channel_id, missed, state.has_more, change_id=state.change_id, changes=state.changes, changes_has_more=state.changes_has_more
+            channel_id, missed, state.has_more, change_id=state.change_id, online=online, changes=state.changes, changes_has_more=state.changes_has_more
         )
         await self.reply(joined, request_id)
-        if first_here:
-            await services.channel_presence_join(user=self.user, channel_id=channel_id, connection=self.channel_name)
 
     async def on_removed(self, channel_ids: list[int]) -> None:
         for channel_id in channel_ids:
@@ -181,7 +198,8 @@ class ChatConsumer(ProtocolConsumer):
         if not self.session.leave(channel_id):
             return
         await self.hub.leave(channel_group(channel_id), self)
-        await services.channel_presence_leave(user=self.user, channel_id=channel_id, connection=self.channel_name)
+        announce = self.announce_presence.pop(channel_id, True)
+        await services.channel_presence_leave(user=self.user, channel_id=channel_id, connection=self.channel_name, announce=announce)
 
     async def fill_gap(self, gap: FillGap | FillChanges) -> list[Any]:
         viewer = self.viewers.get(gap.channel_id)

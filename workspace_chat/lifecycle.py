@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
 from messagestore import get_store
+from notifications import services as notifications
 from realtime import ratelimit
 from realtime.events import broadcast_on_commit, channel_group
 from wire.errors import Forbidden, Invalid, NotFound, RateLimited
@@ -60,6 +61,7 @@ def message_edit(*, user: User, channel_id: int, message_id: int, content: str, 
         broadcast_on_commit(
             channel_group(channel_id), schema.message_updated_event(channel_id, public, change_id), skip_channel=skip_channel, change_id=change_id
         )
+        notifications.message_edited(channel_id=channel_id, message_id=message_id, payload=public, mentions=edited.mentions)
         own = message_objects(channel_id, [edited], viewer=access.viewer)[0]
     return schema.message_updated_event(channel_id, own, change_id)
 
@@ -80,6 +82,7 @@ def message_delete(*, user: User, channel_id: int, message_id: int, skip_channel
         change_id = change_record(channel_id, message_id, "deleted")
         event = schema.message_deleted_event(channel_id, message_id, change_id)
         broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
+        notifications.message_removed(channel_id=channel_id, message_id=message_id)
         if deleted.reply_to is not None:
             thread_changed(channel_id, deleted.reply_to)
         if deleted.author_id != user.id:  # a teacher's or admin's moderation

@@ -76,6 +76,8 @@ class JoinedChannelEvent(TypedDict):
     hasMore: bool
     # The channel's newest change id at the join (0: none yet).
     changeId: int
+    # Who has a connection joined to the channel now, the joiner included.
+    online: list[Id]
     # With `changesAfter`: the change events after it (ChangeEvent, below).
     changes: NotRequired[list[ChangeEvent]]
     changesHasMore: NotRequired[bool]
@@ -183,6 +185,19 @@ class MessageUnpinnedEvent(TypedDict):
 ChangeEvent = MessageUpdatedEvent | MessageDeletedEvent | ReactionUpdatedEvent | ThreadUpdatedEvent | MessagePinnedEvent | MessageUnpinnedEvent
 
 
+NotificationKind = Literal["mention", "dm", "reply", "message"]
+
+
+class NotificationEvent(TypedDict):
+    """To every `/ws/chat/` connection of the user, joined to the channel or not."""
+
+    type: Literal["notification"]
+    kind: NotificationKind
+    workspaceId: Id
+    channelId: Id
+    message: MessageObject
+
+
 EVENTS = EventSchemas(
     (
         *SHARED_EVENTS,
@@ -200,6 +215,7 @@ EVENTS = EventSchemas(
         ThreadUpdatedEvent,
         MessageUnpinnedEvent,
         RemovedFromChannelEvent,
+        NotificationEvent,
     )
 )
 
@@ -232,6 +248,7 @@ class ChannelObject(TypedDict):
 
 class ChannelListItem(ChannelObject):
     unreadCount: int
+    mentionCount: int
     lastMessageId: Id | None
 
 
@@ -345,9 +362,16 @@ def message_object(
 
 
 def joined_channel_event(
-    channel_id: int, missed: list[MessageObject], has_more: bool, *, change_id: int, changes: list[ChangeEvent] | None = None, changes_has_more: bool = False
+    channel_id: int,
+    missed: list[MessageObject],
+    has_more: bool,
+    *,
+    change_id: int,
+    online: list[int],
+    changes: list[ChangeEvent] | None = None,
+    changes_has_more: bool = False,
 ) -> JoinedChannelEvent:
-    event = JoinedChannelEvent(type="joined_channel", channelId=channel_id, missed=missed, hasMore=has_more, changeId=change_id)
+    event = JoinedChannelEvent(type="joined_channel", channelId=channel_id, missed=missed, hasMore=has_more, changeId=change_id, online=online)
     if changes is not None:
         event["changes"] = changes
         event["changesHasMore"] = changes_has_more

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Field, Model, Q, QuerySet
 from django.utils import timezone
@@ -16,6 +17,7 @@ from accounts.models import User
 from messagestore import StoredMessage, get_store
 from messagestore.base import Change
 from messagestore.streams import channel_stream
+from notifications.selectors import mention_counts
 from wire import jsonutil
 from wire.errors import Forbidden, NotFound
 from workspace_chat import schema
@@ -181,10 +183,12 @@ def channel_list(user: User, workspace: Workspace) -> list[schema.ChannelListIte
     pointers = store.read_pointers_of(user.id, streams)
     unread = store.counts_after({s: pointers[s].message_id if s in pointers else None for s in streams}, exclude_author=user.id)
     latest = store.latest(streams)
+    mentions = mention_counts(user_id=user.id, channel_ids=[c.id for c in channels])
     return [
         schema.ChannelListItem(
             **channel_object(c, members.get(c.id, [])),
             unreadCount=unread.get(c.stream, 0),
+            mentionCount=mentions.get(c.id, 0),
             lastMessageId=latest[c.stream].id if c.stream in latest else None,
         )
         for c in channels
@@ -377,6 +381,9 @@ class JoinState:
     change_id: int
     changes: list[schema.ChangeEvent] | None
     changes_has_more: bool
+    # Whether first joins and last leaves are announced (`user_presence`):
+    # not in channels with more than CHAT_PRESENCE_MAX_MEMBERS members.
+    announce_presence: bool = True
 
 
 def join_state(*, channel: Channel, after_id: int | None, changes_after: int | None, viewer: Viewer | None = None) -> JoinState:
@@ -385,7 +392,16 @@ def join_state(*, channel: Channel, after_id: int | None, changes_after: int | N
     change_id = get_store().last_change_id(channel.stream)
     missed, has_more, newest = catch_up(channel=channel, after_id=after_id, viewer=viewer)
     changes, changes_has_more = (None, False) if changes_after is None else change_catch_up(channel=channel, after=changes_after, viewer=viewer)
-    return JoinState(missed, has_more, newest, change_id, changes, changes_has_more)
+    announce = channel_member_count(channel) <= settings.CHAT_PRESENCE_MAX_MEMBERS
+    return JoinState(missed, has_more, newest, change_id, changes, changes_has_more, announce)
+
+
+def channel_member_count(channel: Channel) -> int:
+    """Who may read the channel: its members if private or a DM, else the
+    workspace's active members."""
+    if channel.is_restricted:
+        return ChannelMembership.objects.filter(channel=channel, user__is_active=True).count()
+    return WorkspaceMembership.objects.filter(workspace_id=channel.workspace_id, user__is_active=True).count()
 
 
 def message_reactions(channel: Channel, message_id: int) -> list[schema.ReactionObject]:

@@ -20,6 +20,7 @@ from accounts.names import name_key
 from messagestore import NewMessage, StoredMessage, get_store
 from messagestore.services import message_append
 from messagestore.streams import channel_stream
+from notifications import services as notifications
 from presence import services as presence
 from realtime import ratelimit
 from realtime.events import abroadcast, broadcast_on_commit, channel_group, user_group
@@ -167,6 +168,7 @@ def message_send(
         broadcast_on_commit(channel_group(channel.id), schema.new_message_event(channel.id, payload), skip_channel=skip_channel, prev_id=stored.prev_id)
         if stored.reply_to is not None:
             thread_changed(channel.id, stored.reply_to)
+        notifications.message_notify(channel=channel, message=stored, payload=payload)
         message_created_on_commit(MessageCreated(channel_id=channel.id, author=user, message=payload))
 
     new = NewMessage(
@@ -212,6 +214,7 @@ def read_mark(*, user: User, channel_id: int, message_id: int, skip_channel: str
     store = get_store()
     with transaction.atomic():
         moved = store.set_read_pointer(access.channel.stream, user.id, message_id)
+        notifications.channel_read(user_id=user.id, channel_id=channel_id, message_id=message_id)
         event = schema.message_read_event(channel_id, message_id, user.id)
         if moved:
             broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel)
@@ -305,6 +308,7 @@ def message_moderate(*, channel_id: int, message_id: int, action: str, actor_id:
             raise ValueError(action)
         if done:
             _audit_moderation(actor_id, action, channel_id, message_id)
+            notifications.message_removed(channel_id=channel_id, message_id=message_id)
             change_id = change_record(channel_id, message_id, "deleted")
             broadcast_on_commit(channel_group(channel_id), schema.message_deleted_event(channel_id, message_id, change_id), change_id=change_id)
             if message.reply_to is not None:
@@ -417,16 +421,20 @@ async def channel_typing(*, user: User, channel_id: int, typing: bool) -> None:
     await abroadcast(channel_group(channel_id), schema.typing_event(typing, channel_id, author_of(user)), skip_user=user.id)
 
 
-async def channel_presence_join(*, user: User, channel_id: int, connection: str) -> None:
-    """A connection joined the channel: `user_presence` online if it is the user's first there."""
-    if await presence.connection_join(channel_id=channel_id, user_id=user.id, connection=connection):
+async def channel_presence_join(*, user: User, channel_id: int, connection: str, announce: bool = True) -> list[int]:
+    """A connection joined the channel: `user_presence` online if it is the
+    user's first there (and the channel announces joins: `announce`, see
+    selectors.JoinState). Answers who is online there now (`joined_channel.online`)."""
+    first, online = await presence.connection_join(channel_id=channel_id, user_id=user.id, connection=connection)
+    if first and announce:
         await abroadcast(channel_group(channel_id), schema.presence_event(channel_id, user.id, user.username, online=True))
+    return online
 
 
-async def channel_presence_leave(*, user: User, channel_id: int, connection: str) -> None:
+async def channel_presence_leave(*, user: User, channel_id: int, connection: str, announce: bool = True) -> None:
     """A connection left the channel (or closed): `user_presence` offline if it was the user's last."""
     try:
-        if await presence.connection_leave(channel_id=channel_id, user_id=user.id, connection=connection):
+        if await presence.connection_leave(channel_id=channel_id, user_id=user.id, connection=connection) and announce:
             await abroadcast(channel_group(channel_id), schema.presence_event(channel_id, user.id, user.username, online=False))
     except (RedisError, OSError) as exc:  # Redis is down: the entry expires by itself (presence.PRESENCE_TTL)
         logger.warning("presence of user %s in channel %s not cleared: %r", user.id, channel_id, exc)

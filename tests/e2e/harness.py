@@ -145,6 +145,9 @@ class Http:
     def patch(self, path: str, body: Any = None, **kw) -> httpx.Response:
         return self.client.patch(path, json=body, headers=self._headers(), **kw)
 
+    def put(self, path: str, body: Any = None, **kw) -> httpx.Response:
+        return self.client.put(path, json=body, headers=self._headers(), **kw)
+
     def delete(self, path: str, **kw) -> httpx.Response:
         return self.client.delete(path, headers=self._headers(), **kw)
 

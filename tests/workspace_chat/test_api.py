@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 USER_KEYS = {"id", "username", "displayName"}
 WORKSPACE_KEYS = {"id", "name", "role"}
 CHANNEL_KEYS = {"id", "workspaceId", "name", "kind", "isPrivate"}
-LISTED_CHANNEL_KEYS = CHANNEL_KEYS | {"unreadCount", "lastMessageId"}
+LISTED_CHANNEL_KEYS = CHANNEL_KEYS | {"unreadCount", "mentionCount", "lastMessageId"}
 
 
 @pytest.fixture(autouse=True)
