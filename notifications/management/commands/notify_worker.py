@@ -25,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, once: bool = False, every: float | None = None, **options: Any) -> None:
         every = every if every is not None else settings.CHAT_EMAIL_SWEEP_EVERY
         if not email_enabled():
-            self.stderr.write("notify_worker: EMAIL_URL is not set, so no email is sent; sweeping anyway does nothing.")
+            self.stderr.write("notify_worker: EMAIL_URL is not set: no missed-message email is sent (set it, e.g. smtp://127.0.0.1:1025).")
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
