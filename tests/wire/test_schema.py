@@ -67,7 +67,7 @@ def test_every_event_type_of_both_protocols_has_a_schema():
     assert set(chat_schema.EVENTS.by_type) == {
         "connected", "error", "pong", "joined_channel", "left_channel", "new_message", "message_updated", "message_deleted",
         "user_typing", "user_stop_typing", "message_read", "user_presence", "message_pinned", "reaction_updated", "thread_updated",
-        "message_unpinned", "removed_from_channel",
+        "message_unpinned", "removed_from_channel", "notification",
     }  # fmt: skip
     assert set(pal_schema.EVENTS.by_type) == {
         "connected", "error", "pong", "message_received", "user_typing", "message_read", "history_response", "subscribed", "unsubscribed",
