@@ -296,8 +296,10 @@ async function handle(event) {
       }
       return;
     }
-    case "message_updated":
     case "message_deleted":
+      notifier.removed(event.channelId, event.messageId);
+    // falls through
+    case "message_updated":
     case "reaction_updated":
     case "thread_updated":
     case "message_pinned":

@@ -143,7 +143,9 @@ export class Notifier {
   async load() {
     try {
       const page = await api.get("/api/notifications/");
-      this.items = page.results;
+      // What this page read while the answer was on its way is read.
+      const upTo = this.readUpTo(this.channelId);
+      this.items = page.results.map((item) => (item.channelId === this.channelId && item.message.id <= upTo ? { ...item, read: true } : item));
       this.hasMore = Boolean(page.hasMore);
       this.error.textContent = "";
     } catch (error) {
@@ -216,6 +218,15 @@ export class Notifier {
     }
     this.renderBell();
     if (document.hidden || !here) this.showDesktop(item);
+  }
+
+  // A deleted message: the server dropped its notification (and mention).
+  removed(channelId, messageId) {
+    const kept = this.items.filter((i) => !(i.channelId === channelId && i.message.id === messageId));
+    if (kept.length === this.items.length) return;
+    this.items = kept;
+    this.renderBell();
+    if (channelId !== this.channelId) this.refreshCounts();
   }
 
   describe(item) {
