@@ -338,3 +338,75 @@ async def test_online_dots_from_the_snapshot(classroom, browser):
     await expect(dm_link.get_by_role("img", name="online")).to_be_visible()
     await alice.shot(test, "dm")
     alice.assert_clean()
+
+
+# Lets a test hide the tab: document.hidden and visibilityState follow
+# window.__hidden, and a "visibilitychange" tells the page.
+HIDDEN_TAB = """
+(() => {
+  window.__hidden = false;
+  Object.defineProperty(document, "hidden", { get: () => window.__hidden });
+  Object.defineProperty(document, "visibilityState", { get: () => (window.__hidden ? "hidden" : "visible") });
+  window.__setHidden = (hidden) => {
+    window.__hidden = hidden;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+})();
+"""
+
+
+async def test_a_hidden_tab_counts_the_open_channel_and_notifies(classroom, browser):
+    """While the tab is hidden, a mention in the open channel is unread (the
+    title says "(1)") and shows a desktop notification; back in view, the
+    page reads it and the title falls."""
+    test = "hidden-tab"
+    room = classroom
+    tab = await new_tab(browser, room.server, "alice", room.alice)
+    await tab.context.grant_permissions(["notifications"], origin=room.server.base)
+    await tab.context.add_init_script(NOTIFICATION_SPY)
+    await tab.context.add_init_script(HIDDEN_TAB)
+    page = tab.page
+    await page.goto(channel_path(room.workspace_id, room.general))
+    await live(tab)
+    await bell(tab).click()
+    await bell_panel(tab).get_by_role("button", name="Enable desktop notifications").click()
+    await expect(bell_panel(tab).get_by_text("Desktop notifications are on.")).to_be_visible()
+    await page.keyboard.press("Escape")
+
+    bob = await room.bob.connect()
+    await join(bob, room.general)
+    await ws_send(bob, room.general, "seen right away")
+    await expect(bubble(tab, "seen right away")).to_be_visible()
+    await asyncio.sleep(0.3)
+    assert await page.evaluate("() => window.__notes.shown") == []
+    await expect(page).to_have_title("#general · Class · Chat")
+
+    await page.evaluate("() => window.__setHidden(true)")
+    await ws_send(bob, room.general, f"@{room.alice.username} look when you are back")
+    await expect(page).to_have_title("(1) #general · Class · Chat")
+    await page.wait_for_function("() => window.__notes.shown.length === 1")
+    assert (await page.evaluate("() => window.__notes.shown"))[0]["title"] == "Bob S mentioned you in #general"
+    await expect(page.locator("#bell-count")).to_have_text("1 unread notifications")
+    await tab.shot(test, "hidden")
+
+    await page.evaluate("() => window.__setHidden(false)")
+    await expect(page).to_have_title("#general · Class · Chat")
+    await expect(page.locator("#bell-count")).to_be_empty()
+    await eventually(lambda: unread_notifications(room.alice) == [])
+    tab.assert_clean()
+
+
+async def test_the_header_controls_fit_a_phone(classroom, browser):
+    """At 390 by 844 px the level menu, the bell and its open panel stay on screen."""
+    test = "phone"
+    room = classroom
+    tab = await open_channel(browser, room, "alice", room.alice, room.general)
+    page = tab.page
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await bell(tab).click()
+    await expect(bell_panel(tab)).to_be_visible()
+    for target in (level_menu(tab), bell(tab), bell_panel(tab)):
+        box = await target.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, (target, box)
+    await tab.shot(test, "bell")
+    tab.assert_clean()
