@@ -65,6 +65,7 @@ INSTALLED_APPS = [
     "workspace_chat",
     "messagepal",
     "notifications",
+    "search",
 ]
 
 MIDDLEWARE = [

@@ -45,6 +45,7 @@ urlpatterns = [
     path("api/", include("workspace_chat.urls")),
     path("api/", include("messagepal.urls")),
     path("api/", include("notifications.urls")),
+    path("api/", include("search.urls")),
     path("notifications/unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
     path("", include("chatsite.pages")),
 ]

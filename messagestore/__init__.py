@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import cast
 
 from django.conf import settings
 
 from messagestore.base import MessageStore, NewMessage, ReadPointer, StoredMessage, StoreError
+from messagestore.listeners import ObservedStore
 
 __all__ = [
     "MessageStore",
@@ -33,6 +35,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 _store: MessageStore | None = None
+# What get_store() hands out: `_store` with its writes told to the listeners
+# (messagestore.listeners), remade whenever `_store` is replaced.
+_observed: ObservedStore | None = None
 _lock = threading.Lock()
 
 BACKENDS = ("cassandra", "mongodb", "sql")
@@ -117,12 +122,17 @@ def _build() -> MessageStore:
 
 
 def get_store() -> MessageStore:
-    global _store
+    """The store that serves, wrapped so that every message write reaches
+    the listeners of messagestore.listeners (the search index)."""
+    global _store, _observed
     if _store is None:
         with _lock:
             if _store is None:
                 _store = _build()
-    return _store
+    store, observed = _store, _observed
+    if observed is None or observed.inner is not store:
+        observed = _observed = ObservedStore(store)
+    return cast(MessageStore, observed)
 
 
 def reset_store() -> None:
