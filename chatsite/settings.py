@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "messagepal",
     "notifications",
     "search",
+    "files",
 ]
 
 MIDDLEWARE = [
@@ -155,6 +157,25 @@ STATIC_ROOT = BASE_DIR / ".staticfiles"
 # works without collectstatic (PROTOCOL.md: the server serves its own files).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# Uploaded files (files/): Django's storage API. By default the file system
+# under CHAT_MEDIA_ROOT, served by the app itself after its access check
+# (never by a static file server: files are private to a channel).
+# CHAT_FILE_STORAGE names another backend, e.g. storages.backends.s3.S3Storage
+# (django-storages, installed by the operator), with CHAT_FILE_STORAGE_OPTIONS
+# as JSON (bucket_name, endpoint_url, ...).
+MEDIA_ROOT = Path(os.environ.get("CHAT_MEDIA_ROOT", str(BASE_DIR / "media")))
+STORAGES = {
+    "default": {
+        "BACKEND": os.environ.get("CHAT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": json.loads(os.environ.get("CHAT_FILE_STORAGE_OPTIONS", "{}")),
+    },
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+CHAT_UPLOAD_QUOTA_BYTES = env_int("CHAT_UPLOAD_QUOTA_BYTES", 1024**3)
+CHAT_FILE_GRACE = env_int("CHAT_FILE_GRACE", 86400)  # seconds an unused file is kept
+CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 25_000_000)  # larger images are refused (decompression bombs)
+FILE_UPLOAD_PERMISSIONS = 0o640
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/"
 

@@ -2,11 +2,12 @@ import math
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
-from django.urls import include, path, register_converter
+from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.backends import login_retry_after
 from chatsite.health import healthz
+from files.views import file_download, file_thumbnail
 from notifications.views import unsubscribe
 
 
@@ -46,6 +47,9 @@ urlpatterns = [
     path("api/", include("messagepal.urls")),
     path("api/", include("notifications.urls")),
     path("api/", include("search.urls")),
+    path("api/", include("files.urls")),
+    re_path(r"^files/thumbnails/(?P<file_id>[A-Za-z0-9_-]{1,32})\.(?P<ext>png|jpg)$", file_thumbnail),
+    path("files/<str:file_id>/<str:name>", file_download),
     path("notifications/unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
     path("", include("chatsite.pages")),
 ]

@@ -14,7 +14,7 @@ from accounts.selectors import user_object
 from messagepal import protocol, schema, selectors, services
 from wire.errors import Invalid
 from wire.http import output_serializer, parse_int_param
-from wire.protocol import MAX_CLIENT_ID
+from wire.protocol import MAX_CLIENT_ID, is_safe_url
 from wire.schema import MAX_ID
 
 
@@ -28,6 +28,12 @@ class ConversationMessagesApi(APIView):
     class InputSerializer(serializers.Serializer):
         content = serializers.CharField(trim_whitespace=True)
         clientId = serializers.CharField(max_length=MAX_CLIENT_ID, required=False, allow_null=True)
+        fileUrl = serializers.CharField(max_length=2048, required=False, allow_null=True)
+
+        def validate_fileUrl(self, value: str | None) -> str | None:  # DRF's validate_<field> for fileUrl
+            if value is not None and not is_safe_url(value):
+                raise serializers.ValidationError("Must be an http(s):// URL or a path on this site.")
+            return value
 
         def validate_content(self, value: str) -> str:
             from django.conf import settings
@@ -65,6 +71,7 @@ class ConversationMessagesApi(APIView):
             conversation_id=conversation_id,
             content=data.validated_data["content"],
             client_id=data.validated_data.get("clientId") or None,
+            file_url=data.validated_data.get("fileUrl") or None,
         )
         return Response(message, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

@@ -37,6 +37,7 @@ class MessagePalConsumer(ProtocolConsumer):
                     recipient_id=command.recipient_id,
                     content=command.content,
                     client_id=command.client_id,
+                    file_url=command.file_url,
                     skip_channel=self.channel_name,
                 )
                 self.known_recipients.add(command.recipient_id)

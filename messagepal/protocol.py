@@ -17,6 +17,7 @@ from wire.protocol import (
     MAX_ID,
     Ping,
     bad_request,
+    is_safe_url,
     parse_frame,
     read_client_id,
     read_content,
@@ -63,6 +64,7 @@ class SendMessage:
     recipient_id: int
     content: str
     client_id: str | None
+    file_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,10 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
     kind = data["type"]
     if kind == "send_message":
         recipient = read_id(data, "recipientId")
-        return SendMessage(recipient, read_content(data, max_length), read_client_id(data))  # type: ignore[arg-type]
+        file_url = read_str(data, "fileUrl", required=False, max_length=2048)
+        if file_url is not None and not is_safe_url(file_url):
+            raise bad_request("Field 'fileUrl' must be an http(s):// URL or a path on this site.")
+        return SendMessage(recipient, read_content(data, max_length), read_client_id(data), file_url)  # type: ignore[arg-type]
     if kind == "typing":
         return Typing(read_id(data, "recipientId"))  # type: ignore[arg-type]
     if kind == "mark_read":

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Annotated, Literal, TypedDict
 
 from accounts.schema import UserObject
+from files.schema import FileObject
 from messagepal.protocol import message_id, parse_conversation_id, parse_message_id
 from messagestore import StoredMessage
 from wire.jsonutil import iso
@@ -31,9 +32,9 @@ class PalMessageObject(TypedDict):
     editedAt: Timestamp | None
     readAt: Timestamp | None
     clientId: str | None
-    # MessagePal sends no files yet (PROTOCOL.md "Files"): both stay null.
+    # PROTOCOL.md "Files": `file` is null for a link or no file.
     fileUrl: str | None
-    file: None
+    file: FileObject | None
 
 
 class MessageReceivedEvent(TypedDict):
@@ -120,7 +121,9 @@ class PalMessagePage(TypedDict):
 # -- builders ----------------------------------------------------------------------
 
 
-def message_object(msg: StoredMessage, *, sender_username: str, recipient_id: int, read_at: datetime | None) -> PalMessageObject:
+def message_object(
+    msg: StoredMessage, *, sender_username: str, recipient_id: int, read_at: datetime | None, file: FileObject | None = None
+) -> PalMessageObject:
     return PalMessageObject(
         id=message_id(msg.stream, msg.id),
         conversationId=msg.stream,
@@ -133,7 +136,7 @@ def message_object(msg: StoredMessage, *, sender_username: str, recipient_id: in
         readAt=iso(read_at),
         clientId=msg.client_id,
         fileUrl=msg.file_url,
-        file=None,
+        file=file,
     )
 
 

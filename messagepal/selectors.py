@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from accounts.models import User
 from accounts.schema import UserObject
 from accounts.selectors import user_object
+from files.selectors import file_objects
 from messagepal import protocol, schema
 from messagepal.models import Block, Conversation, ReadMark
 from messagestore import StoredMessage, get_store
@@ -134,6 +135,7 @@ def message_objects(messages: list[StoredMessage]) -> list[schema.PalMessageObje
         .values_list("reader_id", "message_id", "read_at")
     ):
         marks[reader_id].append((message_id, read_at))
+    files = file_objects(m.file_url for m in messages)
     result = []
     for m in messages:
         recipient = high if m.author_id == low else low
@@ -141,7 +143,13 @@ def message_objects(messages: list[StoredMessage]) -> list[schema.PalMessageObje
         i = bisect.bisect_left(reader_marks, m.id, key=lambda mark: mark[0])
         first_read: datetime | None = reader_marks[i][1] if i < len(reader_marks) else None
         result.append(
-            schema.message_object(m, sender_username=usernames.get(m.author_id, "deleted"), recipient_id=recipient, read_at=first_read)
+            schema.message_object(
+                m,
+                sender_username=usernames.get(m.author_id, "deleted"),
+                recipient_id=recipient,
+                read_at=first_read,
+                file=files.get(m.file_url) if m.file_url else None,
+            )
         )
     return result
 

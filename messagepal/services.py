@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
+from files.services import file_for_message, file_used, message_gone
 from messagepal import protocol, schema
 from messagepal.models import Block, Conversation, ReadMark
 from messagepal.selectors import Recipient, access_conversation, access_message, access_recipient, blocks_between, message_objects
@@ -67,7 +68,7 @@ def _conversation(user_id: int, other_id: int) -> Conversation:
 
 
 def pal_message_send(
-    *, sender: User, recipient_id: int, content: str, client_id: str | None = None, skip_channel: str | None = None
+    *, sender: User, recipient_id: int, content: str, client_id: str | None = None, file_url: str | None = None, skip_channel: str | None = None
 ) -> tuple[schema.PalMessageObject, bool]:
     """Persist; `message_received` to both people's connections after commit
     (the sending connection gets it as its direct answer instead). Only to
@@ -76,22 +77,29 @@ def pal_message_send(
     _refuse_if_blocked(target)
     conversation = _conversation(sender.id, target.id)
     recipient = conversation.other(sender.id)
+    # A file of this site's must have been uploaded for this conversation.
+    attached = file_for_message(url=file_url, conversation_id=conversation.id)
     created: list[schema.PalMessageObject] = []
 
     def on_created(stored: StoredMessage) -> None:
         Conversation.objects.filter(id=conversation.id).update(last_message_id=stored.id, last_message_at=stored.created_at)
-        created.append(schema.message_object(stored, sender_username=sender.username, recipient_id=recipient, read_at=None))
+        created.append(schema.message_object(stored, sender_username=sender.username, recipient_id=recipient, read_at=None, file=attached))
+        if attached is not None:
+            file_used(file=attached, stream=stored.stream, message_id=stored.id)
         _tell_both(conversation.id, schema.message_received_event(created[0]), skip_channel=skip_channel)
 
-    sent = message_append(new=NewMessage(stream=conversation.id, author_id=sender.id, content=content, client_id=client_id), on_created=on_created)
+    new = NewMessage(stream=conversation.id, author_id=sender.id, content=content, client_id=client_id, file_url=file_url)
+    sent = message_append(new=new, on_created=on_created)
     if not sent.created:  # a replay: the stored message, as history shows it
         return message_objects([sent.message])[0], False
     return created[0], True
 
 
-def pal_message_send_to_conversation(*, sender: User, conversation_id: str, content: str, client_id: str | None = None) -> tuple[schema.PalMessageObject, bool]:
+def pal_message_send_to_conversation(
+    *, sender: User, conversation_id: str, content: str, client_id: str | None = None, file_url: str | None = None
+) -> tuple[schema.PalMessageObject, bool]:
     low, high = access_conversation(sender, conversation_id)
-    return pal_message_send(sender=sender, recipient_id=high if sender.id == low else low, content=content, client_id=client_id)
+    return pal_message_send(sender=sender, recipient_id=high if sender.id == low else low, content=content, client_id=client_id, file_url=file_url)
 
 
 def pal_read_mark(*, user: User, conversation_id: str, message_number: int, skip_channel: str | None = None) -> schema.PalMessageReadEvent:
@@ -170,6 +178,7 @@ def pal_message_delete(*, user: User, conversation_id: str, message_number: int,
     with transaction.atomic():
         if get_store().soft_delete(conversation_id, message_number, by=user.id) is None:  # deleted meanwhile
             raise NotFound("Message not found.")
+        message_gone(stream=conversation_id, message_id=message_number)
         event = _removed(conversation_id, message_number)
         _tell_both(conversation_id, event, skip_channel=skip_channel)
     return event
@@ -195,6 +204,8 @@ def pal_message_moderate(*, conversation_id: str, message_number: int, action: s
             done = store.set_hidden(conversation_id, message_number, True)
         elif action == "delete":
             done = store.soft_delete(conversation_id, message_number, by=actor_id) is not None
+            if done:
+                message_gone(stream=conversation_id, message_id=message_number)
         else:
             raise ValueError(action)
         if done:

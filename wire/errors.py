@@ -43,6 +43,13 @@ class RateLimited(ChatError):
         self.retry_after = retry_after
 
 
+class TooLarge(ChatError):
+    """Over a size limit or quota (HTTP 413)."""
+
+    code = "bad_request"
+    http_status = 413
+
+
 class StoreUnavailable(ChatError):
     code = "server_error"
     http_status = 503

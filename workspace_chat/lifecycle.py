@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from accounts.audit import audit_record
 from accounts.models import AuditAction, User
+from files.services import message_gone
 from messagestore import get_store
 from notifications import services as notifications
 from realtime import ratelimit
@@ -83,6 +84,7 @@ def message_delete(*, user: User, channel_id: int, message_id: int, skip_channel
         event = schema.message_deleted_event(channel_id, message_id, change_id)
         broadcast_on_commit(channel_group(channel_id), event, skip_channel=skip_channel, change_id=change_id)
         notifications.message_removed(channel_id=channel_id, message_id=message_id)
+        message_gone(stream=access.channel.stream, message_id=message_id)
         if deleted.reply_to is not None:
             thread_changed(channel_id, deleted.reply_to)
         if deleted.author_id != user.id:  # a teacher's or admin's moderation

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Literal, NotRequired, TypedDict, cast
 
 from accounts.schema import UserObject
+from files.schema import FileObject
 from messagestore import StoredMessage
 from messagestore.base import Reaction, ThreadStats
 from wire.jsonutil import iso
@@ -46,8 +47,8 @@ class MessageObject(TypedDict):
     content: str
     messageType: MessageType
     fileUrl: str | None
-    # The uploaded file's object (PROTOCOL.md "Files"); null until uploads exist.
-    file: None
+    # The uploaded file's object (PROTOCOL.md "Files"): null for a link or no file.
+    file: FileObject | None
     replyTo: Id | None
     replyCount: int
     lastReplyAt: Timestamp | None
@@ -332,6 +333,7 @@ def message_object(
     reactions: list[Reaction] | None = None,
     thread: ThreadStats | None = None,
     show_grade: bool = False,
+    file: FileObject | None = None,
 ) -> MessageObject:
     obj = MessageObject(
         id=msg.id,
@@ -342,7 +344,7 @@ def message_object(
         content=msg.content,
         messageType=cast(MessageType, msg.message_type),
         fileUrl=msg.file_url,
-        file=None,
+        file=file,
         replyTo=msg.reply_to,
         replyCount=thread.reply_count if thread else 0,
         lastReplyAt=iso(thread.last_reply_at) if thread else None,

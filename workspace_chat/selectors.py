@@ -14,6 +14,7 @@ from django.db.models import Field, Model, Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import User
+from files.selectors import file_objects
 from messagestore import StoredMessage, get_store
 from messagestore.base import Change
 from messagestore.streams import channel_stream
@@ -225,6 +226,7 @@ def message_objects(
     reactions = store.reactions(stream, ids)
     # Only a root has replies: a reply's own replyCount is 0.
     threads = store.thread_stats(stream, [m.id for m in messages if m.reply_to is None])
+    files = file_objects(m.file_url for m in messages)
     return [
         schema.message_object(
             m,
@@ -234,6 +236,7 @@ def message_objects(
             reactions=reactions.get(m.id),
             thread=threads.get(m.id),
             show_grade=viewer is not None and viewer.sees_grade_of(m),
+            file=files.get(m.file_url) if m.file_url else None,
         )
         for m in messages
     ]

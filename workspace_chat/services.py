@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from accounts.audit import audit_record
 from accounts.models import User
 from accounts.names import name_key
+from files.services import file_for_message, file_used, message_gone
 from messagestore import NewMessage, StoredMessage, get_store
 from messagestore.services import message_append
 from messagestore.streams import channel_stream
@@ -160,11 +161,15 @@ def message_send(
         if message_type in ("announcement", "assignment") and not access.is_staff:
             raise Forbidden(f"Only admins and teachers can post {message_type} messages.")
 
+    # A file of this site's must have been uploaded for this channel.
+    attached = file_for_message(url=file_url, channel_id=channel.id)
     created: list[schema.MessageObject] = []
 
     def on_created(stored: StoredMessage) -> None:
-        payload = schema.message_object(stored, channel_id=channel.id, author=author, read_by=[])
+        payload = schema.message_object(stored, channel_id=channel.id, author=author, read_by=[], file=attached)
         created.append(payload)
+        if attached is not None:
+            file_used(file=attached, stream=stored.stream, message_id=stored.id)
         broadcast_on_commit(channel_group(channel.id), schema.new_message_event(channel.id, payload), skip_channel=skip_channel, prev_id=stored.prev_id)
         if stored.reply_to is not None:
             thread_changed(channel.id, stored.reply_to)
@@ -304,6 +309,8 @@ def message_moderate(*, channel_id: int, message_id: int, action: str, actor_id:
             done = store.set_hidden(stream, message_id, True)
         elif action == "delete":
             done = store.soft_delete(stream, message_id, by=actor_id) is not None
+            if done:
+                message_gone(stream=stream, message_id=message_id)
         else:
             raise ValueError(action)
         if done:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from urllib.parse import urlparse
 
 import pytest
@@ -23,6 +24,8 @@ def _base_env() -> dict[str, str]:
         import redis
 
         redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+    # Uploads go to a folder of this run's, not the project's media/.
+    env["CHAT_MEDIA_ROOT"] = tempfile.mkdtemp(prefix="chat-e2e-media-")
     # Without REDIS_URL the servers run the embedded default (in-memory layer,
     # one process); tests that need Redis ask for the `redis_url` fixture.
     return env

@@ -1,0 +1,127 @@
+"""What an upload is, decided from its bytes (never from the client's
+Content-Type or the file name), and images made safe: decoded and
+re-encoded with Pillow, which drops EXIF/GPS, with a thumbnail. Pure: no
+database, no storage."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+import unicodedata
+import warnings
+from dataclasses import dataclass
+from typing import IO
+
+import filetype
+from django.conf import settings
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Exactly these are images (shown inline); everything else is an attachment.
+IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
+OCTET_STREAM = "application/octet-stream"
+THUMBNAIL_SIZE = 400
+# Decoding holds the whole bitmap in memory (4 bytes a pixel): at most this
+# many images are decoded at once per process.
+_decoding = threading.BoundedSemaphore(2)
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+MAX_NAME = 200
+
+
+class ImageTooLarge(Exception):
+    """A decompression bomb, or simply more pixels than CHAT_MAX_IMAGE_PIXELS."""
+
+
+def safe_name(name: str) -> str:
+    """The user's file name without a path, control or bidi-override
+    characters (a "gnp.exe" spoof), Unicode kept (NFC), at most 200
+    characters with its extension."""
+    name = unicodedata.normalize("NFC", name or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _CONTROL.sub("", name).strip().lstrip(".").strip()
+    if len(name) > MAX_NAME:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: MAX_NAME - len(ext) - 1] + "." + ext) if dot and len(ext) <= 16 else name[:MAX_NAME]
+    return name or "file"
+
+
+def sniff(head: bytes) -> str:
+    """The content type the bytes say, or application/octet-stream. Text
+    formats (HTML, SVG, scripts) are not recognised, so they are never
+    served as what they claim."""
+    kind = filetype.guess(head)
+    if kind is None or kind.mime in ("text/html", "image/svg+xml", "application/xhtml+xml"):
+        return OCTET_STREAM
+    return kind.mime
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A re-encoded image and its thumbnail."""
+
+    data: bytes
+    width: int
+    height: int
+    thumbnail: bytes
+    thumbnail_type: str
+
+
+def reencode(source: IO[bytes], content_type: str) -> Picture:
+    """Decode the image fully and write it again in its own format, without
+    its metadata. ImageTooLarge past CHAT_MAX_IMAGE_PIXELS; ValueError when
+    it does not decode (a corrupt or disguised file)."""
+    fmt = IMAGE_TYPES[content_type]
+    limit = settings.CHAT_MAX_IMAGE_PIXELS
+    with _decoding, warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(source, formats=[fmt]) as image:
+                if image.width * image.height > limit:
+                    raise ImageTooLarge(f"{image.width}x{image.height}")
+                frames = getattr(image, "n_frames", 1)
+                if fmt == "GIF" and frames > 1:
+                    return _animated_gif(image)
+                image.load()
+                upright = ImageOps.exif_transpose(image) or image
+                data = _encode(upright, fmt)
+                return Picture(data, upright.width, upright.height, *_thumbnail(upright))
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+            raise ImageTooLarge(str(exc)) from None
+        except ImageTooLarge:
+            raise
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+            raise ValueError(f"not a decodable {fmt}: {exc}") from None
+
+
+def _encode(image: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        image.convert("RGB").save(out, "JPEG", quality=90)
+    elif fmt == "PNG":
+        image.save(out, "PNG")
+    elif fmt == "WEBP":
+        image.save(out, "WEBP", quality=90)
+    else:
+        image.save(out, "GIF")
+    return out.getvalue()
+
+
+def _animated_gif(image: Image.Image) -> Picture:
+    out = io.BytesIO()
+    image.save(out, "GIF", save_all=True, loop=image.info.get("loop", 0), duration=image.info.get("duration", 100))
+    image.seek(0)
+    first = image.convert("RGBA")
+    return Picture(out.getvalue(), image.width, image.height, *_thumbnail(first))
+
+
+def _thumbnail(image: Image.Image) -> tuple[bytes, str]:
+    """At most 400 px on its long side: PNG where there may be transparency, else JPEG."""
+    small = image.copy()
+    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    out = io.BytesIO()
+    if small.mode in ("RGBA", "LA", "P", "PA") or "transparency" in small.info:
+        small.convert("RGBA").save(out, "PNG")
+        return out.getvalue(), "image/png"
+    small.convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue(), "image/jpeg"
