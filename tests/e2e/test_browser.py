@@ -181,8 +181,9 @@ async def test_two_people_chat_typing_read_receipts_and_dm(classroom, browser):
     # The sidebar re-renders on every presence change; the nodes under the
     # pointer are patched in place, never swapped (a node swapped between
     # mousedown and mouseup loses the click: CI saw this one fail).
-    # (A fresh page knows no presence yet: PROTOCOL.md sends changes only.)
-    await expect(member_dot(bob, "Teacher T")).not_to_have_class(re.compile("dot-online"))
+    # A fresh page shows who is online from joined_channel.online at once;
+    # then the teacher goes offline and comes back.
+    await expect(member_dot(bob, "Teacher T")).to_have_class(re.compile("dot-online"))
     link_node = await dm_link.element_handle()
     teacher_button = await bob.page.get_by_role("button", name="Direct message Teacher T").element_handle()
     # The server must have seen the old socket go before the new one joins,
@@ -191,6 +192,7 @@ async def test_two_people_chat_typing_read_receipts_and_dm(classroom, browser):
     await join(observer, room.general)
     await teacher_ws.close()
     await observer.expect("user_presence", userId=room.teacher.id, status="offline")
+    await expect(member_dot(bob, "Teacher T")).not_to_have_class(re.compile("dot-online"))
     teacher_ws = await room.teacher.connect()
     await join(teacher_ws, room.general)
     await expect(member_dot(bob, "Teacher T")).to_have_class(re.compile("dot-online"))

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from messagestore import StoredMessage
+from notifications.schema import notification_event
 from tests.schemas import check_chat_event
 from wire.protocol import ProtocolError, connected_event
 from workspace_chat import protocol as p
@@ -59,8 +60,8 @@ def test_every_outbound_event_matches_its_schema():
     assert message["createdAt"] == "2026-01-02T00:00:00.000Z" and message["content"] == "<b>x</b>"
     events = [
         connected_event(user_id=1, username="alice", display_name="Alice"),
-        s.joined_channel_event(3, [message], False, change_id=0),
-        s.joined_channel_event(3, [], False, change_id=9, changes=[s.message_deleted_event(3, 7, 8)], changes_has_more=False),
+        s.joined_channel_event(3, [message], False, change_id=0, online=[1, 2]),
+        s.joined_channel_event(3, [], False, change_id=9, online=[], changes=[s.message_deleted_event(3, 7, 8)], changes_has_more=False),
         s.left_channel_event(3),
         s.new_message_event(3, message),
         s.message_updated_event(3, message, 4),
@@ -74,6 +75,7 @@ def test_every_outbound_event_matches_its_schema():
         s.message_pinned_event(3, 7, user_id=1, username="alice", change_id=8),
         s.message_unpinned_event(3, 7, 9),
         s.removed_from_channel_event(3),
+        notification_event(kind="mention", workspace_id=1, channel_id=3, message=message),
     ]
     for event in events:
         check_chat_event(event)
