@@ -26,8 +26,8 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	@echo "Open http://$(HOST):$(PORT)/ and log in as alice, bob or carol."
-	@# The missed-message email worker beside the server (it sends with EMAIL_URL set), stopped with it.
-	$(PY) manage.py notify_worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	@# The worker beside the server (missed-message emails with EMAIL_URL set, unused files removed), stopped with it.
+	$(PY) manage.py chat_worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(PY) -m chatsite.server --bind $(HOST) --port $(PORT)
 
 # ruff and mypy (pyproject.toml), then Redis, PostgreSQL, Cassandra and

@@ -236,7 +236,7 @@ CHAT_TYPING_EVERY = env_float("CHAT_TYPING_EVERY", 2.0)
 # leaves (`user_presence`); joined_channel.online still lists who is there.
 CHAT_PRESENCE_MAX_MEMBERS = env_int("CHAT_PRESENCE_MAX_MEMBERS", 200)
 
-# Missed-message email (notifications.email, sent by `manage.py notify_worker`):
+# Missed-message email (notifications.email, sent by `manage.py chat_worker`):
 # EMAIL_URL smtp://[user:password@]host:port (smtp+tls:// for STARTTLS,
 # smtps:// for TLS), or console:// to print them; unset, none is sent.
 EMAIL_URL = os.environ.get("EMAIL_URL", "").strip()

@@ -1,7 +1,7 @@
 """Missed-message email (PROTOCOL.md part 2): a user with an email address
 and no open connection, whose mention or DM notification stays unread for
 CHAT_EMAIL_DELAY seconds, gets one email listing what they missed, at most
-one per CHAT_EMAIL_DELAY. Sent by the worker (`manage.py notify_worker`),
+one per CHAT_EMAIL_DELAY. Sent by the worker (`manage.py chat_worker`),
 never by a request.
 
 Exactly one sender per user and window, across any number of workers: a

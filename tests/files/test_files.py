@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 from PIL import Image
@@ -198,3 +199,11 @@ def test_a_file_no_message_uses_is_removed_after_the_grace_period(school, settin
     assert not default_storage.exists(blob) and not StoredFile.objects.exists()
     fetch(as_user(school.bob), shared["url"], 404)
     assert never_sent["id"] != shared["id"]
+
+
+def test_the_worker_removes_unused_files(school, settings):
+    settings.CHAT_FILE_GRACE = 0
+    settings.EMAIL_URL = ""
+    upload(school.carol, b"%PDF-1.4 never sent", "c.pdf", channelId=school.general.id)
+    call_command("chat_worker", "--once")
+    assert not StoredFile.objects.exists() and not any(p.is_file() for p in (settings.MEDIA_ROOT / "files").rglob("*"))

@@ -168,7 +168,7 @@ def test_an_smtp_failure_sends_later_and_the_worker_command_sends(school, inbox,
     assert email_sweep() == 0
     assert Notification.objects.get().emailed_at is None
     settings.EMAIL_PORT = real_port
-    call_command("notify_worker", "--once")
+    call_command("chat_worker", "--once")
     assert len(inbox.to("carol@school.test")) == 1
 
 
