@@ -92,9 +92,7 @@ def seed_main(out: str, members: int) -> None:
     from bench import seed as seeding
     from workspace_chat.models import Channel, Role, Workspace, WorkspaceMembership
 
-    unusable = seeding.make_password(None)
-    # The configured backend: a session naming another (seed.py's ModelBackend) is anonymous.
-    backend = seeding.settings.AUTHENTICATION_BACKENDS[0]
+    unusable, backend = seeding.make_password(None), seeding.settings.AUTHENTICATION_BACKENDS[0]
     with seeding.transaction.atomic():
         people = User.objects.bulk_create(
             [User(username=f"storm{i:05d}", display_name=f"Storm {i}", password=unusable, username_key=names.name_key(f"storm{i:05d}"),
@@ -132,8 +130,7 @@ def export(ref: str, run_dir: Path) -> tuple[Path, str]:
 
 
 def bench_env(args: argparse.Namespace, code: Path, run_dir: Path) -> dict[str, str]:
-    """The servers' environment, with the bench's own Redis database and a
-    fresh database migrated by the code under test."""
+    """The servers' environment: the bench's Redis database, a fresh database migrated by the code under test."""
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL")}
     redis_url = os.environ.get("REDIS_URL")
     if not redis_url:
@@ -185,11 +182,11 @@ def redis_cpu(env: dict[str, str], flush: bool = False) -> float:
 @dataclass(eq=False)
 class Member:
     """One connection: its user, when it sent join_channel and got joined_channel."""
-
     index: int
     user_id: int
     sent: float = 0.0
     joined: float = 0.0
+    answered: bool = False  # joined_channel or an error answered the join
     frames: int = 0
     closed: bool = False
     online_seen: set[int] = field(default_factory=set)  # users announced online to this client
@@ -233,12 +230,13 @@ class Storm:
                 member.online_seen.add(uid)
         elif kind == "error" and b'"requestId":"join"' in payload:
             self.join_errors.append(payload[:200].decode(errors="replace"))
+            member.answered = True
 
     def joined_frame(self, member: Member, payload: bytes, now: float) -> None:
         event = json.loads(payload)
         if event.get("channelId") != self.channel_id or member.joined:
             return
-        member.joined = now
+        member.joined, member.answered = now, True
         self.latencies.append((now - member.sent) * 1000)
         self.largest_joined = max(self.largest_joined, len(payload))
         if "online" not in event:
@@ -341,7 +339,7 @@ async def run_storm(port: int, seed_data: dict, spread: float, settle_cap: float
     all_sent = time.monotonic()
     settled = False
     while time.monotonic() - all_sent < settle_cap:
-        answered = all(m.joined or m.closed or not m.sent for m in members)
+        answered = all(m.answered or m.closed or not m.sent for m in members)
         if answered and time.monotonic() - max(storm.last_frame, last_join) >= QUIET_SECONDS:
             settled = True
             break
@@ -358,7 +356,8 @@ async def run_storm(port: int, seed_data: dict, spread: float, settle_cap: float
         "failed": len(storm.failed),
         "failures": sorted(set(storm.failed))[:3],
         "joined": len(lat),
-        "unanswered": sum(1 for m in sent if not m.joined),
+        "unanswered": sum(1 for m in sent if not m.answered),
+        "join_errored": len(storm.join_errors),
         "join_errors": storm.join_errors[:3],
         "dropped": sum(1 for m in sent if m.closed),
         "settled": settled,
@@ -417,9 +416,9 @@ def render(r: dict) -> str:
     if r["online_present"] and (r["online_problems"] or r["joined_without_online"]):
         online += f"; problems: {r['online_problems']}, {r['joined_without_online']} joined_channel without it"
     rows = [
-        ("members joining (opened / failed / joined / dropped by server)",
-         f"{r['members']:,} over {r['spread_s']:g} s ({r['opened']:,} / {r['failed']} / {r['joined']:,} / {r['dropped']})"),
-        ("storm: first connect -> last frame", f"{r['storm_s']:.1f} s ({'settled' if r['settled'] else 'NOT settled: frames still arriving at the cap'})"),
+        ("members joining (opened / not opened / joined / join refused / dropped by server)",
+         f"{r['members']:,} over {r['spread_s']:g} s ({r['opened']:,} / {r['failed']} / {r['joined']:,} / {r['join_errored']} / {r['dropped']})"),
+        ("storm: first connect -> last frame", f"{r['storm_s']:.1f} s (" + ("settled" if r["settled"] else f"NOT settled: {r['unanswered']} joins unanswered or frames still coming at the cap") + ")"),
         ("server CPU during the storm", f"{r['server_cpu_s']:.2f} s (target < {TARGET_CPU_SECONDS:g} s: {verdict(r['server_cpu_s'] < TARGET_CPU_SECONDS)})"),
         ("client CPU (one asyncio process, same machine)", f"{r['client_cpu_s']:.2f} s"),
         ("Redis CPU", f"{r['redis_cpu_s']:.2f} s"),
