@@ -38,6 +38,7 @@ from django.utils import timezone
 from django.utils.crypto import get_random_string
 
 from accounts.models import User
+from accounts.names import look_alike_key, name_key
 from workspace_chat.models import (
     Channel,
     ChannelMembership,
@@ -47,7 +48,8 @@ from workspace_chat.models import (
 )
 
 BATCH = 1000
-AUTH_BACKEND = "django.contrib.auth.backends.ModelBackend"
+# The backend login() would record: sessions naming another are anonymous.
+AUTH_BACKEND = settings.AUTHENTICATION_BACKENDS[0]
 
 
 def seed(users: int, members: int) -> dict:
@@ -56,7 +58,11 @@ def seed(users: int, members: int) -> dict:
     unusable = make_password(None)
     with transaction.atomic():
         people = User.objects.bulk_create(
-            [User(username=f"bench{i:05d}", display_name=f"Bench {i}", password=unusable) for i in range(users + 1)],
+            # bulk_create skips User.save(), which derives the unique name keys.
+            [
+                User(username=name, username_key=name_key(name), username_look_alike=look_alike_key(name), display_name=f"Bench {i}", password=unusable)
+                for i, name in ((i, f"bench{i:05d}") for i in range(users + 1))
+            ],
             batch_size=BATCH,
         )
         if people[0].pk is None:  # backends without RETURNING (none of ours today)

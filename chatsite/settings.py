@@ -194,8 +194,11 @@ def redis_layer_host(url: str) -> dict:
     from realtime.redis import retry_options
 
     # redis-py's default 5 s socket timeout ties with channels-redis's 5 s
-    # blocking receive and kills idle consumers: give it headroom.
-    return {"address": url, "socket_timeout": 30, **retry_options(Retry)}
+    # blocking receive and kills idle consumers: give it headroom. Its pool
+    # fails past max_connections instead of waiting: 1,000 sockets closing at
+    # once leave 1,000 user groups at once (redis-py's default, 100, refused
+    # most of them in the join-storm bench); a pool opens only what is in use.
+    return {"address": url, "socket_timeout": 30, "max_connections": 1000, **retry_options(Retry)}
 
 
 if REDIS_URL and CHAT_CHANNEL_LAYER == "pubsub":
@@ -235,6 +238,9 @@ CHAT_TYPING_EVERY = env_float("CHAT_TYPING_EVERY", 2.0)
 # Channels with more members than this announce no individual joins and
 # leaves (`user_presence`); joined_channel.online still lists who is there.
 CHAT_PRESENCE_MAX_MEMBERS = env_int("CHAT_PRESENCE_MAX_MEMBERS", 200)
+# Redis connections per process for presence, rate limits and connection
+# counts (the channel layer has its own); past it, commands wait.
+CHAT_REDIS_MAX_CONNECTIONS = env_int("CHAT_REDIS_MAX_CONNECTIONS", 200)
 
 # Missed-message email (notifications.email, sent by `manage.py chat_worker`):
 # EMAIL_URL smtp://[user:password@]host:port (smtp+tls:// for STARTTLS,

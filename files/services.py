@@ -139,6 +139,28 @@ def files_cleanup(now: datetime | None = None) -> int:
     return removed
 
 
+def stray_blobs_remove(now: datetime | None = None) -> int:
+    """Remove what the storage holds under files/ that no upload row names
+    (a process that died between saving the bytes and the row), once older
+    than CHAT_FILE_GRACE seconds. The number removed."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=settings.CHAT_FILE_GRACE)
+    known: set[str] = set()
+    for blob, thumbnail in StoredFile.objects.values_list("blob", "thumbnail_blob").iterator():
+        known.update((blob, thumbnail))
+    removed = 0
+    try:
+        folders, _ = default_storage.listdir("files")
+    except FileNotFoundError:
+        return 0
+    for folder in folders:
+        for name in default_storage.listdir(f"files/{folder}")[1]:
+            path = f"files/{folder}/{name}"
+            if path not in known and default_storage.get_modified_time(path) <= cutoff:
+                default_storage.delete(path)
+                removed += 1
+    return removed
+
+
 def _delete_blobs(stored: StoredFile) -> None:
     for name in (stored.blob, stored.thumbnail_blob):
         if name:

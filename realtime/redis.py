@@ -53,10 +53,17 @@ def async_client() -> aredis.Redis | None:
     loop = asyncio.get_running_loop()
     client = _async_clients.get(loop)
     if client is None:
-        client = aredis.Redis.from_url(
+        # A blocking pool: past its size a command waits for a free
+        # connection (up to 5 s) instead of failing with "Too many
+        # connections", which a join storm of 1,000 sockets hit with
+        # redis-py's default pool of 100 (docs/presence.md).
+        pool = aredis.BlockingConnectionPool.from_url(
             settings.REDIS_URL,
+            max_connections=settings.CHAT_REDIS_MAX_CONNECTIONS,
+            timeout=5,
             socket_timeout=5,
             **retry_options(AsyncRetry),
         )
+        client = aredis.Redis(connection_pool=pool)
         _async_clients[loop] = client
     return client

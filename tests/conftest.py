@@ -58,12 +58,14 @@ def _fresh_in_process_state(settings):
     from presence import services as presence
     from realtime import connections, ratelimit
     from wire import schema
+    from workspace_chat import selectors as chat_selectors
 
     ratelimit.reset_local()
     connections.reset_local()
     throttle.reset_local()
     cache.clear()
     presence.reset_local()
+    chat_selectors._member_counts.clear()
     reset_store()
     _fresh_redis()
     schema.violations.clear()

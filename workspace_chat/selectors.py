@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -399,12 +400,26 @@ def join_state(*, channel: Channel, after_id: int | None, changes_after: int | N
     return JoinState(missed, has_more, newest, change_id, changes, changes_has_more, announce)
 
 
+# channel id -> (when counted, count): a join storm of 1,000 counts once.
+_member_counts: dict[int, tuple[float, int]] = {}
+MEMBER_COUNT_TTL = 10.0
+
+
 def channel_member_count(channel: Channel) -> int:
     """Who may read the channel: its members if private or a DM, else the
-    workspace's active members."""
+    workspace's active members (counted at most every 10 s per process)."""
+    now = time.monotonic()
+    cached = _member_counts.get(channel.id)
+    if cached is not None and now - cached[0] < MEMBER_COUNT_TTL:
+        return cached[1]
     if channel.is_restricted:
-        return ChannelMembership.objects.filter(channel=channel, user__is_active=True).count()
-    return WorkspaceMembership.objects.filter(workspace_id=channel.workspace_id, user__is_active=True).count()
+        count = ChannelMembership.objects.filter(channel=channel, user__is_active=True).count()
+    else:
+        count = WorkspaceMembership.objects.filter(workspace_id=channel.workspace_id, user__is_active=True).count()
+    if len(_member_counts) > 10_000:
+        _member_counts.clear()
+    _member_counts[channel.id] = (now, count)
+    return count
 
 
 def message_reactions(channel: Channel, message_id: int) -> list[schema.ReactionObject]:

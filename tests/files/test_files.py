@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -207,3 +208,15 @@ def test_the_worker_removes_unused_files(school, settings):
     upload(school.carol, b"%PDF-1.4 never sent", "c.pdf", channelId=school.general.id)
     call_command("chat_worker", "--once")
     assert not StoredFile.objects.exists() and not any(p.is_file() for p in (settings.MEDIA_ROOT / "files").rglob("*"))
+
+
+def test_files_cleanup_removes_stray_bytes_too(school, settings):
+    settings.CHAT_FILE_GRACE = 0
+    kept = upload(school.carol, b"%PDF-1.4 kept", "kept.pdf", channelId=school.general.id)
+    send(school.carol, school.general, "kept", message_type="file", file_url=kept["url"])
+    default_storage.save("files/zz/stray-from-a-crash", ContentFile(b"junk"))
+    out = io.StringIO()
+    call_command("files_cleanup", stdout=out)
+    assert "0 unused file(s) and 1 stray blob(s) removed" in out.getvalue()
+    assert not default_storage.exists("files/zz/stray-from-a-crash")
+    assert read(fetch(as_user(school.bob), kept["url"])) == b"%PDF-1.4 kept"
