@@ -47,6 +47,8 @@ RETRY_DELAYS = (0.1, 0.5, 1.0, 2.0)
 PROBE_EVERY = 1.0
 PROBE_TIMEOUT = 10.0
 PROBE_TYPE = "chat.hub_probe"
+# At most this many group_add/group_discard calls to the layer at once.
+LAYER_CALLS = 32
 
 
 class Listener(Protocol):
@@ -79,6 +81,10 @@ class Hub:
         self.listeners: dict[Listener, set[str]] = {}
         self._layer_groups: set[str] = set()
         self._group_locks: dict[str, asyncio.Lock] = {}
+        # Layer group calls at once: 1,000 sockets closing together leave
+        # 3,000 groups; unbounded, they exhausted the layer's connection pool
+        # and the probe failed with them (the join-storm bench).
+        self._layer_calls = asyncio.Semaphore(LAYER_CALLS)
         self._names = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:12]
         self.channel: str | None = None
@@ -138,7 +144,8 @@ class Hub:
         try:
             async with self._lock(group):
                 if group not in self._layer_groups:
-                    await self.layer.group_add(group, self.channel)
+                    async with self._layer_calls:
+                        await self.layer.group_add(group, self.channel)
                     self._layer_groups.add(group)
         except BaseException:
             if self._remove(group, listener):
@@ -168,7 +175,8 @@ class Hub:
             async with self._lock(group):
                 if group in self._layer_groups and not self.members.get(group):
                     self._layer_groups.discard(group)
-                    await self.layer.group_discard(group, self.channel)
+                    async with self._layer_calls:
+                        await self.layer.group_discard(group, self.channel)
         except Exception as exc:  # the layer is down: its groups are gone or expire
             logger.warning("hub: could not leave %s: %s", group, exc)
         finally:
@@ -286,11 +294,13 @@ class Hub:
             try:
                 async with self._lock(group):
                     if self.members.get(group):
-                        await self.layer.group_add(group, self.channel)
+                        async with self._layer_calls:
+                            await self.layer.group_add(group, self.channel)
                         self._layer_groups.add(group)
                     elif group in self._layer_groups:
                         self._layer_groups.discard(group)
-                        await self.layer.group_discard(group, self.channel)
+                        async with self._layer_calls:
+                            await self.layer.group_discard(group, self.channel)
             except Exception as exc:
                 self._layer_groups.discard(group)
                 logger.warning("hub: could not re-join %s: %s", group, exc)
