@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check install install-dev serve services-up services-down clean bench bench-store bench-join-storm
+.PHONY: run test check install install-dev serve services-up services-down clean bench bench-store bench-join-storm bench-search
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -50,6 +50,13 @@ bench: install-dev
 # message store (README "Message stores"); starts the services it reads.
 bench-store: install-dev
 	set -a; eval "$$(scripts/services up postgres cassandra mongodb)"; set +a; $(PY) bench/store_bench.py
+
+# Search: 1,000,000 messages in 200 channels across 10 workspaces on
+# PostgreSQL; p50/p99 of searches by a member of 20 channels, and the send
+# path with indexing on and off (bench/search_bench.py; figures in
+# docs/search.md). Starts the services it reads.
+bench-search: install-dev
+	set -a; eval "$$(scripts/services up postgres)"; set +a; $(PY) bench/search_bench.py
 
 # Join storm: 1,000 members join one public channel within 10 s; the server's
 # CPU, frames per client and by type, join latency (bench/join_storm.py;

@@ -1,7 +1,9 @@
 """Writes to the search index: what the store's write path tells
 (messagestore.listeners) becomes an upsert or a removal of the message's
-entry, in the writer's transaction (a savepoint: an index failure is logged,
-never the send's). `manage.py search_rebuild` uses the same upsert.
+entry, either in the writer's transaction (a savepoint: an index failure is
+logged, never the send's) or, on PostgreSQL, after it commits by the indexer
+thread (search.worker; see `mode`). `manage.py search_rebuild` uses the same
+upsert.
 
 The index holds visible messages only: a hidden or deleted message's entry
 is removed, and put back when a moderator shows it again."""
@@ -30,6 +32,15 @@ def enabled() -> bool:
     """CHAT_SEARCH_INDEX=False turns the write path's indexing off (the
     bench compares the send path with and without it)."""
     return bool(getattr(settings, "CHAT_SEARCH_INDEX", True))
+
+
+def mode() -> str:
+    """`sync`: in the writer's transaction; `async`: after it commits, by the
+    indexer thread (search.worker). CHAT_SEARCH_INDEX_MODE picks; by default
+    async on PostgreSQL (a send would wait about 1 ms for it), sync on
+    SQLite (cheap there, and one writer at a time suits SQLite)."""
+    chosen = getattr(settings, "CHAT_SEARCH_INDEX_MODE", "") or ("async" if connection.vendor == "postgresql" else "sync")
+    return "async" if chosen == "async" else "sync"
 
 
 def owner_of(stream: str) -> tuple[int | None, str | None] | None:
@@ -92,6 +103,13 @@ def remove(stream: str, message_ids: Iterable[int]) -> None:
 def index_write(write: Write) -> None:
     """The listener of every message write (registered in SearchConfig.ready)."""
     if not enabled():
+        return
+    if mode() == "async":
+        from search.worker import indexer
+
+        # Once the write's transaction commits (at once outside one): an
+        # entry for a message that was rolled back is never made.
+        transaction.on_commit(lambda: indexer.submit(write))
         return
     try:
         with transaction.atomic():

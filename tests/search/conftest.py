@@ -10,3 +10,11 @@ import pytest
 def _unlimited(settings):
     settings.CHAT_RATE_LIMIT_MESSAGES = 100_000
     settings.CHAT_RATE_LIMIT_EVENTS = 100_000
+
+
+@pytest.fixture(autouse=True)
+def _index_in_the_writers_transaction(settings):
+    # A test runs inside one transaction that never commits: the async
+    # indexer (the default on PostgreSQL) would never hear of its writes.
+    # tests/search/test_worker.py tests that mode with real commits.
+    settings.CHAT_SEARCH_INDEX_MODE = "sync"
