@@ -36,6 +36,19 @@ def e2e_env() -> dict[str, str]:
     return prepare_database(_base_env(), f"chat_e2e_{os.getpid()}")
 
 
+@pytest.fixture(scope="module")
+def pair(e2e_env):
+    """Two daphne processes on one Redis (tests/e2e/test_scaleout_e2e.py)."""
+    from tests.conftest import require_service
+    from tests.e2e.test_scaleout_e2e import start_pair
+
+    require_service("REDIS_URL", e2e_env.get("REDIS_URL", ""))
+    a, b = start_pair(e2e_env)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
 @pytest.fixture(scope="session")
 def server(e2e_env):
     srv = Server(e2e_env).start()

@@ -7,22 +7,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import require_service
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Server
 from tests.e2e.test_chat_e2e import join, send
-from tests.e2e.test_scaleout_e2e import start_pair
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]
-
-
-@pytest.fixture(scope="module")
-def pair(e2e_env):
-    require_service("REDIS_URL", e2e_env.get("REDIS_URL", ""))
-    a, b = start_pair(e2e_env)
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 @pytest.fixture

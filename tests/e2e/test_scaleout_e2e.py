@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-from tests.conftest import require_service
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Person, Server, share_workspace
 from tests.e2e.test_chat_e2e import join, send
@@ -22,15 +21,6 @@ def start_pair(env: dict[str, str], **extra: str) -> tuple[Server, Server]:
         first.stop()
         raise
     return first, second
-
-
-@pytest.fixture(scope="module")
-def pair(e2e_env):
-    require_service("REDIS_URL", e2e_env.get("REDIS_URL", ""))
-    a, b = start_pair(e2e_env)
-    yield a, b
-    a.stop()
-    b.stop()
 
 
 @pytest.fixture
