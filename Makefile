@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check install install-dev serve services-up services-down clean bench bench-store bench-join-storm bench-search
+.PHONY: run test check install install-dev serve services-up services-down clean bench bench-store bench-join-storm bench-upload bench-search
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -63,6 +63,12 @@ bench-search: install-dev
 # figures in docs/presence.md). Starts the services it reads.
 bench-join-storm: install-dev
 	set -a; eval "$$(scripts/services up redis postgres)"; set +a; $(PY) bench/join_storm.py
+
+# Uploads: 20 concurrent 10 MB uploads (then 20 ~10 MB JPEGs) while 50 members
+# chat; the server's RSS growth and chat p99 during them (bench/upload_bench.py;
+# figures in docs/files.md). Starts the services it reads.
+bench-upload: install-dev
+	set -a; eval "$$(scripts/services up redis postgres)"; set +a; $(PY) bench/upload_bench.py
 
 services-up:
 	scripts/services up
