@@ -144,6 +144,15 @@ def school(make_user):
 
 
 @pytest.fixture
+def fast_and_unlimited(settings):
+    """For tests that create many users and write a lot: a cheap password
+    hash, and rate limits out of the way (they have tests of their own)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.CHAT_RATE_LIMIT_MESSAGES = 100_000
+    settings.CHAT_RATE_LIMIT_EVENTS = 100_000
+
+
+@pytest.fixture
 def in_memory_layer(settings):
     """The in-memory channel layer, for tests that read broadcasts from
     synchronous code: each async_to_sync call runs its own event loop, which

@@ -6,7 +6,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.e2e.harness import Person, Server, prepare_database
+from tests.e2e.harness import Person, Server, prepare_database, share_workspace
 
 pytestmark = pytest.mark.e2e
 
@@ -86,6 +86,16 @@ async def classroom(server):
     room = Classroom(server)
     yield room
     await room.close()
+
+
+@pytest.fixture
+async def trio(server):
+    """Three people of one workspace (MessagePal connects only such people)."""
+    people = [Person(server) for _ in range(3)]
+    share_workspace(*people)
+    yield people
+    for person in people:
+        await person.close_all()
 
 
 @pytest.fixture

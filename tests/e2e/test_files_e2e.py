@@ -8,21 +8,11 @@ from __future__ import annotations
 import io
 
 import httpx
-import pytest
 from PIL import Image
 
-from tests.e2e.harness import Person, share_workspace
+from tests.e2e.harness import Person
 from tests.e2e.test_chat_e2e import join, send
 from tests.e2e.test_messagepal_e2e import PAL, conv, pal_send
-
-
-@pytest.fixture
-async def pals(server):
-    people = [Person(server) for _ in range(3)]
-    share_workspace(*people)
-    yield people
-    for person in people:
-        await person.close_all()
 
 
 def jpeg_with_gps() -> bytes:
@@ -72,8 +62,8 @@ async def test_an_upload_is_shared_in_its_channel_and_downloaded_by_members_only
     assert error["code"] == "bad_request" and error["requestId"] == "f1"
 
 
-async def test_a_messagepal_file_before_the_first_message(pals):
-    ann, ben, eve = pals
+async def test_a_messagepal_file_before_the_first_message(trio):
+    ann, ben, eve = trio
     obj = upload(ann, b"%PDF-1.4 essay", "essay.pdf", "application/pdf", conversationId=conv(ann, ben)).json()
     assert obj["contentType"] == "application/pdf" and not obj["isImage"]
     ws = await ann.connect(PAL)

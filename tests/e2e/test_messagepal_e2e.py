@@ -6,21 +6,11 @@ import asyncio
 
 import pytest
 
-from tests.e2e.harness import Person, share_workspace
+from tests.e2e.harness import Person
 
 pytestmark = pytest.mark.e2e
 
 PAL = "/ws/messagepal/"
-
-
-@pytest.fixture
-async def trio(server):
-    """Three people of one workspace (MessagePal connects only such people)."""
-    people = [Person(server) for _ in range(3)]
-    share_workspace(*people)
-    yield people
-    for person in people:
-        await person.close_all()
 
 
 def conv(a: Person, b: Person) -> str:

@@ -30,11 +30,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path):
+def _media(settings, tmp_path, fast_and_unlimited):
     settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.CHAT_RATE_LIMIT_MESSAGES = 100_000
-    settings.CHAT_RATE_LIMIT_EVENTS = 100_000
 
 
 def png(width: int = 800, height: int = 600, *, gps: bool = False, mode: str = "RGB") -> bytes:

@@ -42,7 +42,7 @@ class Inbox:
 
 
 @pytest.fixture
-def inbox(settings):
+def inbox(settings, fast_and_unlimited):
     handler = Inbox()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
@@ -53,9 +53,6 @@ def inbox(settings):
     settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
     settings.CHAT_EMAIL_DELAY = 600
     settings.CHAT_SITE_URL = "http://chat.school.test"
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.CHAT_RATE_LIMIT_MESSAGES = 100_000
-    settings.CHAT_RATE_LIMIT_EVENTS = 100_000
     yield handler
     controller.stop()
 

@@ -12,14 +12,7 @@ from notifications.models import Mention, Notification
 from tests.workspace_chat.test_api import as_user, assert_field_error, call, get, post, send, ws_url
 from workspace_chat import lifecycle, membership, services
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fast(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.CHAT_RATE_LIMIT_MESSAGES = 100_000
-    settings.CHAT_RATE_LIMIT_EVENTS = 100_000
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_and_unlimited")]
 
 
 def kinds(message_id: int) -> dict[str, str]:

@@ -19,14 +19,7 @@ from wire.errors import Forbidden, Invalid, NotFound
 from wire.protocol import ProtocolError
 from workspace_chat import lifecycle, protocol, selectors, services
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fast_and_unlimited(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.CHAT_RATE_LIMIT_MESSAGES = 100_000
-    settings.CHAT_RATE_LIMIT_EVENTS = 100_000
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_and_unlimited")]
 
 
 @pytest.fixture

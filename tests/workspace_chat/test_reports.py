@@ -9,14 +9,7 @@ from tests.workspace_chat.test_api import assert_field_error, get, post, send
 from workspace_chat import lifecycle
 from workspace_chat.models import Report
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def _fast(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.CHAT_RATE_LIMIT_MESSAGES = 100_000
-    settings.CHAT_RATE_LIMIT_EVENTS = 100_000
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fast_and_unlimited")]
 
 
 def report_url(channel_id: int, message_id: int) -> str:
