@@ -9,6 +9,7 @@
 import { ChatSocket } from "./socket.js";
 import { MessageList } from "./messages.js";
 import { TypingIndicator, wireComposer } from "./composer.js";
+import { ComposerAttachment, fileFields } from "./attachments.js";
 import { MessageActions } from "./message-actions.js";
 import { ThreadPanel } from "./thread.js";
 import { ChangeFeed } from "./changes.js";
@@ -133,6 +134,7 @@ function normalise(m) {
     createdAt: m.createdAt,
     messageType: m.messageType,
     fileUrl: m.fileUrl,
+    file: m.file || null,
     mentions: m.mentions || [],
     isAI: Boolean(m.isAI),
     clientId: m.clientId,
@@ -189,10 +191,11 @@ function markRead(message) {
 
 // --- sending -------------------------------------------------------------------
 
-function send(content) {
+function send(content, file) {
   const clientId = newClientId();
-  list.addPending(clientId, { content });
-  socket.sendTracked(clientId, { type: "send_message", channelId, content });
+  const fields = fileFields(content, file);
+  list.addPending(clientId, { ...fields, file });
+  socket.sendTracked(clientId, { type: "send_message", channelId, ...fields });
 }
 
 // The list holding a pending message: the channel's, or the thread panel's.
@@ -203,9 +206,10 @@ function pendingIn(clientId) {
 function retry(clientId) {
   const into = pendingIn(clientId);
   if (!into) return;
-  const { content, replyTo } = into.pending.get(clientId).message;
+  const { content, replyTo, file } = into.pending.get(clientId).message;
   into.setPendingStatus(clientId, "sending");
-  socket.sendTracked(clientId, replyTo ? { type: "send_message", channelId, content, replyTo } : { type: "send_message", channelId, content });
+  const fields = fileFields(content, file);
+  socket.sendTracked(clientId, replyTo ? { type: "send_message", channelId, ...fields, replyTo } : { type: "send_message", channelId, ...fields });
 }
 
 function failed(clientId, error) {
@@ -336,6 +340,7 @@ async function handle(event) {
       presence.forget(event.channelId);
       if (event.channelId === channelId) {
         $("composer").disabled = true;
+        $("attach-input").disabled = true;
         note("You no longer have access to this channel.");
       }
       return;
@@ -443,12 +448,14 @@ async function start() {
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => note(e.message)));
   if (!channelId) {
     $("composer").disabled = true;
+    $("attach-input").disabled = true;
     return;
   }
   wireComposer({
     form: $("composer-form"),
     textarea: $("composer"),
-    onSend: (content) => send(content),
+    attachment: new ComposerAttachment({ form: $("composer-form"), textarea: $("composer"), target: { channelId } }),
+    onSend: (content, file) => send(content, file),
     onTyping: () => socket.send({ type: "typing", channelId }),
     onStopTyping: () => socket.send({ type: "stop_typing", channelId }),
   });

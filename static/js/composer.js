@@ -43,7 +43,9 @@ export class TypingIndicator {
 
 // The composer: Enter sends, Shift+Enter is a new line; typing signals are
 // throttled (one per 3 s) and a stop signal goes out on send and on blur.
-export function wireComposer({ form, textarea, onSend, onTyping = () => {}, onStopTyping = () => {} }) {
+// With `attachment` (attachments.js's ComposerAttachment) a message may be a
+// file with or without text: onSend(content, file), never while it uploads.
+export function wireComposer({ form, textarea, onSend, attachment = null, onTyping = () => {}, onStopTyping = () => {} }) {
   let lastTyping = 0;
   let typingActive = false;
   const stop = () => {
@@ -58,8 +60,10 @@ export function wireComposer({ form, textarea, onSend, onTyping = () => {}, onSt
   };
   const submit = () => {
     const content = textarea.value.trim();
-    if (!content) return;
-    if (onSend(content) === false) return;
+    const file = attachment ? attachment.file : null;
+    if (attachment?.busy || (!content && !file)) return;
+    if (onSend(content, file) === false) return;
+    attachment?.clear();
     textarea.value = "";
     grow();
     stop();

@@ -9,8 +9,9 @@
 import { ChatSocket } from "./socket.js";
 import { MessageList } from "./messages.js";
 import { TypingIndicator, wireComposer } from "./composer.js";
+import { ComposerAttachment, fileFields } from "./attachments.js";
 import { MessageActions } from "./message-actions.js";
-import { ApiError, api, cookie, debounce, el, icon, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
+import { api, debounce, el, icon, newClientId, readJsonScript, updateChildren, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");
 const me = page.me;
@@ -122,8 +123,9 @@ function normalise(m) {
     authorName: nameOf(m.senderId, m.senderUsername),
     content: m.content,
     createdAt: m.createdAt,
-    messageType: "text",
-    fileUrl: null,
+    messageType: m.file ? (m.file.isImage ? "image" : "file") : "text",
+    fileUrl: m.fileUrl || null,
+    file: m.file || null,
     mentions: [],
     isAI: false,
     clientId: m.clientId,
@@ -144,17 +146,23 @@ function addMessages(messages) {
 
 // --- thread ------------------------------------------------------------------------
 
-function send(content) {
+// MessagePal's send_message takes fileUrl but no messageType.
+function palFields(content, file) {
+  const { messageType, ...fields } = fileFields(content, file);
+  return fields;
+}
+
+function send(content, file) {
   const clientId = newClientId();
-  list.addPending(clientId, { content });
-  socket.sendTracked(clientId, { type: "send_message", recipientId: other.id, content });
+  list.addPending(clientId, { ...fileFields(content, file), file });
+  socket.sendTracked(clientId, { type: "send_message", recipientId: other.id, ...palFields(content, file) });
 }
 
 function retry(clientId) {
   const pending = list.pending.get(clientId);
   if (!pending) return;
   list.setPendingStatus(clientId, "sending");
-  socket.sendTracked(clientId, { type: "send_message", recipientId: other.id, content: pending.message.content });
+  socket.sendTracked(clientId, { type: "send_message", recipientId: other.id, ...palFields(pending.message.content, pending.message.file) });
 }
 
 // Up in an empty composer edits your newest message.
@@ -372,19 +380,13 @@ async function search(text) {
 
 // --- block / unblock ---------------------------------------------------------------
 
-// DELETE with the CSRF token (util.js's `api` has GET and POST only).
-async function apiDelete(path) {
-  if (!cookie("csrftoken")) await fetch("/api/auth/csrf/", { credentials: "same-origin" });
-  const response = await fetch(path, { method: "DELETE", credentials: "same-origin", headers: { Accept: "application/json", "X-CSRFToken": cookie("csrftoken") } });
-  if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => null));
-}
-
 function showBlocked(blocked) {
   state.blocked = blocked;
   const button = $("block-toggle");
   button.textContent = blocked ? "Unblock" : "Block";
   button.hidden = false;
   $("composer").disabled = blocked;
+  $("attach-input").disabled = blocked;
   $("composer-form").querySelector("button[type=submit]").disabled = blocked;
   const name = other.displayName || other.username;
   note(blocked ? `You blocked ${name}. Neither of you can write to the other until you unblock them.` : "");
@@ -413,7 +415,7 @@ async function toggleBlock() {
   button.disabled = true;
   try {
     if (blocking) await api.post("/api/messagepal/blocks/", { userId: other.id });
-    else await apiDelete(`/api/messagepal/blocks/${other.id}/`);
+    else await api.delete(`/api/messagepal/blocks/${other.id}/`);
     showBlocked(blocking);
   } catch (error) {
     if (!blocking && error.status === 404) showBlocked(false); // lifted meanwhile (another tab)
@@ -444,7 +446,8 @@ async function start() {
   const conversations = loadConversations().catch(() => {});
   if (!conversationId || !other) {
     $("composer").disabled = true;
-    $("composer-form").querySelector("button").disabled = true;
+    $("attach-input").disabled = true;
+    $("composer-form").querySelector("button[type=submit]").disabled = true;
     list.empty.textContent = "Pick a conversation, or find a person to write to.";
     await conversations;
     socket.start();
@@ -459,7 +462,8 @@ async function start() {
   wireComposer({
     form: $("composer-form"),
     textarea: $("composer"),
-    onSend: (content) => send(content),
+    attachment: new ComposerAttachment({ form: $("composer-form"), textarea: $("composer"), target: { conversationId } }),
+    onSend: (content, file) => send(content, file),
     onTyping: () => socket.send({ type: "typing", recipientId: other.id }),
   });
   editLastOnArrowUp($("composer"));

@@ -2,7 +2,7 @@
 // MessagePal (the typing line and the composer: composer.js). Both pages
 // normalise their messages to
 //   {key, seq, authorId, authorName, content, createdAt, messageType, fileUrl,
-//    mentions, isAI, clientId, grade, isPinned, streaming}
+//    file, mentions, isAI, clientId, grade, isPinned, streaming}
 // (key: the server id as a string; seq: a number that orders the messages);
 // the workspace chat adds {editedAt, replyTo, replyCount, lastReplyAt,
 // reactions}, drawn by its `decorate` hook (message-actions.js).
@@ -12,7 +12,8 @@
 // focused, else the newest) is in the tab order; Up/Down/Home/End move
 // between messages, and a focused message shows its action buttons.
 
-import { el, formatTime, icon, safeUrl } from "./util.js";
+import { el, formatTime, safeUrl } from "./util.js";
+import { renderAttachment } from "./attachments.js";
 
 const TOKEN_RE = /(https?:\/\/[^\s<>"'`]+)|(@[A-Za-z0-9_.+-]+)/g;
 const STATUS_LABELS = { sending: "Sending", sent: "Sent", read: "Read", failed: "Not sent" };
@@ -48,38 +49,6 @@ export function renderText(content, { mentionNames = new Set(), myName = "" } = 
   }
   fragment.append(content.slice(last));
   return fragment;
-}
-
-function attachment(message) {
-  if (!message.fileUrl || !["image", "file"].includes(message.messageType)) return null;
-  const href = safeUrl(message.fileUrl);
-  if (!href) {
-    // Not an http(s) or same-site URL: shown, never followed.
-    return el("p", { class: "attachment attachment-unsafe" }, "Attachment (not a web link): ", el("code", { text: message.fileUrl }));
-  }
-  if (message.messageType === "image") {
-    return el(
-      "a",
-      { class: "attachment attachment-image", href, rel: "noopener noreferrer nofollow", target: "_blank" },
-      el("img", { src: href, alt: `Image from ${message.authorName}`, loading: "lazy" }),
-    );
-  }
-  const name = decoded(href.split("?")[0].split("/").filter(Boolean).pop() || "file");
-  return el(
-    "a",
-    { class: "attachment attachment-file", href, rel: "noopener noreferrer nofollow", target: "_blank", download: "" },
-    icon("file"),
-    el("span", { text: name }),
-  );
-}
-
-// A file name from a URL, decoded when it can be ("report%" stays as it is).
-function decoded(part) {
-  try {
-    return decodeURIComponent(part);
-  } catch {
-    return part;
-  }
 }
 
 export class MessageList {
@@ -279,6 +248,7 @@ export class MessageList {
       createdAt: new Date().toISOString(),
       messageType: "text",
       fileUrl: null,
+      file: null,
       mentions: [],
       isAI: false,
       clientId,
@@ -371,8 +341,11 @@ export class MessageList {
     }
     node.append(meta);
     const mentionNames = this.mentionNames(message);
-    node.append(el("div", { class: "message-body" }, renderText(message.content, { mentionNames, myName: this.me.username })));
-    const extra = attachment(message);
+    const body = el("div", { class: "message-body" }, renderText(message.content, { mentionNames, myName: this.me.username }));
+    // A file sent without a caption: its name is on the file's card already.
+    if (message.file && message.content === message.file.name) body.hidden = true;
+    node.append(body);
+    const extra = renderAttachment(message); // attachments.js
     if (extra) {
       const image = extra.querySelector("img");
       if (image) {

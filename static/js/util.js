@@ -32,12 +32,18 @@ export function errorText(body) {
   return parts.join(" ");
 }
 
+// The CSRF token for a write (the X-CSRFToken header), fetched once if the
+// cookie is not there yet. Also used by the uploads (attachments.js).
+export async function csrfToken() {
+  if (!cookie("csrftoken")) await fetch("/api/auth/csrf/", { credentials: "same-origin" });
+  return cookie("csrftoken");
+}
+
 async function request(method, path, body) {
   const headers = { Accept: "application/json" };
   const init = { method, headers, credentials: "same-origin" };
   if (method !== "GET") {
-    if (!cookie("csrftoken")) await fetch("/api/auth/csrf/", { credentials: "same-origin" });
-    headers["X-CSRFToken"] = cookie("csrftoken");
+    headers["X-CSRFToken"] = await csrfToken();
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
@@ -114,6 +120,12 @@ const ICONS = {
   pencil: "M4 20h4L19 9l-4-4L4 16v4zM13.5 6.5l4 4",
   trash: "M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13M10 11v6M14 11v6",
   pin: "M9 3h6l-1 6 4 4H6l4-4-1-6zM12 13v8",
+  paperclip: "M20 11.5l-8.2 8.2a5 5 0 0 1-7-7L13 4.5a3.3 3.3 0 0 1 4.7 4.7l-8.2 8.2a1.7 1.7 0 0 1-2.4-2.4L14.5 7.6",
+  image: "M4 4h16v16H4zM4 16l5-5 4 4 2-2 5 5M15 8.5h.01",
+  archive: "M4 4h16v4H4zM5 8v12h14V8M10 12h4",
+  audio: "M9 18V5l11-2v13M9 18a3 3 0 1 1-6 0a3 3 0 0 1 6 0zM20 16a3 3 0 1 1-6 0a3 3 0 0 1 6 0z",
+  video: "M3 6h13v12H3zM16 10l5-3v10l-5-3",
+  code: "M6 2h8l5 5v15H6V2zM10 12l-2 2.5 2 2.5M14 12l2 2.5-2 2.5",
 };
 
 export function icon(name, label = "") {
