@@ -241,6 +241,8 @@ CHAT_PRESENCE_MAX_MEMBERS = env_int("CHAT_PRESENCE_MAX_MEMBERS", 200)
 # Redis connections per process for presence, rate limits and connection
 # counts (the channel layer has its own); past it, commands wait.
 CHAT_REDIS_MAX_CONNECTIONS = env_int("CHAT_REDIS_MAX_CONNECTIONS", 200)
+# /metrics answers loopback, or a request with `Authorization: Bearer <this>`.
+CHAT_METRICS_TOKEN = os.environ.get("CHAT_METRICS_TOKEN", "")
 
 # Missed-message email (notifications.email, sent by `manage.py chat_worker`):
 # EMAIL_URL smtp://[user:password@]host:port (smtp+tls:// for STARTTLS,

@@ -6,7 +6,7 @@ from django.urls import include, path, re_path, register_converter
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.backends import login_retry_after
-from chatsite.health import healthz
+from chatsite.health import healthz, metrics
 from files.views import file_download, file_thumbnail
 from notifications.views import unsubscribe
 
@@ -41,6 +41,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz),
     path("healthz/", healthz),
+    path("metrics", metrics),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/", include("accounts.urls")),
     path("api/", include("workspace_chat.urls")),

@@ -10,6 +10,7 @@ from django.conf import settings
 from messagepal import protocol, schema, selectors, services
 from realtime.consumers import ProtocolConsumer
 from realtime.events import pal_user_group
+from wire.metrics import SEND_SECONDS, timed
 from wire.protocol import Ping, pong_event
 
 
@@ -32,16 +33,17 @@ class MessagePalConsumer(ProtocolConsumer):
     async def handle_command(self, command: Any, request_id: str | None) -> None:
         match command:
             case protocol.SendMessage():
-                message, _ = await database_sync_to_async(services.pal_message_send)(
-                    sender=self.user,
-                    recipient_id=command.recipient_id,
-                    content=command.content,
-                    client_id=command.client_id,
-                    file_url=command.file_url,
-                    skip_channel=self.channel_name,
-                )
-                self.known_recipients.add(command.recipient_id)
-                await self.reply(schema.message_received_event(message), request_id)
+                with timed(SEND_SECONDS):
+                    message, _ = await database_sync_to_async(services.pal_message_send)(
+                        sender=self.user,
+                        recipient_id=command.recipient_id,
+                        content=command.content,
+                        client_id=command.client_id,
+                        file_url=command.file_url,
+                        skip_channel=self.channel_name,
+                    )
+                    self.known_recipients.add(command.recipient_id)
+                    await self.reply(schema.message_received_event(message), request_id)
             case protocol.Typing():
                 if command.recipient_id not in self.known_recipients:
                     await database_sync_to_async(services.pal_recipient_check)(sender=self.user, recipient_id=command.recipient_id)

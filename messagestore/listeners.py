@@ -13,11 +13,14 @@ message is stored already; `manage.py search_rebuild` repairs an index).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal
 
 from messagestore.base import MessageStore, NewMessage, StoredMessage
+from wire.metrics import STORE_SECONDS
 
 logger = logging.getLogger(__name__)
 
@@ -56,54 +59,65 @@ def _tell(write: Write) -> None:
 
 
 class ObservedStore:
-    """The store with its writes told to the listeners; every other
-    attribute is the store's own."""
+    """The store with its writes told to the listeners, and every call timed
+    (`chat_store_seconds` by `op`, wire.metrics); every other attribute is
+    the store's own."""
 
     def __init__(self, inner: MessageStore):
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+        attr = getattr(self.inner, name)
+        if name.startswith("_") or not callable(attr):
+            return attr
+        return partial(self._timed, name)
+
+    def _timed(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return getattr(self.inner, op)(*args, **kwargs)
+        finally:
+            STORE_SECONDS.labels(op).observe(time.perf_counter() - started)
 
     def __repr__(self) -> str:
         return f"ObservedStore({self.inner!r})"
 
     def append(self, new: NewMessage) -> tuple[StoredMessage, bool]:
-        stored, created = self.inner.append(new)
+        stored, created = self._timed("append", new)
         if created:
             _tell(Write("append", stored.stream, stored.id, stored))
         return stored, created
 
     def edit(self, stream: str, message_id: int, *, content: str, mentions: Sequence[int]) -> StoredMessage | None:
-        edited = self.inner.edit(stream, message_id, content=content, mentions=mentions)
+        edited = self._timed("edit", stream, message_id, content=content, mentions=mentions)
         if edited is not None:
             _tell(Write("edit", stream, message_id, edited))
         return edited
 
     def update_content(self, stream: str, message_id: int, *, content: str, edited: bool) -> StoredMessage | None:
-        updated = self.inner.update_content(stream, message_id, content=content, edited=edited)
+        updated = self._timed("update_content", stream, message_id, content=content, edited=edited)
         if updated is not None:
             _tell(Write("edit", stream, message_id, updated))
         return updated
 
     def soft_delete(self, stream: str, message_id: int, *, by: int | None) -> StoredMessage | None:
-        before = self.inner.soft_delete(stream, message_id, by=by)
+        before = self._timed("soft_delete", stream, message_id, by=by)
         if before is not None:
             _tell(Write("removed", stream, message_id))
         return before
 
     def delete(self, stream: str, message_id: int) -> bool:
-        done = self.inner.delete(stream, message_id)
+        done = self._timed("delete", stream, message_id)
         if done:
             _tell(Write("removed", stream, message_id))
         return done
 
     def set_hidden(self, stream: str, message_id: int, hidden: bool) -> bool:
-        done = self.inner.set_hidden(stream, message_id, hidden)
+        done = self._timed("set_hidden", stream, message_id, hidden)
         if done and hidden:
             _tell(Write("removed", stream, message_id))
         elif done:
-            shown = self.inner.get(stream, message_id)
+            shown = self._timed("get", stream, message_id)
             if shown is not None:
                 _tell(Write("shown", stream, message_id, shown))
         return done

@@ -13,6 +13,7 @@ from django.db import transaction
 from messagestore import NewMessage, StoredMessage, StoreError, get_store
 from realtime import ratelimit
 from wire.errors import RateLimited, StoreUnavailable
+from wire.metrics import MESSAGES_ACCEPTED
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ def message_append(
         with transaction.atomic():
             stored, created = store.append(new)
             if created:
+                MESSAGES_ACCEPTED.inc()
                 on_created(stored)
     except StoreError as exc:
         raise StoreUnavailable("The message could not be stored; it was not sent.") from exc

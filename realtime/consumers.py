@@ -32,6 +32,7 @@ from realtime.events import FORCE_CLOSE_TYPE, REMOVED_TYPE, Broadcast, channel_l
 from realtime.hub import get_hub
 from wire import jsonutil, schema
 from wire.errors import ChatError, RateLimited
+from wire.metrics import CONNECTIONS_OPEN, ERRORS
 from wire.protocol import ProtocolError, connected_event, error_event, with_request_id
 
 logger = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
                 self._drainer.cancel()
             self.on_gone()
             if self._counted:
+                CONNECTIONS_OPEN.dec()
                 try:
                     await connection_closed(self.user.id, self.channel_name)
                 except (RedisError, OSError) as exc:  # Redis is down: the entry expires by itself
@@ -244,6 +246,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=CLOSE_TOO_MANY)
             return
         self._counted = True
+        CONNECTIONS_OPEN.inc()
         self.user = user
         self.session = self.new_session()
         session = self.scope.get("session")
@@ -295,14 +298,18 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
             command, request_id = self.parse(text_data)
             await self.handle_command(command, request_id)
         except ProtocolError as exc:
+            ERRORS.labels(exc.code).inc()
             await self.send_event(error_event(exc, request_id))
         except RateLimited as exc:
+            ERRORS.labels(exc.code).inc()
             await self.send_event(error_event(ProtocolError(exc.code, exc.message, retry_after=exc.retry_after), request_id))
         except ChatError as exc:
+            ERRORS.labels(exc.code).inc()
             if exc.code == "server_error":
                 logger.error("%s failed: %s", type(self).__name__, exc, exc_info=exc.__cause__)
             await self.send_event(error_event(ProtocolError(exc.code, exc.message), request_id))
         except Exception:
+            ERRORS.labels("server_error").inc()
             logger.exception("unexpected error in %s", type(self).__name__)
             await self.send_event(error_event(ProtocolError("server_error", "Something went wrong; try again."), request_id))
 

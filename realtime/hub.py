@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from channels.exceptions import ChannelFull
 
 from realtime.events import EVENT_TYPE, Broadcast, channel_layer
+from wire.metrics import DELIVERIES
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,7 @@ class Hub:
             except (KeyError, TypeError):  # not from realtime.events.envelope: never the layer's fault
                 logger.error("hub: a malformed event for %s dropped", message.get("group"))
                 return
+            DELIVERIES.inc(len(members))
             for listener in tuple(members):
                 try:
                     listener.on_broadcast(event)

@@ -16,6 +16,7 @@ from realtime.consumers import ProtocolConsumer
 from realtime.delivery import ChannelSession, FillChanges, FillGap
 from realtime.events import channel_group, notify_group
 from wire.errors import ChatError
+from wire.metrics import SEND_SECONDS, timed
 from wire.protocol import Ping, pong_event
 from workspace_chat import lifecycle, protocol, schema, selectors, services
 
@@ -57,7 +58,8 @@ class ChatConsumer(ProtocolConsumer):
     async def handle_command(self, command: Any, request_id: str | None) -> None:
         match command:
             case protocol.SendMessage():
-                await self.send_message(command, request_id)
+                with timed(SEND_SECONDS):
+                    await self.send_message(command, request_id)
             case protocol.JoinChannel():
                 await services.event_take(user=self.user)
                 await self.join(command, request_id)
