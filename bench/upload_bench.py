@@ -2,7 +2,11 @@
 server's memory and the chat of everyone else meanwhile.
 
     .venv/bin/python bench/upload_bench.py               # `make bench-upload`
-    .venv/bin/python bench/upload_bench.py --redis-db 12 --database chat_helper --rounds random
+    .venv/bin/python bench/upload_bench.py --redis-db 12 --database chat_helper --rounds random --ref HEAD
+
+With --ref the server runs from a clean `git archive` copy of that commit.
+--server-env NAME=VALUE adds to the server's environment (experiments: e.g.
+PYTHONPATH=<a folder with a sitecustomize.py> to try a change).
 
 Seeds a fresh database through the ORM (one workspace, one public channel,
 50 chatting members and 20 uploaders, a logged-in session each), then per
@@ -84,6 +88,7 @@ def seed_main(out: str, users: int) -> None:
     """Subprocess mode (--seed-out): `users` users in one workspace with one
     public channel (workspace membership suffices to join it and to upload
     to it) and a logged-in session each, as bench/join_storm.py seeds."""
+    sys.path.insert(0, os.environ.get("UPLOAD_BENCH_CODE", str(ROOT)))  # the models of the code under test
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatsite.settings")
     import django
 
@@ -121,7 +126,17 @@ def postgres(url: str, *statements: str) -> None:
             conn.execute(statement)
 
 
-def bench_env(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
+def export(ref: str, run_dir: Path) -> Path:
+    """A clean `git archive` copy of commit `ref` (no work tree or index
+    touched): the figures belong to it, not to edits under way in the checkout."""
+    code = run_dir / "code"
+    code.mkdir()
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True, timeout=120).stdout
+    subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True, timeout=120)
+    return code
+
+
+def bench_env(args: argparse.Namespace, run_dir: Path, code: Path) -> dict[str, str]:
     """The server's environment: the bench's Redis database (emptied), a fresh migrated database."""
     import redis
 
@@ -138,8 +153,8 @@ def bench_env(args: argparse.Namespace, run_dir: Path) -> dict[str, str]:
         env["DATABASE_URL"] = urlparse(url)._replace(path=f"/{args.database}").geturl()
     else:
         env["DATABASE_URL"] = f"sqlite:///{run_dir / 'upload.sqlite3'}"
-    env.update(DJANGO_DEBUG="0", LOG_LEVEL="WARNING", CHAT_RATE_LIMIT_MESSAGES="100000", CHAT_RATE_LIMIT_EVENTS="100000")
-    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True, timeout=300)
+    env.update(DJANGO_DEBUG="0", LOG_LEVEL="WARNING", CHAT_RATE_LIMIT_MESSAGES="100000", CHAT_RATE_LIMIT_EVENTS="100000", UPLOAD_BENCH_CODE=str(code))
+    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=code, env=env, check=True, timeout=300)
     return env
 
 
@@ -316,7 +331,10 @@ async def run_round(kind: str, port: int, pid: int, seed_data: dict, args: argpa
             if (await worker.stdout.readline()).strip() != b"ready":
                 raise RuntimeError("the upload worker failed")
             joined.set()
-            await asyncio.sleep(args.rest)
+            await asyncio.sleep(1.0)
+            rest0 = (time.monotonic(), cpu_seconds(pid))
+            await asyncio.sleep(max(0.0, args.rest - 1.0))
+            rest_cpu = (cpu_seconds(pid) - rest0[1]) / (time.monotonic() - rest0[0])
             worker.stdin.write(b"go\n")
             await worker.stdin.drain()
             cpu0 = cpu_seconds(pid)
@@ -332,7 +350,7 @@ async def run_round(kind: str, port: int, pid: int, seed_data: dict, args: argpa
     await asyncio.gather(*members, return_exceptions=True)
     sampler.done.set()
     sampler.join()
-    return {**summarize(kind, chat, sampler.samples, uploads, args), "server_cpu_s": cpu1 - cpu0}
+    return {**summarize(kind, chat, sampler.samples, uploads, args), "server_cpu_s": cpu1 - cpu0, "rest_cpu": rest_cpu}
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -392,7 +410,7 @@ def render(rounds: list[dict]) -> str:
          [f"{r['rss_peak_mb'] - r['rss_before_mb']:.0f} MB ({verdict(r['rss_peak_mb'] - r['rss_before_mb'] < TARGET_RSS_MB)})" for r in rounds]),
         ("uploads stored (stored as)", [f"{r['uploaded']} of {r['uploads']} ({', '.join(map(str, r['stored_as']))})" for r in rounds]),
         ("upload throughput", [f"{r['throughput_mb_s']:.1f} MB/s ({r['upload_window_s']:.1f} s for all)" for r in rounds]),
-        ("server CPU over the uploads", [f"{r['server_cpu_s']:.1f} s" for r in rounds]),
+        ("server CPU over the uploads (at rest: share of a core)", [f"{r['server_cpu_s']:.1f} s ({r['rest_cpu']:.0%})" for r in rounds]),
         ("one upload p50 / p99 (body sent p50)", [f"{r['upload_p50_s']:.2f} / {r['upload_p99_s']:.2f} s ({r['body_sent_p50_s']:.2f} s)" for r in rounds]),
         (f"chat during uploads p50 / p99 / max (target p99 < {TARGET_P99_MS:g} ms)",
          [f"{lat(r['during'])} ({verdict(r['during']['p99'] < TARGET_P99_MS)})" for r in rounds]),
@@ -420,6 +438,7 @@ def main() -> int:
     parser.add_argument("--redis-db", type=int, default=REDIS_DB, help="Redis database of the bench (emptied)")
     parser.add_argument("--database", default=DATABASE, help="PostgreSQL database of the bench (dropped and created)")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
+    parser.add_argument("--ref", help="measure this commit (a clean git-archive copy) instead of the checkout as it is")
     parser.add_argument("--seed-out", help=argparse.SUPPRESS)
     parser.add_argument("--upload-worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -432,18 +451,19 @@ def main() -> int:
         return 0
     raise_fd_limit()
     run_dir = Path(tempfile.mkdtemp(prefix="chat-upload-bench-"))
-    env = bench_env(args, run_dir)
+    code = export(args.ref, run_dir) if args.ref else ROOT
+    env = bench_env(args, run_dir, code)
     env.update(dict(item.split("=", 1) for item in args.server_env))
     results, keep_logs = [], True
     try:
         log(f"seeding {users} users and a public channel ({urlparse(env['DATABASE_URL']).scheme})")
         subprocess.run([PY, str(Path(__file__).resolve()), "--seed-out", str(run_dir / "seed.json"), "--members", str(args.members),
-                        "--uploads", str(args.uploads)], cwd=ROOT, env=env, check=True, timeout=300)
+                        "--uploads", str(args.uploads)], cwd=code, env=env, check=True, timeout=300)
         seed_data = json.loads((run_dir / "seed.json").read_text())
         for kind in [k.strip() for k in args.rounds.split(",") if k.strip()]:
             media = run_dir / f"media-{kind}"
             media.mkdir()
-            server = Server(f"server-{kind}", list(SERVER_ARGV), {**env, "CHAT_MEDIA_ROOT": str(media)}, run_dir).start()
+            server = Server(f"server-{kind}", list(SERVER_ARGV), {**env, "CHAT_MEDIA_ROOT": str(media)}, run_dir, cwd=code).start()
             try:
                 log(f"round {kind}: server pid {server.pid} on port {server.port}; {args.members} members, {args.uploads} uploads")
                 results.append(asyncio.run(run_round(kind, server.port, server.pid, seed_data, args)))
@@ -460,7 +480,7 @@ def main() -> int:
             shutil.rmtree(run_dir, ignore_errors=True)
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = Path("/proc/loadavg").read_text().split()[:3]
-    head = subprocess.run(["git", "log", "-1", "--format=%h", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    head = subprocess.run(["git", "log", "-1", "--format=%h", args.ref or "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
     print(f"Upload benchmark, {when}, commit {head}, load average {' '.join(load)} ({os.cpu_count()} cores)\n")
     print(render(results))
     if args.json:
