@@ -64,6 +64,22 @@ async def paste(tab: Tab, name: str, mime: str, data: bytes) -> None:
     )
 
 
+async def drop(tab: Tab, name: str, mime: str, data: bytes) -> None:
+    """Drags a file (built in the page) over the composer and drops it."""
+    await tab.page.evaluate(
+        """([name, type, b64]) => {
+            const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+            const data = new DataTransfer();
+            data.items.add(new File([bytes], name, { type }));
+            const form = document.getElementById("composer-form");
+            for (const kind of ["dragenter", "dragover", "drop"]) {
+                form.dispatchEvent(new DragEvent(kind, { dataTransfer: data, bubbles: true, cancelable: true }));
+            }
+        }""",
+        [name, mime, base64.b64encode(data).decode()],
+    )
+
+
 async def ready(tab: Tab, name: str) -> None:
     """The upload finished: the file waits in the composer and Send is on."""
     tray = tab.page.locator(".attach-tray")
@@ -189,7 +205,7 @@ async def test_attach_an_image_by_the_button_preview_enlarge_and_download(classr
 async def test_paste_a_file_the_other_downloads_it_and_html_never_renders(classroom, browser):
     """Bob pastes a PDF into the composer and sends it without a caption (the
     message is its name); Alice sees a card (icon, name, size) and downloads
-    the same bytes. An HTML upload is a card too: its link downloads (an
+    the same bytes; a file dropped on the composer goes the same way. An HTML upload is a card too: its link downloads (an
     attachment, application/octet-stream), its script never runs."""
     test = "files-paste"
     room = classroom
@@ -208,6 +224,13 @@ async def test_paste_a_file_the_other_downloads_it_and_html_never_renders(classr
     await expect(link).to_have_attribute("download", "homework.pdf")
     assert await downloaded(alice, link) == PDF
     await alice.shot(test, "file-card")
+
+    # Dropped on the composer: the same.
+    await drop(alice, "answers.txt", "text/plain", b"42\n")
+    await ready(alice, "answers.txt")
+    await send_button(alice).click()
+    card = bubble(bob, "answers.txt").locator(".attachment-file")
+    assert await downloaded(bob, card.get_by_role("link", name="Download")) == b"42\n"
 
     # An HTML page: chosen with the button, it downloads instead of rendering.
     await attach(alice, "notes.html", "text/html", HTML)
