@@ -68,7 +68,7 @@ export function renderAttachment(message) {
   }
   if (href.startsWith("/") && message.messageType === "image") {
     // A path on this site that is no upload (the CSP allows only 'self'): shown.
-    return el("a", { class: "attachment attachment-image", href, target: "_blank" }, el("img", { src: href, alt: `Image from ${message.authorName}`, loading: "lazy" }));
+    return el("a", { class: "attachment attachment-image", href, rel: "noopener noreferrer", target: "_blank" }, el("img", { src: href, alt: `Image from ${message.authorName}`, loading: "lazy" }));
   }
   // Another host's: a link, never an <img> (it would tell that host who
   // reads this, and when).
@@ -234,7 +234,13 @@ export class ComposerAttachment {
     const name = file.name || "pasted file";
     this.state = { status: "uploading", name, size: file.size, progress: 0 };
     this.render();
-    const token = await csrfToken();
+    let token = "";
+    try {
+      token = await csrfToken();
+    } catch {
+      if (ticket === this.ticket) this.failed(uploadError(0, null, name));
+      return;
+    }
     if (ticket !== this.ticket) return;
     const xhr = new XMLHttpRequest();
     this.state.xhr = xhr;
