@@ -310,6 +310,11 @@ def _bounded_bodies() -> None:
         self.chat_body_limit = limits.body_limit(path)
         self.chat_body_size = 0
         self.chat_refused = False
+        # Twisted would parse a multipart body itself, whole, in memory, on
+        # the event loop (every socket of the process waits ~0.6 s per 10 MB
+        # upload), for request.args that daphne never reads: Django parses
+        # the body, in a thread. (bench/upload_bench.py, docs/files.md.)
+        self._parsePOSTFormSubmission = False
         if length is not None and length > self.chat_body_limit:
             _refuse(self)
             return

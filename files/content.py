@@ -21,9 +21,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
 OCTET_STREAM = "application/octet-stream"
 THUMBNAIL_SIZE = 400
-# Decoding holds the whole bitmap in memory (4 bytes a pixel): at most this
-# many images are decoded at once per process.
-_decoding = threading.BoundedSemaphore(2)
+# Decoding holds the whole bitmap in memory (3-4 bytes a pixel): one image
+# is decoded at a time per process, and never copied at full size.
+_decoding = threading.BoundedSemaphore(1)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 MAX_NAME = 200
@@ -83,9 +83,9 @@ def reencode(source: IO[bytes], content_type: str) -> Picture:
                 if fmt == "GIF" and frames > 1:
                     return _animated_gif(image)
                 image.load()
-                upright = ImageOps.exif_transpose(image) or image
-                data = _encode(upright, fmt)
-                return Picture(data, upright.width, upright.height, *_thumbnail(upright))
+                ImageOps.exif_transpose(image, in_place=True)
+                data = _encode(image, fmt)
+                return Picture(data, image.width, image.height, *_thumbnail(image))
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
             raise ImageTooLarge(str(exc)) from None
         except ImageTooLarge:
@@ -97,7 +97,7 @@ def reencode(source: IO[bytes], content_type: str) -> Picture:
 def _encode(image: Image.Image, fmt: str) -> bytes:
     out = io.BytesIO()
     if fmt == "JPEG":
-        image.convert("RGB").save(out, "JPEG", quality=90)
+        (image if image.mode == "RGB" else image.convert("RGB")).save(out, "JPEG", quality=90)
     elif fmt == "PNG":
         image.save(out, "PNG")
     elif fmt == "WEBP":
@@ -117,8 +117,11 @@ def _animated_gif(image: Image.Image) -> Picture:
 
 def _thumbnail(image: Image.Image) -> tuple[bytes, str]:
     """At most 400 px on its long side: PNG where there may be transparency, else JPEG."""
-    small = image.copy()
-    small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    scale = THUMBNAIL_SIZE / max(image.width, image.height)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    # Straight to the small size (no full-size copy); reducing_gap decodes
+    # in steps, much faster than one large resample.
+    small = image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) if scale < 1 else image
     out = io.BytesIO()
     if small.mode in ("RGBA", "LA", "P", "PA") or "transparency" in small.info:
         small.convert("RGBA").save(out, "PNG")

@@ -106,6 +106,10 @@ def test_patch_6_bounded_bodies_need_the_channels_request_path_and_the_body_hook
     assert headers.index("req.gotLength(") < headers.index("_send100Continue"), "gotLength comes before any 100 Continue"
     for hook in ("gotLength", "handleContentChunk", "process"):
         assert callable(getattr(WebRequest, hook))
+    # Switching Twisted's own form parsing off is an attribute its
+    # requestReceived reads, set by Request.__init__.
+    assert "self._parsePOSTFormSubmission = parsePOSTFormSubmission" in inspect.getsource(twisted_http.Request.__init__)
+    assert "and self._parsePOSTFormSubmission" in inspect.getsource(twisted_http.Request.requestReceived)
 
 
 def test_patch_5_lighter_connections_need_the_handshake_fields_and_the_server_callbacks():
