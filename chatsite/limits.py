@@ -82,7 +82,15 @@ def _content_length(scope: Scope) -> int | None:
 
 
 def too_large_body(limit: int) -> bytes:
-    return jsonutil.dumps({"detail": f"The request body is over the limit of {limit} bytes."}).encode()
+    return jsonutil.dumps({"detail": f"The request body is over the limit of {human_size(limit)}."}).encode()
+
+
+def human_size(limit: int) -> str:
+    """25 MiB, 1 MiB, 512 KiB, or bytes: as people read sizes."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if limit >= factor and limit % (factor // 4 or 1) == 0:
+            return f"{limit / factor:g} {unit}"
+    return f"{limit} bytes"
 
 
 async def _too_large(send: Send, limit: int) -> None:

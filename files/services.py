@@ -16,6 +16,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.models import User
+from chatsite.limits import human_size
 from files import content
 from files.models import FileUse, StoredFile
 from files.schema import FileObject
@@ -59,10 +60,10 @@ def file_upload(*, user: User, upload: UploadedFile, channel_id: int | None = No
     if size <= 0:
         raise Invalid("file", "The file is empty.")
     if size > settings.CHAT_MAX_UPLOAD_BYTES:
-        raise TooLarge(f"The file is larger than {settings.CHAT_MAX_UPLOAD_BYTES} bytes.")
+        raise TooLarge(f"The file is larger than {human_size(settings.CHAT_MAX_UPLOAD_BYTES)}.")
     used = StoredFile.objects.filter(uploader=user).aggregate(total=Sum("size"))["total"] or 0
     if used + size > settings.CHAT_UPLOAD_QUOTA_BYTES:
-        raise TooLarge(f"Your files would take more than your quota of {settings.CHAT_UPLOAD_QUOTA_BYTES // (1024 * 1024)} MiB; delete some first.")
+        raise TooLarge(f"Your files would take more than your quota of {human_size(settings.CHAT_UPLOAD_QUOTA_BYTES)}; delete some first.")
     upload.seek(0)
     content_type = content.sniff(upload.read(_SNIFF_BYTES))
     upload.seek(0)
