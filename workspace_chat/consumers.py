@@ -43,7 +43,7 @@ class ChatConsumer(ProtocolConsumer):
         group = notify_group(self.user.id)
         self.groups_joined.append(group)
         await self.hub.join(group, self)
-        await database_sync_to_async(online.users_connected)([self.user.id])  # not away: no missed-message email
+        online.user_connected_soon(self.user.id)  # not away: no missed-message email
 
     async def on_disconnected(self) -> None:
         for channel_id in self.session.joined():

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from django.utils import timezone
 
 from notifications.models import Mention, Notification
 from tests.workspace_chat.test_api import as_user, assert_field_error, call, get, post, send, ws_url
@@ -166,3 +167,29 @@ def test_email_settings_through_me(school):
         assert_field_error(call(client, "patch", "/api/auth/me/", 400, bad), field)
     school.carol.refresh_from_db()
     assert school.carol.email == "carol@example.org" and school.carol.email_notifications is False
+
+
+async def test_a_chat_connection_marks_its_user_connected_within_a_second(school, monkeypatch):
+    """The email worker's "away" (notifications.online): written for all new
+    connections together, shortly after they open."""
+    import asyncio
+
+    from asgiref.sync import sync_to_async
+
+    from notifications import online
+    from tests.workspace_chat.test_consumers import connect
+
+    def connected_until(user):
+        return type(user).objects.values_list("connected_until", flat=True).get(id=user.id)
+
+    monkeypatch.setattr(online, "FLUSH_AFTER", 0.2)
+    assert await sync_to_async(connected_until)(school.carol) is None
+    comms = [await connect(school.carol), await connect(school.bob)]
+    for _ in range(50):
+        if await sync_to_async(connected_until)(school.bob):
+            break
+        await asyncio.sleep(0.1)
+    now = timezone.now()
+    assert await sync_to_async(connected_until)(school.carol) > now and await sync_to_async(connected_until)(school.bob) > now
+    for comm in comms:
+        await comm.disconnect()
