@@ -17,6 +17,7 @@ import { ReportDialog } from "./report.js";
 import { GradeDialog } from "./grade.js";
 import { Sidebar } from "./sidebar.js";
 import { Notifier, Presence, messageInHash, revealMessage } from "./notifications.js";
+import { Search, markFound } from "./search.js";
 import { api, el, errorText, newClientId, readJsonScript, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");
@@ -171,8 +172,10 @@ function addMessages(messages) {
   thread.list.refreshStatuses();
 }
 
-function reveal(messageId) {
-  return revealMessage(list, messageId, { hasMore: () => state.hasMore, loadEarlier });
+async function reveal(messageId) {
+  const found = await revealMessage(list, messageId, { hasMore: () => state.hasMore, loadEarlier });
+  if (found) markFound(list, messageId);
+  return found;
 }
 
 function openThread(rootKey, opener) {
@@ -445,6 +448,7 @@ async function start() {
   renderSidebar();
   sidebar.renderHeader({ setTitle: (title) => notifier.setBaseTitle(title) });
   notifier.start().catch(() => {});
+  new Search({ workspaceId, channelId, channels: () => state.channels, label: (c) => sidebar.channelLabel(c), openHere: channelId ? (id) => reveal(id) : null });
   $("load-earlier").addEventListener("click", () => loadEarlier().catch((e) => note(e.message)));
   if (!channelId) {
     $("composer").disabled = true;
