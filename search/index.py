@@ -22,13 +22,10 @@ from messagestore.listeners import Write
 from messagestore.streams import CHANNEL_PREFIX, CONVERSATION_PREFIX
 from search import terms
 from search.models import SearchEntry
-from workspace_chat.models import Channel
 
 logger = logging.getLogger(__name__)
 TABLE = SearchEntry._meta.db_table
 COLUMNS = ("stream", "message_id", "channel_id", "conversation_id", "author_id", "created_at", "text")
-# The channel's workspace, looked up inside the INSERT (no round trip).
-WORKSPACE_OF = f"(SELECT workspace_id FROM {Channel._meta.db_table} WHERE id = %s)"
 
 
 def enabled() -> bool:
@@ -70,16 +67,16 @@ def _row(message: StoredMessage) -> tuple[Any, ...] | None:
 
 def _upsert_sql(rows: int) -> str:
     columns = ", ".join(COLUMNS)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in (*COLUMNS[2:], "workspace_id"))
-    values = ", ".join(["%s"] * len(COLUMNS)) + ", " + WORKSPACE_OF
+    updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[2:])
+    values = ", ".join(["%s"] * len(COLUMNS))
     if connection.vendor == "postgresql":
         one = f"({values}, to_tsvector('simple', unaccent(%s)))"
         return (
-            f"INSERT INTO {TABLE} ({columns}, workspace_id, vector) VALUES {', '.join([one] * rows)}"
+            f"INSERT INTO {TABLE} ({columns}, vector) VALUES {', '.join([one] * rows)}"
             f" ON CONFLICT (stream, message_id) DO UPDATE SET {updates}, vector = excluded.vector"
         )
     one = f"({values})"
-    return f"INSERT INTO {TABLE} ({columns}, workspace_id) VALUES {', '.join([one] * rows)} ON CONFLICT (stream, message_id) DO UPDATE SET {updates}"
+    return f"INSERT INTO {TABLE} ({columns}) VALUES {', '.join([one] * rows)} ON CONFLICT (stream, message_id) DO UPDATE SET {updates}"
 
 
 def upsert(messages: Sequence[StoredMessage]) -> int:
@@ -91,7 +88,6 @@ def upsert(messages: Sequence[StoredMessage]) -> int:
     params: list[Any] = []
     for row in rows:
         params.extend(row)
-        params.append(row[2])  # the channel, for WORKSPACE_OF
         if postgres:
             params.append(terms.index_text(str(row[-1])))
     with connection.cursor() as cursor:

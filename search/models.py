@@ -15,9 +15,6 @@ class SearchEntry(models.Model):
     # What the access filter joins on: a channel stream's channel, or a
     # MessagePal stream's conversation (its id is the stream).
     channel_id = models.BigIntegerField(null=True, blank=True)
-    # The channel's workspace: a search within one workspace (the UI's) walks
-    # only that workspace's entries, newest first (docs/search.md).
-    workspace_id = models.BigIntegerField(null=True, blank=True)
     conversation_id = models.CharField(max_length=40, null=True, blank=True)  # noqa: DJ001 - null: a channel's entry has none
     author_id = models.BigIntegerField()
     created_at = models.DateTimeField()
@@ -29,7 +26,6 @@ class SearchEntry(models.Model):
         constraints = [models.UniqueConstraint(fields=["stream", "message_id"], name="search_entry_once")]
         indexes = [
             models.Index(fields=["channel_id", "message_id"], name="search_entry_channel"),
-            models.Index(fields=["workspace_id", "message_id"], name="search_entry_workspace"),
             models.Index(fields=["conversation_id", "message_id"], name="search_entry_conversation"),
             models.Index(fields=["message_id"], name="search_entry_newest"),
         ]

@@ -31,7 +31,7 @@ def test_every_store_write_reaches_the_index_whoever_calls_the_store(school):
     first, created = store.append(NewMessage(stream=stream, author_id=school.carol.id, content="draft one"))
     assert created and indexed(stream) == {first.id: "draft one"}
     entry = SearchEntry.objects.get(message_id=first.id)
-    assert (entry.channel_id, entry.workspace_id, entry.conversation_id) == (school.general.id, school.workspace.id, None)
+    assert (entry.channel_id, entry.conversation_id) == (school.general.id, None)
     # A replay of a clientId stores nothing and indexes nothing new.
     replay = NewMessage(stream=stream, author_id=school.carol.id, content="client copy", client_id="c-1")
     second, _ = store.append(replay)
@@ -97,7 +97,7 @@ def test_indexing_off_and_rebuild_finds_everything_idempotently(school, settings
         assert sorted(SearchEntry.objects.values_list("text", flat=True)) == ["rebuilt later", "rebuilt pal"]
     assert indexed(school.general.stream) == {kept["id"]: "rebuilt later"}
     pal_entry = SearchEntry.objects.get(text="rebuilt pal")
-    assert (pal_entry.conversation_id, pal_entry.channel_id, pal_entry.workspace_id) == (f"conv_{low}_{high}", None, None)
+    assert (pal_entry.conversation_id, pal_entry.channel_id) == (f"conv_{low}_{high}", None)
 
 
 def pal_search(user, q: str, status: int = 200, **params: Any) -> Any:
