@@ -212,7 +212,7 @@ export class Search {
 
   render() {
     const count = this.results.length;
-    let status = "";
+    let status = "Could not search.";
     if (!this.error.textContent) {
       if (!count) status = "No messages found.";
       else status = `${count}${this.hasMore ? "+" : ""} ${count === 1 && !this.hasMore ? "message" : "messages"} found.`;

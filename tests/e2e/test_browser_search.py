@@ -154,6 +154,7 @@ async def test_load_more_escape_and_a_one_character_query(classroom, browser):
     await box.fill("x")
     await box.press("Enter")
     await expect(region).to_be_visible()
+    await expect(region.get_by_role("status")).to_have_text("Could not search.")
     await expect(region.get_by_role("alert")).to_have_text("Must be at least 2 characters.")
     await expect(region.get_by_role("link")).to_have_count(0)
     await alice.shot(test, "too-short")
@@ -187,4 +188,48 @@ async def test_a_private_channels_message_is_not_found_by_a_non_member(classroom
     await expect(alice.page.get_by_text("zebrafish essay")).to_have_count(0)
     await alice.shot("search-private", "not-found")
     teacher.assert_clean()
+    alice.assert_clean()
+
+
+async def test_the_search_fits_a_phone(classroom, browser):
+    """At 390 by 844 px the box and its open results stay on screen; a
+    message's markup and brackets stay text; the keyboard moves from the box
+    into the results and back."""
+    room = classroom
+    bob = await room.bob.connect()
+    await join(bob, room.general)
+    sent = [await send(bob, room.general, f"Wombat {word} spotted near the library") for word in ("one", "two")]
+    # Markup and brackets a person typed stay text, and only the match is marked.
+    sent.append(await send(bob, room.general, "<img src=x onerror=alert(1)> [[wombat]] ]] [["))
+    for message in sent:
+        await indexed(room.alice, "wombat", message["id"], room.workspace_id)
+
+    alice = await open_channel(browser, room, "alice", room.alice, room.general)
+    page = alice.page
+    await page.set_viewport_size({"width": 390, "height": 844})
+    box = search_box(alice)
+    await box.fill("wombat")
+    await box.press("Enter")
+    region = results(alice)
+    await expect(region.get_by_role("status")).to_have_text("3 messages found.")
+    odd = region.get_by_role("link").first
+    await expect(odd.locator(".search-hit-text")).to_have_text("<img src=x onerror=alert(1)> [[wombat]] ]] [[")
+    await expect(odd.locator("mark")).to_have_text("wombat")
+    await expect(region.locator("img")).to_have_count(0)
+    for target in (box, region):
+        shape = await target.bounding_box()
+        assert shape is not None and shape["x"] >= 0 and shape["x"] + shape["width"] <= 390, (target, shape)
+    hits = region.get_by_role("link")
+    await box.press("ArrowDown")
+    await expect(hits.first).to_be_focused()
+    await page.keyboard.press("ArrowDown")
+    await expect(hits.nth(1)).to_be_focused()
+    await page.keyboard.press("ArrowUp")
+    await expect(hits.first).to_be_focused()
+    await page.keyboard.press("ArrowUp")
+    await expect(box).to_be_focused()
+    await alice.shot("search-phone", "results")
+    await region.get_by_role("button", name="Close search results").click()
+    await expect(region).to_be_hidden()
+    await expect(box).to_be_focused()
     alice.assert_clean()
