@@ -26,7 +26,10 @@ SEEN_TTL = 60.0
 FLUSH_AFTER = 1.0
 _CHUNK = 1000
 _connected: set[int] = set()
-_flush: asyncio.TimerHandle | None = None
+# The loop a write is scheduled on (one per process in a server; tests run
+# several loops one after another, and a write scheduled on a finished one
+# never runs).
+_flush_loop: asyncio.AbstractEventLoop | None = None
 
 
 def users_connected(user_ids: Iterable[int]) -> None:
@@ -38,18 +41,19 @@ def users_connected(user_ids: Iterable[int]) -> None:
 
 def user_connected_soon(user_id: int) -> None:
     """A `/ws/chat/` connection of the user opened: written within FLUSH_AFTER."""
-    global _flush
+    global _flush_loop
     _connected.add(user_id)
-    if _flush is None:
-        loop = asyncio.get_running_loop()
-        _flush = loop.call_later(FLUSH_AFTER, lambda: loop.create_task(_write_connected()))
+    loop = asyncio.get_running_loop()
+    if _flush_loop is not loop:
+        _flush_loop = loop
+        loop.call_later(FLUSH_AFTER, lambda: loop.create_task(_write_connected()))
 
 
 async def _write_connected() -> None:
-    global _flush
+    global _flush_loop
     ids = list(_connected)
     _connected.clear()
-    _flush = None
+    _flush_loop = None
     try:
         await database_sync_to_async(users_connected)(ids)
     except Exception as exc:  # the next maintenance round writes them again
