@@ -84,17 +84,21 @@ class Indexer:
                     batch.append(self._queue.get(timeout=left))
                 except queue.Empty:
                     break
-            self._apply([write for _, write in batch])
-            done = time.monotonic()
-            self.lags.extend(done - submitted for submitted, _ in batch)
-            with self._idle:
-                self._pending -= len(batch)
-                self._idle.notify_all()
+            try:
+                self._apply([write for _, write in batch])
+            finally:
+                # The thread outlives any failure (`_apply` logs them), and
+                # `flush` never waits for a batch that is gone.
+                done = time.monotonic()
+                self.lags.extend(done - submitted for submitted, _ in batch)
+                with self._idle:
+                    self._pending -= len(batch)
+                    self._idle.notify_all()
 
     def _apply(self, writes: list[Write]) -> None:
         for attempt in range(1, ATTEMPTS + 1):
-            close_old_connections()
             try:
+                close_old_connections()
                 apply(writes)
                 return
             except DatabaseError:

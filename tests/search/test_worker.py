@@ -45,3 +45,21 @@ def test_async_mode_indexes_after_commit_and_never_a_rolled_back_write(school, s
         raise RuntimeError("abort")
     assert worker.indexer.flush(5)
     assert SearchEntry.objects.filter(text="rolled back").count() == 0
+
+
+def test_the_indexer_thread_outlives_a_failing_batch(monkeypatch, caplog):
+    calls: list[int] = []
+
+    def flaky(writes: list[Write]) -> None:
+        calls.append(len(writes))
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+
+    monkeypatch.setattr(worker, "apply", flaky)
+    monkeypatch.setattr(worker, "close_old_connections", lambda: None)
+    indexer = worker.Indexer()
+    indexer.submit(Write("removed", "ch:1", 1))
+    assert indexer.flush(5)
+    indexer.submit(Write("removed", "ch:1", 2))
+    assert indexer.flush(5)
+    assert calls == [1, 1] and "boom" in caplog.text
