@@ -98,6 +98,32 @@ async def test_axe_finds_nothing_serious(classroom, browser, size):
     alice.assert_clean()
 
 
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+async def test_axe_finds_nothing_serious_on_the_other_pages(classroom, browser, size):
+    """The register page, the home page (workspaces) and a workspace's
+    settings page (a teacher's): 0 serious or critical axe-core violations."""
+    test = f"a11y-{size}"
+    room = classroom
+    visitor = await open_tab(browser, room.server, "visitor", None, size)
+    await visitor.page.goto("/register/")
+    await expect(visitor.page.get_by_role("heading", level=1)).to_be_visible()
+    await no_serious_violations(visitor, f"register at {size}")
+    await visitor.shot(test, "register")
+
+    teacher = await open_tab(browser, room.server, "teacher", room.teacher, size)
+    await teacher.page.goto("/")
+    await expect(teacher.page.get_by_role("link", name="Class")).to_be_visible()
+    await no_serious_violations(teacher, f"home at {size}")
+    await teacher.shot(test, "home")
+    await teacher.page.goto(f"/workspaces/{room.workspace_id}/settings/")
+    await expect(teacher.page.get_by_text("Alice S").first).to_be_visible()
+    await no_serious_violations(teacher, f"settings at {size}")
+    await no_sideways_scroll(teacher)
+    await teacher.shot(test, "settings")
+    visitor.assert_clean()
+    teacher.assert_clean()
+
+
 async def inside_drawer(tab: Tab) -> bool:
     return await tab.page.evaluate("() => document.getElementById('sidebar').contains(document.activeElement)")
 
