@@ -48,6 +48,10 @@ def _fresh_in_process_state(settings):
     # Every event a consumer sends is checked against its schema (wire.schema):
     # a test during which one did not match fails here.
     settings.CHAT_CHECK_EVENTS = True
+    # The search index is written in the writer's transaction: the async
+    # indexer (PostgreSQL's default) would write after a test's commit, into
+    # the next test's tables. tests/search/test_worker.py turns it on.
+    settings.CHAT_SEARCH_INDEX_MODE = "sync"
     # Tests register many users from one address; the registration throttle
     # has its own test (tests/reliability/test_hardening.py).
     settings.CHAT_REGISTER_RATE = "100000/hour"
