@@ -16,6 +16,7 @@ from messagepal import services as pal
 from messagestore import NewMessage, get_store
 from messagestore.listeners import Write, on_write
 from search.models import SearchEntry
+from tests.conftest import require_service
 from tests.pal_schemas import check_pal_message
 from workspace_chat import membership, services
 
@@ -145,8 +146,7 @@ def test_messagepal_search_pages_with_before_and_skips_edited_and_deleted(school
 
 @pytest.mark.needs_postgres
 def test_postgres_index_is_an_unaccented_tsvector_with_a_gin_index(school):
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL only (DATABASE_URL)")
+    require_service("DATABASE_URL (PostgreSQL)", "postgresql" if connection.vendor == "postgresql" else "")
     services.message_send(user=school.alice, channel_id=school.general.id, content="Crème Brûlée at mail@example.org")
     entry = SearchEntry.objects.get()
     with connection.cursor() as cursor:

@@ -10,6 +10,7 @@ from messagestore import NewMessage, get_store
 from messagestore.listeners import Write
 from search import worker
 from search.models import SearchEntry
+from tests.conftest import require_service
 from workspace_chat import services
 
 
@@ -32,8 +33,7 @@ def test_a_batch_applies_each_messages_last_write(school):
 @pytest.mark.needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_async_mode_indexes_after_commit_and_never_a_rolled_back_write(school, settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("the async indexer is PostgreSQL's default (DATABASE_URL)")
+    require_service("DATABASE_URL (PostgreSQL)", "postgresql" if connection.vendor == "postgresql" else "")
     settings.CHAT_SEARCH_INDEX_MODE = "async"
     sent = services.message_send(user=school.alice, channel_id=school.general.id, content="indexed after commit").message
     assert worker.indexer.flush(5)
