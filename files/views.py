@@ -6,12 +6,14 @@ their type; everything else as an attachment; `nosniff` on every answer."""
 from __future__ import annotations
 
 import re
+from typing import cast
 from urllib.parse import quote
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_safe
 
+from accounts.models import User
 from files.models import StoredFile
 from messagepal.selectors import access_conversation
 from wire.errors import ChatError
@@ -21,15 +23,15 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
 def _readable(request: HttpRequest, file_id: str) -> StoredFile:
-    user = request.user
-    stored = StoredFile.objects.filter(id=file_id).first() if user.is_authenticated else None
+    stored = StoredFile.objects.filter(id=file_id).first() if request.user.is_authenticated else None
     if stored is None:
         raise Http404("No such file.")
+    user = cast(User, request.user)
     try:
         if stored.channel_id is not None:
-            access_channel(user, stored.channel_id)  # type: ignore[arg-type]
+            access_channel(user, stored.channel_id)
         else:
-            access_conversation(user, stored.conversation_id)  # type: ignore[arg-type]
+            access_conversation(user, stored.conversation_id)
     except ChatError:
         raise Http404("No such file.") from None
     return stored
