@@ -176,3 +176,11 @@ def pytest_runtest_teardown(item):
     from realtime.hub import close_hubs
 
     close_hubs()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Drop the PostgreSQL databases the session's server processes used
+    (tests.e2e.harness.create_database); the servers have stopped by now."""
+    from tests.e2e.harness import drop_created_databases
+
+    drop_created_databases()

@@ -33,6 +33,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# PostgreSQL databases this test session created (server URL, name): dropped
+# when the session ends (tests/conftest.py pytest_sessionfinish), so runs do
+# not leave one database per run behind.
+CREATED_DATABASES: list[tuple[str, str]] = []
+
+
+def create_database(url: str, name: str, template: str | None = None) -> str:
+    """A new PostgreSQL database `name` on the server of `url` (replacing one of
+    that name), remembered for drop_created_databases; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    CREATED_DATABASES.append((url, name))
+    return urlparse(url)._replace(path=f"/{name}").geturl()
+
+
+def drop_created_databases() -> None:
+    import psycopg
+
+    while CREATED_DATABASES:
+        url, name = CREATED_DATABASES.pop()
+        try:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except psycopg.Error as exc:
+            print(f"could not drop test database {name}: {exc}", file=sys.stderr)
+
+
 def prepare_database(base_env: dict[str, str], name: str) -> dict[str, str]:
     """A fresh database for the server processes (not pytest's test DB):
     a new PostgreSQL database when DATABASE_URL is PostgreSQL, else a temp
@@ -40,13 +70,7 @@ def prepare_database(base_env: dict[str, str], name: str) -> dict[str, str]:
     env = dict(base_env)
     url = env.get("DATABASE_URL", "")
     if url.startswith(("postgres://", "postgresql://")):
-        import psycopg
-
-        parsed = urlparse(url)
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["DATABASE_URL"] = parsed._replace(path=f"/{name}").geturl()
+        env["DATABASE_URL"] = create_database(url, name)
     else:
         env["DATABASE_URL"] = "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="chat-e2e-"), f"{name}.sqlite3")
     migrate(env)

@@ -38,7 +38,7 @@ import pytest
 import websockets
 
 from tests.conftest import IN_CI
-from tests.e2e.harness import WS, Person, Server, free_port, prepare_database
+from tests.e2e.harness import WS, Person, Server, create_database, free_port, prepare_database
 
 REDIS_SERVER = shutil.which("redis-server") or ""
 
@@ -229,11 +229,7 @@ def fresh_database(env: dict[str, str], name: str) -> str:
     if base.startswith(("postgres://", "postgresql://")):
         import psycopg
 
-        tpl_name = urlparse(template).path.lstrip("/")
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{tpl_name}"')
-        url = urlparse(base)._replace(path=f"/{name}").geturl()
+        url = create_database(base, name, template=urlparse(template).path.lstrip("/"))
         with psycopg.connect(url, autocommit=True) as conn:
             for table in ID_TABLES:
                 conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {first_id})")
