@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 
 from messagepal import services
-from tests.messagepal.test_services import CONVERSATION_KEYS, PalListener, conv, make_pals, send
+from tests.messagepal.pal import CONVERSATION_KEYS, PalListener, conv, make_pals, send
 from tests.pal_schemas import check_pal_message
 from tests.workspace_chat.test_api import assert_field_error, call
 
@@ -372,7 +372,7 @@ def test_blocks_need_a_login_and_the_csrf_token(pals):
 
 
 def test_conversation_list_leaves_out_conversations_out_of_reach_in_a_fixed_number_of_queries(pals, make_user, settings, django_assert_max_num_queries):
-    from tests.messagepal.test_services import classmates
+    from tests.messagepal.pal import classmates
 
     settings.CHAT_MESSAGEPAL_SCOPE = "anyone"
     for i in range(3):

@@ -17,7 +17,7 @@ import messagestore as store_module
 from chatsite.routing import websocket_urlpatterns
 from messagestore import StoreError
 from messagestore.sql import SqlMessageStore
-from tests.messagepal.test_services import conv, make_pals, send
+from tests.messagepal.pal import conv, make_pals, send
 from tests.pal_schemas import check_pal_event
 
 pytestmark = pytest.mark.django_db(transaction=True)
