@@ -141,9 +141,9 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
         file_url = read_str(data, "fileUrl", required=False, max_length=2048)
         if file_url is not None and not is_safe_url(file_url):
             raise bad_request("Field 'fileUrl' must be an http(s):// URL or a path on this site.")
-        return SendMessage(recipient, read_content(data, max_length), read_client_id(data), file_url)  # type: ignore[arg-type]
+        return SendMessage(recipient, read_content(data, max_length), read_client_id(data), file_url)
     if kind == "typing":
-        return Typing(read_id(data, "recipientId"))  # type: ignore[arg-type]
+        return Typing(read_id(data, "recipientId"))
     if kind == "mark_read":
         conversation, number, raw = read_message_id(data, "messageId")
         return MarkRead(conversation, number, raw)

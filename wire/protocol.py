@@ -8,7 +8,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict, overload
 
 from wire import jsonutil
 from wire.schema import MAX_ID, Id, NonEmpty, Positive
@@ -75,7 +75,12 @@ def parse_frame(text: str | None, parse_fields: Callable[[dict[str, Any]], Any])
         raise
 
 
+@overload
+def read_id(data: dict[str, Any], name: str, *, required: Literal[True] = True, minimum: int = 1) -> int: ...
+@overload
+def read_id(data: dict[str, Any], name: str, *, required: bool, minimum: int = 1) -> int | None: ...
 def read_id(data: dict[str, Any], name: str, *, required: bool = True, minimum: int = 1) -> int | None:
+    """An integer id field (1..2^53-1, or from `minimum`); a required one is never None."""
     value = data.get(name)
     if value is None:
         if required:
@@ -87,7 +92,12 @@ def read_id(data: dict[str, Any], name: str, *, required: bool = True, minimum: 
     return value
 
 
+@overload
+def read_str(data: dict[str, Any], name: str, *, required: Literal[True] = True, max_length: int | None = None) -> str: ...
+@overload
+def read_str(data: dict[str, Any], name: str, *, required: bool, max_length: int | None = None) -> str | None: ...
 def read_str(data: dict[str, Any], name: str, *, required: bool = True, max_length: int | None = None) -> str | None:
+    """A string field, at most `max_length` characters; a required one is never None."""
     value = data.get(name)
     if value is None:
         if required:
@@ -102,7 +112,6 @@ def read_str(data: dict[str, Any], name: str, *, required: bool = True, max_leng
 
 def read_content(data: dict[str, Any], max_length: int) -> str:
     content = read_str(data, "content")
-    assert content is not None
     if "\x00" in content:
         raise bad_request("Field 'content' must not contain NUL characters.")
     # Lone surrogates cannot be stored or re-encoded as UTF-8.

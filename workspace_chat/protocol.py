@@ -119,7 +119,6 @@ def read_emoji(data: dict[str, Any]) -> str:
     """Exactly one emoji as Unicode defines it (skin tones, ZWJ sequences
     and variation selectors included), kept as sent."""
     value = read_str(data, "emoji", max_length=MAX_EMOJI_LENGTH)
-    assert value is not None
     if not emoji.is_emoji(value):
         raise bad_request("Field 'emoji' must be exactly one emoji.")
     return value
@@ -135,7 +134,7 @@ def _send_message(data: dict[str, Any], max_length: int) -> SendMessage:
     if file_url is not None and not is_safe_url(file_url):
         raise bad_request("Field 'fileUrl' must be an http(s):// URL or a path on this site.")
     return SendMessage(
-        channel_id=channel_id,  # type: ignore[arg-type]
+        channel_id=channel_id,
         content=content,
         message_type=message_type,
         file_url=file_url,
@@ -154,29 +153,29 @@ def _parse(data: dict[str, Any], max_length: int) -> Command:
     if kind == "join_channel":
         # afterId 0: everything from the start (as HTTP's after=0).
         return JoinChannel(
-            read_id(data, "channelId"),  # type: ignore[arg-type]
+            read_id(data, "channelId"),
             read_id(data, "afterId", required=False, minimum=0),
             read_id(data, "changesAfter", required=False, minimum=0),
         )
     if kind == "leave_channel":
-        return LeaveChannel(read_id(data, "channelId"))  # type: ignore[arg-type]
+        return LeaveChannel(read_id(data, "channelId"))
     if kind == "send_message":
         return _send_message(data, max_length)
     if kind == "typing":
-        return Typing(read_id(data, "channelId"))  # type: ignore[arg-type]
+        return Typing(read_id(data, "channelId"))
     if kind == "stop_typing":
-        return StopTyping(read_id(data, "channelId"))  # type: ignore[arg-type]
+        return StopTyping(read_id(data, "channelId"))
     if kind == "mark_read":
-        return MarkRead(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
+        return MarkRead(read_id(data, "channelId"), read_id(data, "messageId"))
     if kind == "pin_message":
-        return PinMessage(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
+        return PinMessage(read_id(data, "channelId"), read_id(data, "messageId"))
     if kind == "unpin_message":
-        return UnpinMessage(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
+        return UnpinMessage(read_id(data, "channelId"), read_id(data, "messageId"))
     if kind == "edit_message":
-        return EditMessage(read_id(data, "channelId"), read_id(data, "messageId"), read_content(data, max_length))  # type: ignore[arg-type]
+        return EditMessage(read_id(data, "channelId"), read_id(data, "messageId"), read_content(data, max_length))
     if kind == "delete_message":
-        return DeleteMessage(read_id(data, "channelId"), read_id(data, "messageId"))  # type: ignore[arg-type]
+        return DeleteMessage(read_id(data, "channelId"), read_id(data, "messageId"))
     if kind in ("add_reaction", "remove_reaction"):
-        return SetReaction(read_id(data, "channelId"), read_id(data, "messageId"), read_emoji(data), kind == "add_reaction")  # type: ignore[arg-type]
+        return SetReaction(read_id(data, "channelId"), read_id(data, "messageId"), read_emoji(data), kind == "add_reaction")
     raise bad_request(f"Unknown event type {kind[:64]!r}.")
 
