@@ -88,6 +88,7 @@ def sentinel_kwargs() -> dict[str, Any]:
 # dead primary (a broadcast on its way) may be lost with it, and the hub
 # treats a change like a channel-layer outage (clients resume with afterId).
 _failovers = 0
+_primary: Any = None  # the primary the Sentinels named last, to any client of this process
 
 
 def failovers() -> int:
@@ -95,14 +96,14 @@ def failovers() -> int:
     return _failovers
 
 
-def _noticed(pool: Any, address: Any) -> None:
-    """`address`: the primary the Sentinels name now, for `pool` (a weak
-    proxy: no dict key, so the last answer is kept on the pool itself)."""
-    global _failovers
-    before = getattr(pool, "chat_primary", None)
-    pool.chat_primary = address
-    if before is not None and before != address:
+def _noticed(address: Any) -> None:
+    """`address`: the primary the Sentinels name now. Counted once per change
+    for the whole process: a client that reconnects only later (the sync one,
+    used now and then) sees the same new primary and counts nothing."""
+    global _failovers, _primary
+    if _primary is not None and address != _primary:
         _failovers += 1
+    _primary = address
 
 
 class FollowPrimary(SentinelManagedConnection):
@@ -110,7 +111,7 @@ class FollowPrimary(SentinelManagedConnection):
         pool = self.connection_pool
         if pool.is_master:
             self.host, self.port = pool.get_master_address()
-            _noticed(pool, (self.host, self.port))
+            _noticed((self.host, self.port))
         return super()._connect()
 
 
@@ -119,7 +120,7 @@ class AsyncFollowPrimary(AsyncSentinelConnection):
         pool = self.connection_pool
         if pool.is_master:
             self.host, self.port = await pool.get_master_address()
-            _noticed(pool, (self.host, self.port))
+            _noticed((self.host, self.port))
         await super()._connect()
 
 
