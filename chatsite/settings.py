@@ -11,6 +11,8 @@ from urllib.parse import unquote, urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from realtime.redis import layer_host, parse_sentinels
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -181,48 +183,44 @@ LOGIN_URL = "/"
 
 # --- Channels ---------------------------------------------------------------
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Redis Sentinel (PROTOCOL.md, "Operations, part 2"): REDIS_SENTINELS
+# "host:port,..." and REDIS_SENTINEL_MASTER (the monitored name); they win
+# over REDIS_URL. Every Redis client (realtime.redis) asks the Sentinels for
+# the primary and follows a failover. REDIS_SENTINEL_DB: the database number.
+REDIS_SENTINELS = parse_sentinels(os.environ.get("REDIS_SENTINELS", ""))
+REDIS_SENTINEL_MASTER = os.environ.get("REDIS_SENTINEL_MASTER", "").strip()
+REDIS_SENTINEL_DB = env_int("REDIS_SENTINEL_DB", 0)
+if REDIS_SENTINELS and not REDIS_SENTINEL_MASTER:
+    raise ImproperlyConfigured("REDIS_SENTINELS is set without REDIS_SENTINEL_MASTER (the name the Sentinels monitor)")
+REDIS_ENABLED = bool(REDIS_SENTINELS or REDIS_URL)
 # CHAT_CHANNEL_LAYER picks the channels-redis flavour: `core` (lists per
 # channel, BLPOP) or `pubsub` (Redis PUBLISH/SUBSCRIBE); bench/ compares them.
 CHAT_CHANNEL_LAYER = os.environ.get("CHAT_CHANNEL_LAYER", "core").strip().lower() or "core"
+_layer_host = layer_host(url=REDIS_URL, sentinels=REDIS_SENTINELS, master=REDIS_SENTINEL_MASTER, db=REDIS_SENTINEL_DB)
 
-
-def redis_layer_host(url: str) -> dict:
-    """channels-redis connection options, with the retry policy of every Redis
-    client here (realtime.redis.retry_options)."""
-    from redis.asyncio.retry import Retry
-
-    from realtime.redis import retry_options
-
-    # redis-py's default 5 s socket timeout ties with channels-redis's 5 s
-    # blocking receive and kills idle consumers: give it headroom. Its pool
-    # fails past max_connections instead of waiting: 1,000 sockets closing at
-    # once leave 1,000 user groups at once (redis-py's default, 100, refused
-    # most of them in the join-storm bench); a pool opens only what is in use.
-    return {"address": url, "socket_timeout": 30, "max_connections": 1000, **retry_options(Retry)}
-
-
-if REDIS_URL and CHAT_CHANNEL_LAYER == "pubsub":
+if REDIS_ENABLED and CHAT_CHANNEL_LAYER == "pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [redis_layer_host(REDIS_URL)]},
+            "CONFIG": {"hosts": [_layer_host]},
         }
     }
-elif REDIS_URL:
+elif REDIS_ENABLED:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [redis_layer_host(REDIS_URL)], "capacity": 1000, "expiry": 30},
+            "CONFIG": {"hosts": [_layer_host], "capacity": 1000, "expiry": 30},
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # Django's cache: DRF's throttles (registration) count here; Redis when there
-# is one, so every process shares the counts.
+# is one (realtime.redis's client, so Sentinel too), so every process shares
+# the counts.
 CACHES = (
-    {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL, "KEY_PREFIX": "cache"}}
-    if REDIS_URL
+    {"default": {"BACKEND": "realtime.cache.RedisCache", "LOCATION": REDIS_URL or "sentinel", "KEY_PREFIX": "cache"}}
+    if REDIS_ENABLED
     else {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 )
 

@@ -10,7 +10,8 @@ connections in that group as one `Broadcast` (decoded once, framed once).
 What a connection does with it is the connection's business
 (realtime.consumers, realtime.delivery).
 
-When the channel layer fails, the hub closes its connections (1011) so
+When the channel layer fails, or Redis Sentinel fails over to a new primary
+(realtime.redis.failovers), the hub closes its connections (1011) so
 clients resume with `afterId` instead of silently missing broadcasts, and
 re-adds its groups once the layer answers again. Its maintenance round also
 runs the hooks other apps register (`on_maintenance`: presence refreshes its
@@ -31,6 +32,7 @@ from typing import Any, Protocol
 
 from channels.exceptions import ChannelFull
 
+from realtime import redis as chat_redis
 from realtime.events import EVENT_TYPE, Broadcast, channel_layer
 from wire.metrics import DELIVERIES
 
@@ -99,6 +101,7 @@ class Hub:
         self._ready.set()
         self._outages = 0  # a _rejoin of an earlier outage must not declare a later one over
         self._heard = 0.0  # loop time the layer last delivered anything (a probe or an event)
+        self._failovers = chat_redis.failovers()  # Redis primary changes seen so far (Sentinel)
 
     def _background(self, coroutine: Any) -> None:
         """Run a short layer call without waiting for it (kept referenced until done)."""
@@ -230,6 +233,11 @@ class Hub:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(PROBE_EVERY)
+            if chat_redis.failovers() != self._failovers:
+                # A Sentinel failover: the dead primary's newest writes (a
+                # broadcast on its way) may not have reached the replica.
+                self._failovers = chat_redis.failovers()
+                self._failed("the Redis primary changed (Sentinel failover)")
             try:
                 await asyncio.wait_for(self.layer.send(self.channel, {"type": PROBE_TYPE}), PROBE_TIMEOUT)
             except asyncio.CancelledError:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections import deque
 
-from django.db import DatabaseError, close_old_connections, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, transaction
 
 from messagestore.listeners import Write
 
@@ -28,6 +28,11 @@ BATCH = 500
 BATCH_WAIT = 0.1
 RETRY_AFTER = 1.0
 ATTEMPTS = 3
+# While the database is unreachable (OperationalError, InterfaceError: a
+# PostgreSQL restart), a batch waits for it this long instead of ATTEMPTS
+# tries: a 4 s restart used to drop the writes committed just before it
+# (tests/cluster/test_postgres_restart.py).
+OUTAGE_PATIENCE = 120.0
 
 
 def apply(writes: list[Write]) -> None:
@@ -96,13 +101,22 @@ class Indexer:
                     self._idle.notify_all()
 
     def _apply(self, writes: list[Write]) -> None:
-        for attempt in range(1, ATTEMPTS + 1):
+        attempt = 0
+        patience = time.monotonic() + OUTAGE_PATIENCE
+        while True:
+            attempt += 1
             try:
                 close_old_connections()
                 apply(writes)
                 return
+            except (OperationalError, InterfaceError):
+                if time.monotonic() >= patience:
+                    logger.exception("search index: database unreachable for %.0f s; %d writes not indexed (manage.py search_rebuild repairs it)", OUTAGE_PATIENCE, len(writes))
+                    return
+                logger.warning("search index: database unreachable; retrying in %.0f s", RETRY_AFTER, exc_info=attempt == 1)
+                time.sleep(RETRY_AFTER)
             except DatabaseError:
-                if attempt == ATTEMPTS:
+                if attempt >= ATTEMPTS:
                     logger.exception("search index: %d writes not indexed (manage.py search_rebuild repairs it)", len(writes))
                     return
                 logger.warning("search index: a batch failed; retrying in %.0f s", RETRY_AFTER, exc_info=True)

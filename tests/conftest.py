@@ -87,17 +87,17 @@ def _fresh_redis() -> None:
     locks belong to an earlier test's event loop. End-to-end servers use
     databases of their own (tests/e2e/conftest.py)."""
     from channels.layers import channel_layers
-    from django.conf import settings
 
     from realtime import redis as chat_redis
 
     channel_layers.backends.clear()
     chat_redis._sync_client = None
     chat_redis._async_clients.clear()
-    if settings.REDIS_URL:
-        import redis
-
-        redis.Redis.from_url(settings.REDIS_URL).flushdb()
+    client = chat_redis.sync_client()  # REDIS_URL's or, with REDIS_SENTINELS, the primary's database
+    if client is not None:
+        client.flushdb()
+        client.close()
+    chat_redis._sync_client = None  # made anew with the test's settings
 
 
 @pytest.fixture

@@ -63,3 +63,24 @@ def test_the_indexer_thread_outlives_a_failing_batch(monkeypatch, caplog):
     indexer.submit(Write("removed", "ch:1", 2))
     assert indexer.flush(5)
     assert calls == [1, 1] and "boom" in caplog.text
+
+
+def test_the_indexer_waits_out_a_database_outage(monkeypatch):
+    """A restarting database (OperationalError) is waited for, past ATTEMPTS
+    tries, instead of the batch being dropped."""
+    from django.db import OperationalError
+
+    calls: list[int] = []
+
+    def down_then_up(writes: list[Write]) -> None:
+        calls.append(len(writes))
+        if len(calls) <= worker.ATTEMPTS + 1:
+            raise OperationalError("connection refused")
+
+    monkeypatch.setattr(worker, "apply", down_then_up)
+    monkeypatch.setattr(worker, "close_old_connections", lambda: None)
+    monkeypatch.setattr(worker, "RETRY_AFTER", 0.01)
+    indexer = worker.Indexer()
+    indexer.submit(Write("removed", "ch:1", 1))
+    assert indexer.flush(5)
+    assert len(calls) == worker.ATTEMPTS + 2
