@@ -154,7 +154,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / ".staticfiles"
+# collectstatic's target, served by nginx in production (deploy/nginx.conf).
+STATIC_ROOT = Path(os.environ.get("CHAT_STATIC_ROOT", str(BASE_DIR / ".staticfiles")))
 # Serve straight from the finders too, so `daphne chatsite.asgi:application`
 # works without collectstatic (PROTOCOL.md: the server serves its own files).
 WHITENOISE_USE_FINDERS = True
