@@ -145,11 +145,13 @@ class Server:
     `port` are then nginx's; `direct_base` is the first process's own, for
     what only a process answers, like /metrics)."""
 
-    def __init__(self, env: dict[str, str], *, log_name: str = "daphne"):
+    def __init__(self, env: dict[str, str], *, log_name: str = "daphne", backends: int | None = None):
         # Every event the server sends is checked against its schema
         # (wire.schema); stop() fails if one did not match.
         self.env = {"CHAT_CHECK_EVENTS": "1", **env}
-        backends = nginx_backends()
+        # backends: 0, daphne alone; N, nginx in front of N processes; None, as CHAT_E2E_VIA_NGINX says.
+        from_env = backends is None
+        backends = nginx_backends() if backends is None else backends
         self.backend_ports = [free_port() for _ in range(max(1, backends))]
         log_dir = Path(tempfile.mkdtemp(prefix="chat-e2e-log-"))
         self.log_path = log_dir / f"{log_name}.log"
@@ -158,7 +160,8 @@ class Server:
         if backends:
             # Production shape: the processes believe nginx's X-Forwarded-*.
             self.env.setdefault("CHAT_TRUST_PROXY", "1")
-            self.nginx = Nginx(self.backend_ports, static_root=collected_static())
+            # The e2e suite through nginx gets static files as production does.
+            self.nginx = Nginx(self.backend_ports, static_root=collected_static() if from_env else None)
             self.port = self.nginx.port
         else:
             self.port = self.backend_ports[0]
