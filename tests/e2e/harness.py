@@ -172,6 +172,8 @@ class Server:
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> Server:
+        # start() again after stop(): the same ports, new processes.
+        self.procs, self.proc = [], None
         for port, log_path in zip(self.backend_ports, self.log_paths, strict=True):
             log = open(log_path, "ab")
             proc = subprocess.Popen(
