@@ -26,6 +26,14 @@ nginx_bin() {
     return 1
 }
 
+# `scripts/services install nginx`: nginx, and the tools tests/deploy checks
+# the deploy/ files with (systemd-analyze, openssl), without starting anything.
+nginx_install() {
+    nginx_bin >/dev/null || apt_install nginx-light
+    command -v systemd-analyze >/dev/null || apt_install systemd
+    command -v openssl >/dev/null || apt_install openssl
+}
+
 nginx_env() { echo "NGINX_URL=http://127.0.0.1:$NGINX_PORT"; }
 
 nginx_running() { pidfile_pid "$NGINX_INSTANCE_DIR/nginx.pid" >/dev/null && tcp_open "$NGINX_PORT"; }
@@ -92,7 +100,7 @@ CONF
 
 nginx_up() {
     local bin dir=$NGINX_INSTANCE_DIR pid
-    bin=$(nginx_bin) || { apt_install nginx-light; bin=$(nginx_bin) || die "nginx: not found after installing nginx-light"; }
+    bin=$(nginx_bin) || { nginx_install; bin=$(nginx_bin) || die "nginx: not found after installing nginx-light"; }
     [[ -n $NGINX_UPSTREAMS ]] || die "nginx: NGINX_UPSTREAMS is empty"
     mkdir -p "$dir/tmp"
     nginx_render "$dir" >"$dir/nginx.conf.new"
