@@ -57,12 +57,16 @@ async def talk(client: ChatClient, stop_at: float, interval: float, killed_at: l
                 except CONNECT_ERRORS:
                     figures["failed_reconnects"] += 1
                     await asyncio.sleep(0.1)
+            joined = time.monotonic()
             await client.retry_pending(timeout=10)
             back = time.monotonic()
             figures["reconnects"].append(
                 {
                     "client": client.name,
                     "attempts": attempts,
+                    # connected through nginx and joined with afterId (catch-up in hand)
+                    "rejoined_s_after_kill": round(joined - killed_at[0], 3) if killed_at else None,
+                    # and the unacknowledged send retried and acknowledged
                     "since_kill_s": round(back - killed_at[0], 3) if killed_at else None,
                     "since_noticed_s": round(back - lost_at, 3),
                 }
@@ -132,6 +136,7 @@ async def test_killing_one_process_behind_nginx_loses_nothing(balanced: Balanced
         "refusals": figures["refusals"],
         "clients_reconnected": len({r["client"] for r in figures["reconnects"]}),
         "failed_reconnect_attempts": figures["failed_reconnects"],
+        "rejoined_s_after_kill_max": max((r["rejoined_s_after_kill"] or 0 for r in figures["reconnects"]), default=None),
         "reconnect_s_after_kill_max": max(reconnect_times, default=None),
         "reconnect_s_after_kill_p50": percentile(reconnect_times, 50) if reconnect_times else None,
         "reconnect_s_after_noticed_max": max((r["since_noticed_s"] for r in figures["reconnects"]), default=None),
