@@ -1,4 +1,5 @@
-"""ASGI entry point: HTTP through the body limit (chatsite.limits) to
+"""ASGI entry point: behind a trusted proxy, the client's address and scheme
+from its headers (chatsite.proxy); then HTTP through the body limit (chatsite.limits) to
 Django, WebSockets through Channels with the session (AuthMiddlewareStack)
 behind the Origin check (chatsite.origins)."""
 
@@ -14,11 +15,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from chatsite.limits import BodyLimit  # noqa: E402
 from chatsite.origins import OriginValidator  # noqa: E402
+from chatsite.proxy import ProxyHeaders  # noqa: E402
 from chatsite.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        "http": BodyLimit(django_asgi_app),
-        "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+application = ProxyHeaders(
+    ProtocolTypeRouter(
+        {
+            "http": BodyLimit(django_asgi_app),
+            "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        }
+    )
 )

@@ -24,7 +24,6 @@ def daphne_args(argv: list[str]) -> list[str]:
         "--ping-timeout", str(settings.CHAT_PING_TIMEOUT),
         "--websocket-max-message-size", str(settings.CHAT_MAX_FRAME_BYTES),
         "--websocket-max-frame-size", str(settings.CHAT_MAX_FRAME_BYTES),
-        *(["--proxy-headers"] if settings.CHAT_TRUST_PROXY else []),
         *argv,
         "chatsite.asgi:application",
     ]  # fmt: skip

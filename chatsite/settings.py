@@ -40,9 +40,11 @@ ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.
 # Pages of other origins that may open WebSockets here (scheme://host:port);
 # this site's own origin always may (chatsite.origins).
 DJANGO_ALLOWED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_ALLOWED_ORIGINS", "").split(",") if o.strip()]
-# Trust X-Forwarded-For/-Proto/-Port from a proxy in front (only then: anyone
-# could send them otherwise).
+# Trust X-Forwarded-For/-Proto from a proxy in front (only then: anyone
+# could send them otherwise), and only from the proxies listed here
+# (addresses or networks; chatsite.proxy).
 CHAT_TRUST_PROXY = env_bool("CHAT_TRUST_PROXY", False)
+CHAT_TRUSTED_PROXIES = [p.strip() for p in os.environ.get("CHAT_TRUSTED_PROXIES", "127.0.0.0/8,::1").split(",") if p.strip()]
 CSRF_TRUSTED_ORIGINS = [
     f"{scheme}://{h}" for h in ALLOWED_HOSTS if h != "*" and not h.startswith(".") for scheme in ("http", "https")
 ]
@@ -154,7 +156,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / ".staticfiles"
+# collectstatic's target, served by nginx in production (deploy/nginx.conf).
+STATIC_ROOT = Path(os.environ.get("CHAT_STATIC_ROOT", str(BASE_DIR / ".staticfiles")))
 # Serve straight from the finders too, so `daphne chatsite.asgi:application`
 # works without collectstatic (PROTOCOL.md: the server serves its own files).
 WHITENOISE_USE_FINDERS = True
@@ -333,7 +336,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Throttles identify clients by REMOTE_ADDR only: DRF would otherwise
     # believe any X-Forwarded-For. Behind a proxy (CHAT_TRUST_PROXY=1)
-    # daphne has already put the client's address there.
+    # chatsite.proxy has already put the client's address there.
     "NUM_PROXIES": 0,
 }
 SPECTACULAR_SETTINGS = {

@@ -180,6 +180,8 @@ def main() -> int:
         return checks
     # Debian's Chromium for the browser tests (never a downloaded browser).
     subprocess.run([str(ROOT / "scripts" / "ensure_chromium")], check=True)
+    # nginx, systemd-analyze and openssl for tests/deploy (nothing started).
+    subprocess.run([str(ROOT / "scripts" / "services"), "install", "nginx"], check=True)
     services = services_up(*SERVICES)
     run_database = f"chat_run_{os.getpid()}"
     own_database(services, run_database)

@@ -92,61 +92,176 @@ def migrate(env: dict[str, str]) -> None:
 SCHEMA_VIOLATION = "event schema violation"
 
 
+def nginx_backends() -> int:
+    """CHAT_E2E_VIA_NGINX=1 (or N): every Server runs behind nginx
+    (scripts/services up nginx, deploy/nginx-chat-proxy.conf's rules), with
+    N daphne processes behind it (default 1), and the clients talk to nginx.
+    0 or unset: the clients talk to daphne itself."""
+    value = os.environ.get("CHAT_E2E_VIA_NGINX", "").strip().lower()
+    if value in ("", "0", "no", "false"):
+        return 0
+    return 1 if value in ("yes", "true") else max(1, int(value))
+
+
+_static: dict[str, str] = {}
+
+
+def collected_static() -> str:
+    """`manage.py collectstatic` into a folder of this test run's (once):
+    what nginx serves at /static/ in front of the servers."""
+    if "root" not in _static:
+        root = tempfile.mkdtemp(prefix="chat-e2e-static-")
+        env = {**os.environ, "CHAT_STATIC_ROOT": root}
+        subprocess.run([sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+        _static["root"] = root
+    return _static["root"]
+
+
+class Nginx:
+    """nginx in front of daphne processes on loopback, started and stopped
+    through the project's script (scripts/services up/down nginx), with its
+    state (config, logs, pidfile) in a folder of its own."""
+
+    def __init__(self, upstream_ports: list[int], *, fail_timeout: int = 10, static_root: str | None = None):
+        self.port = free_port()
+        self.upstream_ports = upstream_ports
+        self.state_dir = tempfile.mkdtemp(prefix="chat-e2e-nginx-")
+        self.fail_timeout = fail_timeout
+        self.static_root = static_root
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.ws_base = f"ws://127.0.0.1:{self.port}"
+
+    def _script(self, command: str) -> subprocess.CompletedProcess:
+        env = {
+            **os.environ,
+            "CHAT_SERVICES_DIR": self.state_dir,
+            "NGINX_PORT": str(self.port),
+            "NGINX_UPSTREAMS": ",".join(f"127.0.0.1:{port}" for port in self.upstream_ports),
+            "NGINX_FAIL_TIMEOUT": str(self.fail_timeout),
+        }
+        if self.static_root:
+            env["NGINX_STATIC_ROOT"] = self.static_root
+        return subprocess.run([str(ROOT / "scripts" / "services"), command, "nginx"], env=env, capture_output=True, text=True)
+
+    def start(self) -> Nginx:
+        done = self._script("up")
+        if done.returncode != 0:
+            raise RuntimeError(f"scripts/services up nginx failed:\n{done.stderr[-3000:]}")
+        return self
+
+    def stop(self) -> None:
+        self._script("down")
+
+    @property
+    def error_log_path(self) -> Path:
+        return Path(self.state_dir) / f"nginx-{self.port}" / "error.log"
+
+    def error_log(self) -> str:
+        try:
+            return self.error_log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+
 class Server:
-    def __init__(self, env: dict[str, str], *, log_name: str = "daphne"):
+    """One chat server as the clients see it: a daphne process, or with
+    CHAT_E2E_VIA_NGINX nginx in front of N of them (`base`, `ws_base` and
+    `port` are then nginx's; `direct_base` is the first process's own, for
+    what only a process answers, like /metrics)."""
+
+    def __init__(self, env: dict[str, str], *, log_name: str = "daphne", backends: int | None = None):
         # Every event the server sends is checked against its schema
         # (wire.schema); stop() fails if one did not match.
         self.env = {"CHAT_CHECK_EVENTS": "1", **env}
-        self.port = free_port()
+        # backends: 0, daphne alone; N, nginx in front of N processes; None, as CHAT_E2E_VIA_NGINX says.
+        from_env = backends is None
+        backends = nginx_backends() if backends is None else backends
+        self.backend_ports = [free_port() for _ in range(max(1, backends))]
+        log_dir = Path(tempfile.mkdtemp(prefix="chat-e2e-log-"))
+        self.log_path = log_dir / f"{log_name}.log"
+        self.log_paths = [self.log_path] + [log_dir / f"{log_name}-{i + 1}.log" for i in range(1, len(self.backend_ports))]
+        self.nginx: Nginx | None = None
+        if backends:
+            # Production shape: the processes believe nginx's X-Forwarded-*.
+            self.env.setdefault("CHAT_TRUST_PROXY", "1")
+            # The e2e suite through nginx gets static files as production does.
+            self.nginx = Nginx(self.backend_ports, static_root=collected_static() if from_env else None)
+            self.port = self.nginx.port
+        else:
+            self.port = self.backend_ports[0]
         self.base = f"http://127.0.0.1:{self.port}"
         self.ws_base = f"ws://127.0.0.1:{self.port}"
-        self.log_path = Path(tempfile.mkdtemp(prefix="chat-e2e-log-")) / f"{log_name}.log"
+        self.direct_base = f"http://127.0.0.1:{self.backend_ports[0]}"
+        self.procs: list[subprocess.Popen] = []
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 30.0) -> Server:
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatsite.server", "--bind", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        # start() again after stop(): the same ports, new processes.
+        self.procs, self.proc = [], None
+        for port, log_path in zip(self.backend_ports, self.log_paths, strict=True):
+            log = open(log_path, "ab")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "chatsite.server", "--bind", "127.0.0.1", "--port", str(port)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            self.procs.append(proc)
+            self.proc = self.proc or proc
+        for port, proc in zip(self.backend_ports, self.procs, strict=True):
+            self._wait_healthy(f"http://127.0.0.1:{port}", proc, timeout)
+        if self.nginx:
+            self.nginx.start()
+            self._wait_healthy(self.base, self.procs[0], timeout)
+        return self
+
+    def _wait_healthy(self, base: str, proc: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited with {self.proc.returncode}:\n{self.log()}")
+            if proc.poll() is not None:
+                raise RuntimeError(f"daphne exited with {proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return self
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"daphne did not answer /healthz in {timeout}s:\n{self.log()}")
+        raise RuntimeError(f"{base} did not answer /healthz in {timeout}s:\n{self.log()}")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.nginx:
+            self.nginx.stop()
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
         self.assert_schemas_held()
 
     def assert_schemas_held(self) -> None:
-        try:
-            full = self.log_path.read_text(errors="replace")
-        except OSError:
-            return
-        bad = [line for line in full.splitlines() if SCHEMA_VIOLATION in line]
+        bad = []
+        for path in self.log_paths:
+            try:
+                full = path.read_text(errors="replace")
+            except OSError:
+                continue
+            bad += [line for line in full.splitlines() if SCHEMA_VIOLATION in line]
         assert not bad, f"the server sent events that do not match their schema: {bad[:5]}"
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
+        out = []
+        for path in self.log_paths:
+            try:
+                out.append(path.read_text(errors="replace")[-4000:])
+            except OSError:
+                pass
+        if self.nginx:
+            out.append("nginx error log:\n" + self.nginx.error_log()[-2000:])
+        return "\n".join(out)
 
 
 class Http:
