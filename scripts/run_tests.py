@@ -13,7 +13,10 @@ run the suite in each configuration:
    (ORDER_TESTS) again with CHAT_MESSAGE_STORE=cassandra, then with
    CHAT_MESSAGE_STORE=mongodb, each on a keyspace/database of its own;
    afterwards the store must hold the run's messages, so a silent fallback
-   to another store fails the run.
+   to another store fails the run. The mongodb pass runs through nginx
+   (CHAT_E2E_VIA_NGINX=1: every server the tests start sits behind an nginx
+   with deploy/nginx-chat-proxy.conf), so the whole e2e suite also runs once
+   through the load balancer without a fifth pass.
 
 Then docs/reliability.md's "Latest run" section is written from the figures
 the reliability tests recorded (scripts/reliability_report.py).
@@ -49,6 +52,7 @@ SERVICE_VARS = (
     "FERRETDB_SQLITE_DIR",
     "CHAT_MESSAGE_STORE",
     "CHAT_STORE_TIMEOUT",
+    "CHAT_E2E_VIA_NGINX",
 )
 ORDER_TESTS = (
     "tests/reliability/test_order.py",
@@ -144,9 +148,12 @@ def e2e_on_store(store: str, env: dict[str, str]) -> int:
         # 2-core machine a fallback because the JVM paused for 3 s.
         "CHAT_STORE_TIMEOUT": "10",
     }
+    if store == "mongodb":
+        store_env["CHAT_E2E_VIA_NGINX"] = "1"
     # The end-to-end tests, and the reliability tests of order and exactly-once
     # delivery (two processes, churn, resuming with afterId) on this store.
-    code = pytest_run(f"end to end on the {store} store", store_env, ["tests/e2e", *ORDER_TESTS])
+    label = f"end to end on the {store} store" + (" through nginx" if store_env.get("CHAT_E2E_VIA_NGINX") else "")
+    code = pytest_run(label, store_env, ["tests/e2e", *ORDER_TESTS])
     count_streams = cassandra_streams if store == "cassandra" else mongodb_streams
     try:
         streams = count_streams(store_env, drop=True)
