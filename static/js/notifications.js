@@ -288,7 +288,7 @@ export class Notifier {
     const unread = this.items.filter((i) => !i.read).length;
     const more = this.hasMore && this.items.length > 0 && !this.items[this.items.length - 1].read ? "+" : "";
     const shown = unread > 99 ? "99+" : `${unread}${more}`;
-    this.count.replaceChildren(...(unread ? [shown, el("span", { class: "visually-hidden", text: ` ${ngettext("unread notification", "unread notifications", unread)}` })] : []));
+    this.count.replaceChildren(...(unread ? [shown, el("span", { class: "visually-hidden", text: ` ${gettext("unread notifications")}` })] : []));
     this.list.replaceChildren(...(this.items.length ? this.items.map((item) => this.itemNode(item)) : [el("li", { class: "bell-empty muted", text: gettext("No notifications yet.") })]));
   }
 
