@@ -309,7 +309,7 @@ export class ComposerAttachment {
     });
     const text = el("span", { class: "attachment-text" }, el("span", { class: "attachment-name", text: state.name }), el("span", { class: "attachment-size muted small", text: formatSize(state.size) }));
     if (state.status === "uploading") {
-      this.progress = el("progress", { max: "100", value: String(Math.round(state.progress * 100)), "aria-label": `Uploading ${state.name}` });
+      this.progress = el("progress", { max: "100", value: String(Math.round(state.progress * 100)), "aria-label": interpolate(gettext("Uploading %(name)s"), { name: state.name }, true) });
       this.item.replaceChildren(el("span", { class: "attachment-icon" }, icon("paperclip")), text, this.progress, remove);
       return;
     }

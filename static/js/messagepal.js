@@ -368,7 +368,7 @@ async function search(text) {
             {},
             el(
               "a",
-              { class: "nav-item", href: `/messagepal/${conversationWith(u.id)}/`, "aria-label": `Message ${u.displayName || u.username}` },
+              { class: "nav-item", href: `/messagepal/${conversationWith(u.id)}/`, "aria-label": interpolate(gettext("Message %(name)s"), { name: u.displayName || u.username }, true) },
               el("span", { class: "nav-label", text: u.displayName || u.username }),
               el("span", { class: "role", text: `@${u.username}` }),
             ),

@@ -104,7 +104,7 @@ export class Sidebar {
   mentionBadge(channel) {
     const count = channel.id === this.channelId ? 0 : this.state.mentions.get(channel.id) || 0;
     if (!count) return null;
-    return el("span", { class: "mentions", "aria-label": count === 1 ? "1 mention" : `${count} mentions`, text: `@${count > 99 ? "99+" : count}` });
+    return el("span", { class: "mentions", "aria-label": interpolate(ngettext("%(count)s mention", "%(count)s mentions", count), { count }, true), text: `@${count > 99 ? "99+" : count}` });
   }
 
   channelLink(channel) {
