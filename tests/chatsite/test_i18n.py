@@ -129,7 +129,11 @@ def test_a_connections_language_comes_from_the_cookie_then_accept_language():
 async def test_websocket_errors_are_in_the_connections_language(make_user):
     user = await database_sync_to_async(make_user)("carla")
     app = URLRouter(websocket_urlpatterns)
-    for accept, expected in ((b"es-ES,es;q=0.9", "La trama no es JSON válido."), (b"en-US", "Frame is not valid JSON.")):
+    cases = (
+        (b"es-ES,es;q=0.9", "La trama no es JSON válido.", "El campo 'channelId' es obligatorio."),
+        (b"en-US", "Frame is not valid JSON.", "Field 'channelId' is required."),
+    )
+    for accept, expected, missing in cases:
         comm = WebsocketCommunicator(app, "/ws/chat/", headers=[(b"accept-language", accept), (b"origin", b"http://testserver")])
         comm.scope["user"] = user
         connected, _ = await comm.connect()
@@ -138,6 +142,9 @@ async def test_websocket_errors_are_in_the_connections_language(make_user):
         await comm.send_to(text_data="{not json")
         error = await comm.receive_json_from(2)
         assert error == {"type": "error", "code": "bad_request", "message": expected}
+        # A message formatted with a value (an f-string) is translated through its template.
+        await comm.send_json_to({"type": "join_channel", "requestId": "r0"})
+        assert await comm.receive_json_from(2) == {"type": "error", "code": "bad_request", "message": missing, "requestId": "r0"}
         await comm.send_json_to({"type": "join_channel", "channelId": 999999, "requestId": "r1"})
         error = await comm.receive_json_from(2)
         assert error["type"] == "error" and error["code"] in ("forbidden", "not_found") and error["requestId"] == "r1"
