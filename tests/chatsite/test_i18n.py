@@ -188,3 +188,26 @@ def test_spanish_is_served_from_the_catalog():
         assert translation.pgettext("language", "Change") == "Cambiar"
     with translation.override("en"):
         assert translation.gettext("Send") == "Send"
+
+
+@pytest.mark.django_db
+def test_spanish_pages_show_no_english_ui_string(make_user):
+    """Every page's text, placeholders, labels and titles come from the
+    catalog: none of the English msgids is left on a Spanish page."""
+    from workspace_chat import services
+
+    english = {entry.msgid for entry in polib.pofile(str(LOCALE / "es/LC_MESSAGES/django.po"))} - {"Chat", "MessagePal"}
+    user = make_user("dora")
+    workspace = services.workspace_create(user=user, name="Clase 7B").workspace
+    pages = {"/": Client(), "/register/": Client()}
+    member = Client()
+    member.force_login(user)
+    for path in ("/", "/messagepal/", f"/workspaces/{workspace.id}/", f"/workspaces/{workspace.id}/settings/"):
+        pages[f"{path} (logged in)"] = member
+    for name, client in pages.items():
+        answer = client.get(name.split(" ")[0], headers={"Accept-Language": "es"}, follow=True)
+        assert answer.status_code == 200
+        html = answer.content.decode()
+        assert html_lang(html) == "es"
+        shown = {text.strip() for text in re.findall(r">([^<>]+)<", html)} | set(re.findall(r'(?:placeholder|aria-label|title)="([^"]+)"', html))
+        assert sorted(shown & english) == [], name
