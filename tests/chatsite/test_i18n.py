@@ -211,3 +211,20 @@ def test_spanish_pages_show_no_english_ui_string(make_user):
         assert html_lang(html) == "es"
         shown = {text.strip() for text in re.findall(r">([^<>]+)<", html)} | set(re.findall(r'(?:placeholder|aria-label|title)="([^"]+)"', html))
         assert sorted(shown & english) == [], name
+
+
+def test_every_marked_string_of_the_ui_is_in_the_catalogs():
+    """A string wrapped in the templates or the JavaScript but missing from
+    the catalogs means makemessages was not run (docs/i18n.md)."""
+    root = Path(settings.BASE_DIR)
+    js_ids = {entry.msgid for entry in polib.pofile(str(LOCALE / "es/LC_MESSAGES/djangojs.po"))}
+    template_ids = {entry.msgid for entry in polib.pofile(str(LOCALE / "es/LC_MESSAGES/django.po"))}
+    marked_js = set()
+    for path in (root / "static/js").glob("*.js"):
+        marked_js |= set(re.findall(r'\b(?:gettext|ngettext)\("((?:[^"\\]|\\.)*)"', path.read_text()))
+    marked_templates = set()
+    for path in (root / "templates").glob("*.html"):
+        marked_templates |= set(re.findall(r"""{% translate (?:"([^"]*)"|'([^']*)')""", path.read_text()))
+    assert len(marked_js) > 200 and len(marked_templates) > 100
+    assert sorted(marked_js - js_ids) == []
+    assert sorted({a or b for a, b in marked_templates} - template_ids) == []
