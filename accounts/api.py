@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib.auth import authenticate, login
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_noop
 from django.views.decorators.csrf import csrf_protect, ensure_csrf_cookie
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
@@ -96,7 +97,7 @@ class LoginApi(APIView):
         if wait:
             raise RateLimited("Too many failed logins for this username; try again later.", wait)
         if user is None:
-            raise serializers.ValidationError({"non_field_errors": ["Invalid username or password."]})
+            raise serializers.ValidationError({"non_field_errors": [gettext_noop("Invalid username or password.")]})
         login(request, user)
         return Response(user_object(user))
 

@@ -8,6 +8,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext_noop
 from rest_framework.exceptions import ValidationError
 
 from accounts import names
@@ -21,9 +22,9 @@ def user_register(*, username: str, password: str, display_name: str = "", email
     (accounts.names: case, compatibility forms, look-alike letters)."""
     key, look_alike = names.name_key(username), names.look_alike_key(username)
     if User.objects.filter(username_key=key).exists():
-        raise ValidationError({"username": ["A user with that username already exists."]})
+        raise ValidationError({"username": [gettext_noop("A user with that username already exists.")]})
     if User.objects.filter(username_look_alike=look_alike).exists():
-        raise ValidationError({"username": ["That username looks like an existing one; choose another."]})
+        raise ValidationError({"username": [gettext_noop("That username looks like an existing one; choose another.")]})
     user = User(username=username, display_name=display_name.strip(), email=email.strip())
     try:
         validate_password(password, user)
@@ -34,7 +35,7 @@ def user_register(*, username: str, password: str, display_name: str = "", email
         with transaction.atomic():
             user.save()
     except IntegrityError:  # the same name, registered at the same moment
-        raise ValidationError({"username": ["A user with that username already exists."]}) from None
+        raise ValidationError({"username": [gettext_noop("A user with that username already exists.")]}) from None
     return user
 
 
@@ -59,7 +60,7 @@ def user_password_change(*, request: HttpRequest, user: User, old_password: str,
     checks each session's password hash on its next request, Channels on
     connect) and their open sockets close now (4001)."""
     if not user.check_password(old_password):
-        raise ValidationError({"oldPassword": ["The old password is not correct."]})
+        raise ValidationError({"oldPassword": [gettext_noop("The old password is not correct.")]})
     try:
         validate_password(new_password, user)
     except DjangoValidationError as exc:

@@ -3,6 +3,8 @@ import math
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path, re_path, register_converter
+from django.utils.translation import gettext
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.backends import login_retry_after
@@ -31,7 +33,7 @@ def admin_login(request: HttpRequest) -> HttpResponse:
     wait = login_retry_after(request)
     if wait:
         return HttpResponse(
-            "Too many failed logins for this username; try again later.", status=429, content_type="text/plain", headers={"Retry-After": str(math.ceil(wait))}
+            gettext("Too many failed logins for this username; try again later."), status=429, content_type="text/plain", headers={"Retry-After": str(math.ceil(wait))}
         )
     return response
 
@@ -52,6 +54,10 @@ urlpatterns = [
     re_path(r"^files/thumbnails/(?P<file_id>[A-Za-z0-9_-]{1,32})\.(?P<ext>png|jpg)$", file_thumbnail),
     path("files/<str:file_id>/<str:name>", file_download),
     path("notifications/unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
+    # The header's language picker (Django's set_language: POST, CSRF) and the
+    # JavaScript modules' translations, a script of this site (the CSP allows it).
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("", include("chatsite.pages")),
 ]
 
@@ -67,16 +73,16 @@ def _json_or_html(request, status: int, message: str, html_view):
 def handler500(request):
     from django.views.defaults import server_error
 
-    return _json_or_html(request, 500, "Server error.", lambda: server_error(request))
+    return _json_or_html(request, 500, gettext("Server error."), lambda: server_error(request))
 
 
 def handler404(request, exception=None):
     from django.views.defaults import page_not_found
 
-    return _json_or_html(request, 404, "Not found.", lambda: page_not_found(request, exception))
+    return _json_or_html(request, 404, gettext("Not found."), lambda: page_not_found(request, exception))
 
 
 def csrf_failure(request, reason=""):
     from django.views.csrf import csrf_failure as django_csrf_failure
 
-    return _json_or_html(request, 403, "CSRF check failed: fetch /api/auth/csrf/ and send the X-CSRFToken header.", lambda: django_csrf_failure(request, reason))
+    return _json_or_html(request, 403, gettext("CSRF check failed: fetch /api/auth/csrf/ and send the X-CSRFToken header."), lambda: django_csrf_failure(request, reason))

@@ -3,6 +3,7 @@ mentions and notifications"). Thin: validate, call one selector or service."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext_noop
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -45,7 +46,7 @@ class NotificationListApi(APIView):
     def get(self, request):
         unread = request.query_params.get("unread", "")
         if unread not in ("", "0", "1", "true", "false"):
-            raise serializers.ValidationError({"unread": ["Must be 1 or 0."]})
+            raise serializers.ValidationError({"unread": [gettext_noop("Must be 1 or 0.")]})
         before = parse_int_param(request.query_params.get("before"), "before", minimum=1)
         return Response(selectors.notification_page(user=request.user, unread=unread in ("1", "true"), before=before))
 

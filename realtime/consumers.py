@@ -32,6 +32,7 @@ from realtime.events import FORCE_CLOSE_TYPE, REMOVED_TYPE, Broadcast, channel_l
 from realtime.hub import get_hub
 from wire import jsonutil, schema
 from wire.errors import ChatError, RateLimited
+from wire.i18n import language_from_scope, translate
 from wire.metrics import CONNECTIONS_OPEN, ERRORS
 from wire.protocol import ProtocolError, connected_event, error_event, with_request_id
 
@@ -65,6 +66,8 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
     session_key: str | None = None
     session: DeliverySession | None = None
     write_frame: Callable[[bytes, str], None] | None = None
+    # The language of this connection's error messages (wire.i18n), from its handshake.
+    language: str = settings.LANGUAGE_CODE
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # Channels' AsyncConsumer.__call__ without the per-connection layer
@@ -202,6 +205,8 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
     async def send_event(self, event: Any, request_id: str | None = None) -> None:
         """Every event this connection writes itself (answers, errors, gap fills)."""
         event = with_request_id(event, request_id)
+        if event.get("type") == "error" and isinstance(event.get("message"), str):
+            event = {**event, "message": translate(event["message"], self.language)}
         if self.check_events:
             self._check(event)
         await self.send(text_data=jsonutil.dumps(event))
@@ -230,6 +235,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
 
     async def connect(self) -> None:
         user = self.scope.get("user")
+        self.language = language_from_scope(self.scope)
         await self.accept()
         if user is None or not user.is_authenticated or not user.is_active:
             await self.send_event({"type": "error", "code": "unauthorized", "message": "Log in first: no valid session."})

@@ -9,21 +9,24 @@ import math
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin, is_typeddict
 
+from django.utils.translation import gettext_noop
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from wire.errors import ChatError, Invalid, RateLimited
+from wire.i18n import translate, translate_detail
 from wire.schema import MAX_ID, Timestamp, fields
 
 logger = logging.getLogger(__name__)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """400s carry `{"errors": {field: [message]}}` (PROTOCOL.md)."""
+    """400s carry `{"errors": {field: [message]}}` (PROTOCOL.md); messages
+    for people are in the request's language (wire.i18n)."""
     if isinstance(exc, exceptions.ValidationError):
-        detail = exc.detail
+        detail = translate_detail(exc.detail)
         if isinstance(detail, dict):
             errors = {k: v if isinstance(v, list) else [v] for k, v in detail.items()}
         else:
@@ -32,13 +35,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, exceptions.ParseError):
         return Response({"errors": {"non_field_errors": [str(exc.detail)]}}, status=400)
     if isinstance(exc, Invalid):
-        return Response({"errors": {exc.field: [exc.message]}}, status=400)
+        return Response({"errors": {exc.field: [translate(exc.message)]}}, status=400)
     if isinstance(exc, RateLimited):
-        return Response({"detail": exc.message}, status=429, headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
+        return Response({"detail": translate(exc.message)}, status=429, headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
     if isinstance(exc, ChatError):
         if exc.http_status >= 500:
             logger.error("request failed: %s", exc, exc_info=exc.__cause__)
-        return Response({"detail": exc.message}, status=exc.http_status)
+        return Response({"detail": translate(exc.message)}, status=exc.http_status)
     return drf_exception_handler(exc, context)
 
 
@@ -48,11 +51,11 @@ def parse_int_param(value: str | None, name: str, *, minimum: int = 0, maximum: 
         return None
     # Only ASCII digits: int() would also take "²"-like digits and "1_000".
     if not value.isascii() or not value.lstrip("-").isdigit():
-        raise serializers.ValidationError({name: ["A valid integer is required."]})
+        raise serializers.ValidationError({name: [gettext_noop("A valid integer is required.")]})
     try:
         number = int(value)
     except ValueError:
-        raise serializers.ValidationError({name: ["A valid integer is required."]}) from None
+        raise serializers.ValidationError({name: [gettext_noop("A valid integer is required.")]}) from None
     if not minimum <= number <= maximum:
         raise serializers.ValidationError({name: [f"Must be between {minimum} and {maximum}."]})
     return number

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import cast
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -286,7 +287,7 @@ class MuteCreateApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         if values["userId"] == request.user.id:
-            raise serializers.ValidationError({"userId": ["You cannot mute yourself."]})
+            raise serializers.ValidationError({"userId": [gettext_noop("You cannot mute yourself.")]})
         mute = safeguarding.mute_set(actor=request.user, workspace_id=workspace_id, user_id=values["userId"], minutes=values["minutes"], reason=values["reason"])
         return Response(mute, status=status.HTTP_201_CREATED)
 

@@ -16,7 +16,7 @@ import { csrfToken, el, icon, safeUrl } from "./util.js";
 // "12 KB", "3.4 MB": what people read (1 KB = 1024 bytes).
 export function formatSize(bytes) {
   if (!Number.isFinite(bytes) || bytes < 0) return "";
-  if (bytes < 1024) return `${bytes} bytes`;
+  if (bytes < 1024) return interpolate(ngettext("%(count)s byte", "%(count)s bytes", bytes), { count: bytes }, true);
   const [value, unit] = bytes < 1024 * 1024 ? [bytes / 1024, "KB"] : [bytes / (1024 * 1024), "MB"];
   return `${value < 10 ? value.toFixed(1) : Math.round(value)} ${unit}`;
 }
@@ -41,7 +41,7 @@ function iconFor(file) {
 // The name's extension as a short label ("PDF"), if it has a sensible one.
 function kindLabel(name) {
   const match = /\.([A-Za-z0-9]{1,5})$/.exec(name || "");
-  return match ? match[1].toUpperCase() : "File";
+  return match ? match[1].toUpperCase() : gettext("File");
 }
 
 // An image's size on screen inside a box (the thumbnail is at most 400 px
@@ -64,11 +64,11 @@ export function renderAttachment(message) {
   const href = safeUrl(message.fileUrl);
   if (!href) {
     // Not an http(s) or same-site URL: shown, never followed.
-    return el("p", { class: "attachment attachment-unsafe" }, "Attachment (not a web link): ", el("code", { text: message.fileUrl }));
+    return el("p", { class: "attachment attachment-unsafe" }, gettext("Attachment (not a web link): "), el("code", { text: message.fileUrl }));
   }
   if (href.startsWith("/") && message.messageType === "image") {
     // A path on this site that is no upload (the CSP allows only 'self'): shown.
-    return el("a", { class: "attachment attachment-image", href, rel: "noopener noreferrer", target: "_blank" }, el("img", { src: href, alt: `Image from ${message.authorName}`, loading: "lazy" }));
+    return el("a", { class: "attachment attachment-image", href, rel: "noopener noreferrer", target: "_blank" }, el("img", { src: href, alt: interpolate(gettext("Image from %(name)s"), { name: message.authorName }, true), loading: "lazy" }));
   }
   // Another host's: a link, never an <img> (it would tell that host who
   // reads this, and when).
@@ -77,7 +77,7 @@ export function renderAttachment(message) {
 
 function imagePreview(file, key) {
   const image = el("img", { src: file.thumbnailUrl || file.url, alt: file.name, ...boxSize(file, 320, 240), loading: "lazy", decoding: "async" });
-  const button = el("button", { type: "button", class: "attachment attachment-image", title: `Enlarge ${file.name}`, dataset: { focus: "enlarge" } }, image);
+  const button = el("button", { type: "button", class: "attachment attachment-image", title: interpolate(gettext("Enlarge %(name)s"), { name: file.name }, true), dataset: { focus: "enlarge" } }, image);
   button.addEventListener("click", () => viewer().open(file, button, key));
   return button;
 }
@@ -88,7 +88,7 @@ function fileCard(file) {
     { class: "attachment attachment-file" },
     el("span", { class: "attachment-icon" }, icon(iconFor(file))),
     el("span", { class: "attachment-text" }, el("span", { class: "attachment-name", text: file.name }), el("span", { class: "attachment-size muted small", text: `${kindLabel(file.name)} · ${formatSize(file.size)}` })),
-    el("a", { class: "button-link button-small", href: file.url, download: file.name, title: `Download ${file.name}`, dataset: { focus: "download" }, text: "Download" }),
+    el("a", { class: "button-link button-small", href: file.url, download: file.name, title: interpolate(gettext("Download %(name)s"), { name: file.name }, true), dataset: { focus: "download" }, text: gettext("Download") }),
   );
 }
 
@@ -105,8 +105,8 @@ class ImageViewer {
   constructor() {
     this.title = el("h2", { class: "viewer-title" });
     this.image = el("img", { class: "viewer-image", alt: "" });
-    this.download = el("a", { class: "button-link button-small", text: "Download" });
-    const close = el("button", { type: "button", class: "button-small", text: "Close" });
+    this.download = el("a", { class: "button-link button-small", text: gettext("Download") });
+    const close = el("button", { type: "button", class: "button-small", text: gettext("Close") });
     this.dialog = el(
       "dialog",
       { class: "dialog image-viewer", "aria-labelledby": "viewer-title" },
@@ -160,10 +160,10 @@ function uploadError(status, body, name) {
   // The server's words without the field names ("file: ...").
   const errors = body && body.errors && typeof body.errors === "object" ? Object.values(body.errors).flat() : [];
   const detail = (body && typeof body.detail === "string" ? body.detail : errors.join(" ")).replace(/\.$/, "");
-  if (status === 0) return `${name} could not be uploaded: the connection was lost. Please try again.`;
-  if (status === 404) return `${name} could not be uploaded: you cannot share files here.`;
-  if (status === 413) return `${name} could not be uploaded: ${detail || "it is too large"}.`;
-  return `${name} could not be uploaded: ${detail || `the server answered ${status}`}.`;
+  if (status === 0) return interpolate(gettext("%(name)s could not be uploaded: the connection was lost. Please try again."), { name }, true);
+  if (status === 404) return interpolate(gettext("%(name)s could not be uploaded: you cannot share files here."), { name }, true);
+  const reason = detail || (status === 413 ? gettext("it is too large") : interpolate(gettext("the server answered %(status)s"), { status }, true));
+  return interpolate(gettext("%(name)s could not be uploaded: %(reason)s."), { name, reason }, true);
 }
 
 export class ComposerAttachment {
@@ -224,14 +224,14 @@ export class ComposerAttachment {
       event.preventDefault();
       const files = [...event.dataTransfer.files];
       if (files.length) this.start(files[0]);
-      if (files.length > 1) this.showError("One file at a time: only the first was attached.");
+      if (files.length > 1) this.showError(gettext("One file at a time: only the first was attached."));
     });
   }
 
   async start(file) {
     this.clear();
     const ticket = ++this.ticket;
-    const name = file.name || "pasted file";
+    const name = file.name || gettext("pasted file");
     this.state = { status: "uploading", name, size: file.size, progress: 0 };
     this.render();
     let token = "";
@@ -295,21 +295,21 @@ export class ComposerAttachment {
     const state = this.state;
     this.sendButton.disabled = this.busy || this.textarea.disabled;
     this.form.classList.toggle("is-uploading", this.busy);
-    this.status.textContent = !state ? "" : state.status === "ready" ? `${state.name} is attached, ready to send.` : `Uploading ${state.name}…`;
+    this.status.textContent = !state ? "" : state.status === "ready" ? interpolate(gettext("%(name)s is attached, ready to send."), { name: state.name }, true) : interpolate(gettext("Uploading %(name)s…"), { name: state.name }, true);
     if (!state) {
       this.item.replaceChildren();
       this.item.hidden = true;
       return;
     }
     this.item.hidden = false;
-    const remove = el("button", { type: "button", class: "button-quiet button-small", "aria-label": state.status === "uploading" ? "Cancel upload" : "Remove attachment", title: `Remove ${state.name}`, text: "✕" });
+    const remove = el("button", { type: "button", class: "button-quiet button-small", "aria-label": state.status === "uploading" ? gettext("Cancel upload") : gettext("Remove attachment"), title: interpolate(gettext("Remove %(name)s"), { name: state.name }, true), text: "✕" });
     remove.addEventListener("click", () => {
       this.clear();
       this.textarea.focus();
     });
     const text = el("span", { class: "attachment-text" }, el("span", { class: "attachment-name", text: state.name }), el("span", { class: "attachment-size muted small", text: formatSize(state.size) }));
     if (state.status === "uploading") {
-      this.progress = el("progress", { max: "100", value: String(Math.round(state.progress * 100)), "aria-label": `Uploading ${state.name}` });
+      this.progress = el("progress", { max: "100", value: String(Math.round(state.progress * 100)), "aria-label": interpolate(gettext("Uploading %(name)s"), { name: state.name }, true) });
       this.item.replaceChildren(el("span", { class: "attachment-icon" }, icon("paperclip")), text, this.progress, remove);
       return;
     }

@@ -32,7 +32,7 @@ function wireForm(form, submit) {
     try {
       await submit(new FormData(form));
     } catch (error) {
-      showErrors(form, error.body, error.message || "Something went wrong; try again.");
+      showErrors(form, error.body, error.message || gettext("Something went wrong; try again."));
     } finally {
       button.disabled = false;
     }
@@ -61,7 +61,7 @@ if (registerForm) {
 const workspaceList = document.getElementById("workspace-list");
 if (workspaceList) {
   wireLogout();
-  const roles = { admin: "Admin", teacher: "Teacher", student: "Student" };
+  const roles = { admin: gettext("Admin"), teacher: gettext("Teacher"), student: gettext("Student") };
   const render = (workspaces) => {
     workspaceList.replaceChildren(
       ...workspaces.map((w) =>

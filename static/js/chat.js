@@ -45,7 +45,7 @@ const log = $("messages");
 const typing = new TypingIndicator($("typing"));
 const socket = new ChatSocket("/ws/chat/", {
   onReady: () => joinAll(),
-  onEvent: (event) => handle(event).catch((error) => note(error.message || "Something went wrong.")),
+  onEvent: (event) => handle(event).catch((error) => note(error.message || gettext("Something went wrong."))),
   onFailed: (clientId, error) => failed(clientId, error),
   onStatus: (status) => {
     if (status !== "online") {
@@ -216,8 +216,8 @@ function retry(clientId) {
 }
 
 function failed(clientId, error) {
-  let reason = error.message || "Something went wrong.";
-  if (error.code === "rate_limited" && error.retryAfter) reason = `Too many messages; try again in ${error.retryAfter} s.`;
+  let reason = error.message || gettext("Something went wrong.");
+  if (error.code === "rate_limited" && error.retryAfter) reason = interpolate(gettext("Too many messages; try again in %(seconds)s s."), { seconds: error.retryAfter }, true);
   pendingIn(clientId)?.setPendingStatus(clientId, "failed", reason);
 }
 
@@ -344,13 +344,13 @@ async function handle(event) {
       if (event.channelId === channelId) {
         $("composer").disabled = true;
         $("attach-input").disabled = true;
-        note("You no longer have access to this channel.");
+        note(gettext("You no longer have access to this channel."));
       }
       return;
     case "error":
       if (typeof event.requestId === "string" && event.requestId.startsWith("send:")) return;
       if (actions.failed(event)) return;
-      note(event.message || "Something went wrong.");
+      note(event.message || gettext("Something went wrong."));
       return;
     default:
   }
@@ -478,4 +478,4 @@ async function start() {
   socket.start();
 }
 
-start().catch((error) => note(error.message || "Could not load this workspace."));
+start().catch((error) => note(error.message || gettext("Could not load this workspace.")));

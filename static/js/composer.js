@@ -34,9 +34,9 @@ export class TypingIndicator {
   render() {
     const names = [...this.people.values()].map((p) => p.name);
     let text = "";
-    if (names.length === 1) text = `${names[0]} is typing…`;
-    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
-    else if (names.length > 2) text = "Several people are typing…";
+    if (names.length === 1) text = interpolate(gettext("%(name)s is typing…"), { name: names[0] }, true);
+    else if (names.length === 2) text = interpolate(gettext("%(first)s and %(second)s are typing…"), { first: names[0], second: names[1] }, true);
+    else if (names.length > 2) text = gettext("Several people are typing…");
     this.node.textContent = text;
   }
 }

@@ -95,10 +95,10 @@ export class EmojiPicker {
   constructor() {
     this.onPick = null;
     this.onClose = null;
-    this.search = el("input", { type: "search", class: "emoji-search", "aria-label": "Search emoji", placeholder: "Search emoji", autocomplete: "off" });
-    this.grid = el("div", { class: "emoji-grid", role: "group", "aria-label": "Emoji" });
+    this.search = el("input", { type: "search", class: "emoji-search", "aria-label": gettext("Search emoji"), placeholder: gettext("Search emoji"), autocomplete: "off" });
+    this.grid = el("div", { class: "emoji-grid", role: "group", "aria-label": gettext("Emoji") });
     this.empty = el("p", { class: "muted small emoji-empty", role: "status" });
-    this.node = el("div", { class: "emoji-picker", role: "dialog", "aria-label": "Choose a reaction", hidden: true }, this.search, this.grid, this.empty);
+    this.node = el("div", { class: "emoji-picker", role: "dialog", "aria-label": gettext("Choose a reaction"), hidden: true }, this.search, this.grid, this.empty);
     document.body.append(this.node);
     this.search.addEventListener("input", () => this.render());
     this.search.addEventListener("keydown", (event) => {
@@ -156,7 +156,7 @@ export class EmojiPicker {
   render() {
     const found = searchEmoji(this.search.value);
     this.grid.replaceChildren(...found.map(([emoji, names]) => el("button", { type: "button", class: "emoji-button", title: names.split(" ").slice(0, 3).join(" "), dataset: { emoji }, text: emoji })));
-    this.empty.textContent = found.length ? "" : "No emoji found.";
+    this.empty.textContent = found.length ? "" : gettext("No emoji found.");
   }
 
   arrows(event) {

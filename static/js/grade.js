@@ -14,19 +14,19 @@ export class GradeDialog {
     this.feedback = el("textarea", { id: "grade-feedback", rows: "3", maxlength: "2000" });
     this.error = el("p", { class: "edit-error", role: "alert" });
     this.preview = el("blockquote", { class: "dialog-preview" });
-    const cancel = el("button", { type: "button", text: "Cancel" });
-    const save = el("button", { type: "submit", class: "button-primary", text: "Save grade" });
+    const cancel = el("button", { type: "button", text: gettext("Cancel") });
+    const save = el("button", { type: "submit", class: "button-primary", text: gettext("Save grade") });
     this.form = el(
       "form",
       { class: "dialog-form" },
-      el("label", { for: "grade-value", text: "Grade" }),
+      el("label", { for: "grade-value", text: gettext("Grade") }),
       this.value,
-      el("label", { for: "grade-feedback", text: "Feedback" }),
+      el("label", { for: "grade-feedback", text: gettext("Feedback") }),
       this.feedback,
       this.error,
       el("div", { class: "dialog-buttons" }, cancel, save),
     );
-    this.dialog = el("dialog", { class: "dialog", "aria-labelledby": "grade-title" }, el("h2", { id: "grade-title", text: "Grade message" }), this.preview, this.form);
+    this.dialog = el("dialog", { class: "dialog", "aria-labelledby": "grade-title" }, el("h2", { id: "grade-title", text: gettext("Grade message") }), this.preview, this.form);
     document.body.append(this.dialog);
     cancel.addEventListener("click", () => this.dialog.close());
     this.form.addEventListener("submit", (event) => this.submit(event));
@@ -47,16 +47,16 @@ export class GradeDialog {
     event.preventDefault();
     const grade = this.value.value.trim();
     if (!grade) {
-      this.error.textContent = "Give a grade.";
+      this.error.textContent = gettext("Give a grade.");
       return;
     }
     try {
       await api.post(`/api/channels/${this.channelId}/messages/${this.message.seq}/grade/`, { grade, feedback: this.feedback.value.trim() || null });
     } catch (error) {
-      this.error.textContent = errorText(error.body) || error.message || "The grade could not be saved.";
+      this.error.textContent = errorText(error.body) || error.message || gettext("The grade could not be saved.");
       return;
     }
     this.dialog.close();
-    this.note(`Graded ${grade}. Only the author and the staff see it.`);
+    this.note(interpolate(gettext("Graded %(grade)s. Only the author and the staff see it."), { grade }, true));
   }
 }

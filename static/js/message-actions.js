@@ -10,10 +10,10 @@
 // control that asked (failed()).
 
 import { EmojiPicker } from "./emoji.js";
-import { el, formatTime, icon } from "./util.js";
+import { el, formatDateTime, formatTime, icon } from "./util.js";
 
 function repliesText(count) {
-  return count === 1 ? "1 reply" : `${count} replies`;
+  return interpolate(ngettext("%(count)s reply", "%(count)s replies", count), { count }, true);
 }
 
 export class MessageActions {
@@ -42,7 +42,7 @@ export class MessageActions {
 
   send(event, kind, key) {
     if (this.sendEvent({ ...event, channelId: this.channelId, requestId: `${kind}:${key}` })) return true;
-    this.note("Not connected. Try again in a moment.");
+    this.note(gettext("Not connected. Try again in a moment."));
     return false;
   }
 
@@ -59,15 +59,15 @@ export class MessageActions {
     const editing = list.editing && list.editing.key === message.key ? list.editing : null;
     const meta = node.querySelector(".message-meta");
     if (message.editedAt) {
-      const when = new Date(message.editedAt).toLocaleString();
-      meta.querySelector("time").after(el("span", { class: "edited", title: `Edited ${when}`, text: "(edited)" }));
+      const when = formatDateTime(message.editedAt);
+      meta.querySelector("time").after(el("span", { class: "edited", title: interpolate(gettext("Edited %(when)s"), { when }, true), text: gettext("(edited)") }));
     }
     const body = node.querySelector(".message-body");
     if (message.replyTo && !inThread) {
       node.classList.add("message-reply");
-      const open = el("button", { type: "button", class: "link-button", dataset: { focus: "view-thread" }, text: "View thread" });
+      const open = el("button", { type: "button", class: "link-button", dataset: { focus: "view-thread" }, text: gettext("View thread") });
       open.addEventListener("click", () => this.openThread(String(message.replyTo), open));
-      body.before(el("p", { class: "thread-line muted small" }, "Replied in a thread · ", open));
+      body.before(el("p", { class: "thread-line muted small" }, gettext("Replied in a thread · "), open));
     }
     if (editing) body.replaceWith(this.editor(message, list, editing));
     if (message.reactions && message.reactions.length) node.append(this.chips(message, list));
@@ -82,24 +82,24 @@ export class MessageActions {
       button.addEventListener("click", () => onClick(button));
       bar.append(button);
     };
-    add("Add reaction", "smile", "react", (button) => this.openPicker(list, message.key, button));
-    if (!inThread) add("Reply in thread", "thread", "reply", (button) => this.openThread(String(message.replyTo || message.key), button));
-    if (this.canEdit(message)) add("Edit", "pencil", "edit", () => this.startEdit(list, message.key));
-    if (own || this.canModerate()) add("Delete", "trash", "delete", (button) => this.remove(list, message.key, button));
+    add(gettext("Add reaction"), "smile", "react", (button) => this.openPicker(list, message.key, button));
+    if (!inThread) add(gettext("Reply in thread"), "thread", "reply", (button) => this.openThread(String(message.replyTo || message.key), button));
+    if (this.canEdit(message)) add(gettext("Edit"), "pencil", "edit", () => this.startEdit(list, message.key));
+    if (own || this.canModerate()) add(gettext("Delete"), "trash", "delete", (button) => this.remove(list, message.key, button));
     if (!own && !inThread && this.grade && this.canModerate()) {
-      add("Grade", "check", "grade", async () => {
+      add(gettext("Grade"), "check", "grade", async () => {
         await this.grade(list.get(message.key));
         list.focusMessage(message.key, "grade");
       });
     }
     if (!own && this.report) {
-      add("Report", "flag", "report", async () => {
+      add(gettext("Report"), "flag", "report", async () => {
         await this.report(list.get(message.key));
         list.focusMessage(message.key, "report");
       });
     }
     if (!inThread && this.canPin()) {
-      const [name, type] = message.isPinned ? ["Unpin", "unpin_message"] : ["Pin", "pin_message"];
+      const [name, type] = message.isPinned ? [gettext("Unpin"), "unpin_message"] : [gettext("Pin"), "pin_message"];
       add(name, "pin", "pin", () => this.send({ type, messageId: message.seq }, "pin", message.key));
     }
     return bar;
@@ -112,7 +112,7 @@ export class MessageActions {
       const names = reaction.userIds.map((id) => this.nameOf(id)).join(", ");
       const chip = el(
         "button",
-        { type: "button", class: mine ? "chip chip-mine" : "chip", "aria-pressed": mine ? "true" : "false", title: `${names} reacted with ${reaction.emoji}`, dataset: { focus: `chip:${reaction.emoji}` } },
+        { type: "button", class: mine ? "chip chip-mine" : "chip", "aria-pressed": mine ? "true" : "false", title: interpolate(gettext("%(names)s reacted with %(emoji)s"), { names, emoji: reaction.emoji }, true), dataset: { focus: `chip:${reaction.emoji}` } },
         el("span", { class: "chip-emoji", text: reaction.emoji }),
         " ",
         el("span", { class: "chip-count", text: String(reaction.count) }),
@@ -131,14 +131,14 @@ export class MessageActions {
     if (inThread) return el("p", { class: "thread-count muted small", text });
     const open = el("button", { type: "button", class: "link-button replies", dataset: { focus: "replies" }, text });
     open.addEventListener("click", () => this.openThread(message.key, open));
-    const last = message.lastReplyAt ? el("span", { class: "muted small", text: `Last reply ${formatTime(message.lastReplyAt)}` }) : null;
+    const last = message.lastReplyAt ? el("span", { class: "muted small", text: interpolate(gettext("Last reply %(when)s"), { when: formatTime(message.lastReplyAt) }, true) }) : null;
     return el("div", { class: "thread-summary" }, open, last);
   }
 
   // --- editing in place ----------------------------------------------------------
 
   editor(message, list, editing) {
-    const box = el("textarea", { class: "edit-box", "aria-label": "Edit message", rows: "2", dataset: { focus: "editor" } });
+    const box = el("textarea", { class: "edit-box", "aria-label": gettext("Edit message"), rows: "2", dataset: { focus: "editor" } });
     box.value = editing.draft;
     box.readOnly = editing.saving;
     box.addEventListener("input", () => {
@@ -154,13 +154,13 @@ export class MessageActions {
         this.cancel(list, message.key);
       }
     });
-    const cancel = el("button", { type: "button", class: "button-quiet", text: "Cancel" });
+    const cancel = el("button", { type: "button", class: "button-quiet", text: gettext("Cancel") });
     cancel.addEventListener("click", () => this.cancel(list, message.key));
-    const save = el("button", { type: "button", class: "button-primary button-small", text: editing.saving ? "Saving…" : "Save", disabled: editing.saving });
+    const save = el("button", { type: "button", class: "button-primary button-small", text: editing.saving ? gettext("Saving…") : gettext("Save"), disabled: editing.saving });
     save.addEventListener("click", () => this.save(list, message.key));
     const hint = editing.error
       ? el("span", { class: "edit-error", role: "alert", text: editing.error })
-      : el("span", { class: "muted small", text: "Enter to save · Escape to cancel" });
+      : el("span", { class: "muted small", text: gettext("Enter to save · Escape to cancel") });
     return el("div", { class: "message-editor" }, box, el("div", { class: "edit-row" }, hint, cancel, save));
   }
 
@@ -192,7 +192,7 @@ export class MessageActions {
       this.cancel(list, key);
       return;
     }
-    editing.error = content ? "" : "A message cannot be empty: use Delete to remove it.";
+    editing.error = content ? "" : gettext("A message cannot be empty: use Delete to remove it.");
     if (content && this.send({ type: "edit_message", messageId: message.seq, content }, "edit", key)) editing.saving = true;
     list.redraw(key);
   }
@@ -214,7 +214,7 @@ export class MessageActions {
   failed(event) {
     const [kind, key] = String(event.requestId || "").split(":");
     if (!["edit", "delete", "react", "pin"].includes(kind)) return false;
-    const text = event.message || "Something went wrong.";
+    const text = event.message || gettext("Something went wrong.");
     if (kind !== "edit") {
       this.note(text);
       return true;

@@ -38,8 +38,8 @@ const socket = new ChatSocket("/ws/messagepal/", {
     if (status !== "online") log.dataset.live = "false";
   },
   onFailed: (clientId, error) => {
-    let reason = error.message || "Something went wrong.";
-    if (error.code === "rate_limited" && error.retryAfter) reason = `Too many messages; try again in ${error.retryAfter} s.`;
+    let reason = error.message || gettext("Something went wrong.");
+    if (error.code === "rate_limited" && error.retryAfter) reason = interpolate(gettext("Too many messages; try again in %(seconds)s s."), { seconds: error.retryAfter }, true);
     list.setPendingStatus(clientId, "failed", reason);
   },
 });
@@ -51,7 +51,7 @@ const socket = new ChatSocket("/ws/messagepal/", {
 class PalActions extends MessageActions {
   send(event, kind, key) {
     if (this.sendEvent({ ...event, messageId: key, requestId: `${kind}:${key}` })) return true;
-    this.note("Not connected. Try again in a moment.");
+    this.note(gettext("Not connected. Try again in a moment."));
     return false;
   }
 
@@ -63,8 +63,8 @@ class PalActions extends MessageActions {
       button.addEventListener("click", () => onClick(button));
       bar.append(button);
     };
-    if (this.canEdit(message)) add("Edit", "pencil", "edit", () => this.startEdit(list, message.key));
-    add("Delete", "trash", "delete", (button) => this.remove(list, message.key, button));
+    if (this.canEdit(message)) add(gettext("Edit"), "pencil", "edit", () => this.startEdit(list, message.key));
+    add(gettext("Delete"), "trash", "delete", (button) => this.remove(list, message.key, button));
     return bar;
   }
 
@@ -75,7 +75,7 @@ class PalActions extends MessageActions {
     const key = requestId.slice("edit:".length);
     if (!list.editing || list.editing.key !== key) return true;
     list.editing.saving = false;
-    list.editing.error = event.message || "Something went wrong.";
+    list.editing.error = event.message || gettext("Something went wrong.");
     list.redraw(key);
     list.focusMessage(key, "editor");
     return true;
@@ -331,7 +331,7 @@ function renderConversations() {
     const current = c.conversationId === conversationId;
     const count = current ? 0 : c.unreadCount || 0;
     const name = c.otherUser.displayName || c.otherUser.username;
-    const last = c.lastMessage ? `${c.lastMessage.senderId === me.id ? "You: " : ""}${c.lastMessage.content}` : "";
+    const last = c.lastMessage ? `${c.lastMessage.senderId === me.id ? gettext("You: ") : ""}${c.lastMessage.content}` : "";
     return el(
       "li",
       {},
@@ -368,13 +368,13 @@ async function search(text) {
             {},
             el(
               "a",
-              { class: "nav-item", href: `/messagepal/${conversationWith(u.id)}/`, "aria-label": `Message ${u.displayName || u.username}` },
+              { class: "nav-item", href: `/messagepal/${conversationWith(u.id)}/`, "aria-label": interpolate(gettext("Message %(name)s"), { name: u.displayName || u.username }, true) },
               el("span", { class: "nav-label", text: u.displayName || u.username }),
               el("span", { class: "role", text: `@${u.username}` }),
             ),
           ),
         )
-      : [el("li", { class: "muted small", text: "Nobody found." })]),
+      : [el("li", { class: "muted small", text: gettext("Nobody found.") })]),
   );
 }
 
@@ -383,24 +383,24 @@ async function search(text) {
 function showBlocked(blocked) {
   state.blocked = blocked;
   const button = $("block-toggle");
-  button.textContent = blocked ? "Unblock" : "Block";
+  button.textContent = blocked ? gettext("Unblock") : gettext("Block");
   button.hidden = false;
   $("composer").disabled = blocked;
   $("attach-input").disabled = blocked;
   $("composer-form").querySelector("button[type=submit]").disabled = blocked;
   const name = other.displayName || other.username;
-  note(blocked ? `You blocked ${name}. Neither of you can write to the other until you unblock them.` : "");
+  note(blocked ? interpolate(gettext("You blocked %(name)s. Neither of you can write to the other until you unblock them."), { name }, true) : "");
 }
 
 // The page's <dialog>: Cancel (focused first) or the action; Escape cancels.
 function confirmBlock(blocking) {
   const dialog = $("confirm-block");
   const name = other.displayName || other.username;
-  $("confirm-block-title").textContent = blocking ? `Block ${name}?` : `Unblock ${name}?`;
+  $("confirm-block-title").textContent = interpolate(blocking ? gettext("Block %(name)s?") : gettext("Unblock %(name)s?"), { name }, true);
   $("confirm-block-text").textContent = blocking
-    ? "Neither of you will be able to send the other messages, and you will not see each other typing. Your conversation stays here."
-    : "You will be able to message each other again.";
-  dialog.querySelector("[data-confirm]").textContent = blocking ? "Block" : "Unblock";
+    ? gettext("Neither of you will be able to send the other messages, and you will not see each other typing. Your conversation stays here.")
+    : gettext("You will be able to message each other again.");
+  dialog.querySelector("[data-confirm]").textContent = blocking ? gettext("Block") : gettext("Unblock");
   dialog.returnValue = "";
   dialog.showModal();
   return new Promise((resolve) => {
@@ -419,7 +419,7 @@ async function toggleBlock() {
     showBlocked(blocking);
   } catch (error) {
     if (!blocking && error.status === 404) showBlocked(false); // lifted meanwhile (another tab)
-    else note(error.message || "Something went wrong.");
+    else note(error.message || gettext("Something went wrong."));
   } finally {
     button.disabled = false;
     button.focus();
@@ -448,7 +448,7 @@ async function start() {
     $("composer").disabled = true;
     $("attach-input").disabled = true;
     $("composer-form").querySelector("button[type=submit]").disabled = true;
-    list.empty.textContent = "Pick a conversation, or find a person to write to.";
+    list.empty.textContent = gettext("Pick a conversation, or find a person to write to.");
     await conversations;
     socket.start();
     return;
@@ -456,7 +456,7 @@ async function start() {
   const name = other.displayName || other.username;
   $("channel-title").textContent = name;
   $("channel-subtitle").textContent = `@${other.username}`;
-  document.title = `${name} · MessagePal · Chat`;
+  document.title = `${name} · MessagePal · ${gettext("Chat")}`;
   $("block-toggle").addEventListener("click", () => toggleBlock().catch(() => {}));
   const blocks = loadBlocked().catch(() => {});
   wireComposer({

@@ -12,11 +12,11 @@
 // focused, else the newest) is in the tab order; Up/Down/Home/End move
 // between messages, and a focused message shows its action buttons.
 
-import { el, formatTime, safeUrl } from "./util.js";
+import { el, formatDateTime, formatTime, safeUrl } from "./util.js";
 import { renderAttachment } from "./attachments.js";
 
 const TOKEN_RE = /(https?:\/\/[^\s<>"'`]+)|(@[A-Za-z0-9_.+-]+)/g;
-const STATUS_LABELS = { sending: "Sending", sent: "Sent", read: "Read", failed: "Not sent" };
+const STATUS_LABELS = { sending: gettext("Sending"), sent: gettext("Sent"), read: gettext("Read"), failed: gettext("Not sent") };
 const STATUS_GLYPHS = { sending: "◷", sent: "✓", read: "✓✓", failed: "!" };
 
 // Text with @mentions and http(s) links picked out, as DOM nodes.
@@ -52,7 +52,7 @@ export function renderText(content, { mentionNames = new Set(), myName = "" } = 
 }
 
 export class MessageList {
-  constructor(log, { me, mentionNames = () => new Set(), isRead = () => false, onRetry = () => {}, onSeen = () => {}, countsAsSeen = () => true, decorate = null, emptyText = "No messages yet. Say hello!" }) {
+  constructor(log, { me, mentionNames = () => new Set(), isRead = () => false, onRetry = () => {}, onSeen = () => {}, countsAsSeen = () => true, decorate = null, emptyText = gettext("No messages yet. Say hello!") }) {
     this.log = log;
     this.me = me;
     this.mentionNames = mentionNames;
@@ -291,8 +291,8 @@ export class MessageList {
     const box = el("div", { class: "message-status" });
     box.append(el("span", { class: `status status-${status}`, role: "img", "aria-label": STATUS_LABELS[status], title: STATUS_LABELS[status], text: STATUS_GLYPHS[status] }));
     if (status === "failed") {
-      box.append(el("span", { class: "status-error", text: error ? `Not sent: ${error}` : "Not sent" }));
-      const retry = el("button", { type: "button", class: "button-quiet retry", text: "Retry" });
+      box.append(el("span", { class: "status-error", text: error ? interpolate(gettext("Not sent: %(error)s"), { error }, true) : gettext("Not sent") }));
+      const retry = el("button", { type: "button", class: "button-quiet retry", text: gettext("Retry") });
       retry.addEventListener("click", () => this.onRetry(clientId));
       box.append(retry);
     }
@@ -309,7 +309,7 @@ export class MessageList {
       return el("article", {
         class: "message message-broken",
         dataset: message.key !== null ? { key: message.key, seq: String(message.seq) } : {},
-        text: "This message could not be shown.",
+        text: gettext("This message could not be shown."),
       });
     }
   }
@@ -331,17 +331,17 @@ export class MessageList {
       },
     });
     const meta = el("div", { class: "message-meta" }, el("span", { class: "author", text: message.authorName }));
-    if (message.isAI) meta.append(el("span", { class: "badge badge-ai", title: "Written by the AI assistant", text: "AI" }));
-    meta.append(el("time", { datetime: message.createdAt, title: new Date(message.createdAt).toLocaleString(), text: formatTime(message.createdAt) }));
-    if (message.isPinned) meta.append(el("span", { class: "badge badge-pin", text: "Pinned" }));
+    if (message.isAI) meta.append(el("span", { class: "badge badge-ai", title: gettext("Written by the AI assistant"), text: gettext("AI") }));
+    meta.append(el("time", { datetime: message.createdAt, title: formatDateTime(message.createdAt), text: formatTime(message.createdAt) }));
+    if (message.isPinned) meta.append(el("span", { class: "badge badge-pin", text: gettext("Pinned") }));
     // A grade ({value, feedback, ...}) reaches only its author and staff.
     if (message.grade) {
       const feedback = message.grade.feedback ? ` (${message.grade.feedback})` : "";
-      meta.append(el("span", { class: "badge badge-grade", text: `Grade: ${message.grade.value}${feedback}` }));
+      meta.append(el("span", { class: "badge badge-grade", text: interpolate(gettext("Grade: %(grade)s"), { grade: `${message.grade.value}${feedback}` }, true) }));
     }
     node.append(meta);
     const mentionNames = this.mentionNames(message);
-    const body = el("div", { class: "message-body" }, renderText(message.content, { mentionNames, myName: this.me.username }));
+    const body = el("div", { class: "message-body", dir: "auto" }, renderText(message.content, { mentionNames, myName: this.me.username }));
     // A file sent without a caption: its name is on the file's card already.
     if (message.file && message.content === message.file.name) body.hidden = true;
     node.append(body);

@@ -11,16 +11,16 @@
 //   (asked for only from the panel's button, never on load), and the open
 //   channel's "Notification level" select.
 
-import { api, el, errorText, formatTime } from "./util.js";
+import { api, el, errorText, formatRelative, formatTime } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 
-const KIND_TEXT = { mention: "mentioned you", dm: "sent you a message", reply: "replied in a thread", message: "posted" };
-const LEVEL_TEXT = { all: "All messages", mentions: "Mentions and DMs", none: "Nothing" };
+const KIND_TEXT = { mention: gettext("mentioned you"), dm: gettext("sent you a message"), reply: gettext("replied in a thread"), message: gettext("posted") };
+const LEVEL_TEXT = { all: gettext("All messages"), mentions: gettext("Mentions and DMs"), none: gettext("Nothing") };
 const DESKTOP_TEXT = {
-  granted: "Desktop notifications are on.",
-  denied: "Desktop notifications are blocked in this browser's site settings.",
-  unsupported: "This browser cannot show desktop notifications.",
+  granted: gettext("Desktop notifications are on."),
+  denied: gettext("Desktop notifications are blocked in this browser's site settings."),
+  unsupported: gettext("This browser cannot show desktop notifications."),
   default: "",
 };
 
@@ -149,7 +149,7 @@ export class Notifier {
       this.hasMore = Boolean(page.hasMore);
       this.error.textContent = "";
     } catch (error) {
-      this.error.textContent = errorText(error.body) || error.message || "Could not load notifications.";
+      this.error.textContent = errorText(error.body) || error.message || gettext("Could not load notifications.");
     }
     this.renderBell();
   }
@@ -231,12 +231,12 @@ export class Notifier {
 
   describe(item) {
     const message = item.message;
-    const sender = message.authorDisplayName || message.authorUsername || "Someone";
+    const sender = message.authorDisplayName || message.authorUsername || gettext("Someone");
     const channel = item.workspaceId === this.workspaceId ? this.state.channels.find((c) => c.id === item.channelId) : null;
-    let where = "in another workspace";
-    if (channel) where = channel.kind === "dm" ? "" : `in #${this.sidebar.channelLabel(channel)}`;
-    else if (item.workspaceId === this.workspaceId) where = "in a channel";
-    return { sender, action: [KIND_TEXT[item.kind] || "posted", where].filter(Boolean).join(" ") };
+    let where = gettext("in another workspace");
+    if (channel) where = channel.kind === "dm" ? "" : interpolate(gettext("in #%(channel)s"), { channel: this.sidebar.channelLabel(channel) }, true);
+    else if (item.workspaceId === this.workspaceId) where = gettext("in a channel");
+    return { sender, action: [KIND_TEXT[item.kind] || gettext("posted"), where].filter(Boolean).join(" ") };
   }
 
   async open(item) {
@@ -288,8 +288,8 @@ export class Notifier {
     const unread = this.items.filter((i) => !i.read).length;
     const more = this.hasMore && this.items.length > 0 && !this.items[this.items.length - 1].read ? "+" : "";
     const shown = unread > 99 ? "99+" : `${unread}${more}`;
-    this.count.replaceChildren(...(unread ? [shown, el("span", { class: "visually-hidden", text: " unread notifications" })] : []));
-    this.list.replaceChildren(...(this.items.length ? this.items.map((item) => this.itemNode(item)) : [el("li", { class: "bell-empty muted", text: "No notifications yet." })]));
+    this.count.replaceChildren(...(unread ? [shown, el("span", { class: "visually-hidden", text: ` ${gettext("unread notifications")}` })] : []));
+    this.list.replaceChildren(...(this.items.length ? this.items.map((item) => this.itemNode(item)) : [el("li", { class: "bell-empty muted", text: gettext("No notifications yet.") })]));
   }
 
   itemNode(item) {
@@ -301,9 +301,9 @@ export class Notifier {
       el(
         "a",
         { href, class: item.read ? "bell-item" : "bell-item bell-unread", dataset: { messageId: String(item.message.id) } },
-        el("span", { class: "bell-line" }, item.read ? null : el("span", { class: "visually-hidden", text: "Unread: " }), el("strong", { text: sender }), ` ${action}`),
+        el("span", { class: "bell-line" }, item.read ? null : el("span", { class: "visually-hidden", text: gettext("Unread: ") }), el("strong", { text: sender }), ` ${action}`),
         el("span", { class: "bell-text", text: item.message.content }),
-        el("time", { class: "bell-time", datetime: item.createdAt, text: formatTime(item.createdAt) }),
+        el("time", { class: "bell-time", datetime: item.createdAt, title: formatRelative(item.createdAt), text: formatTime(item.createdAt) }),
       ),
     );
   }
@@ -376,10 +376,10 @@ class LevelMenu {
     try {
       const answer = await api.put(this.path, { level });
       this.select.value = this.saved = answer.level;
-      this.status.textContent = `Notification level: ${LEVEL_TEXT[answer.level] || answer.level}.`;
+      this.status.textContent = interpolate(gettext("Notification level: %(level)s."), { level: LEVEL_TEXT[answer.level] || answer.level }, true);
     } catch (error) {
       this.select.value = this.saved;
-      this.note(errorText(error.body) || error.message || "Could not change the notification level.");
+      this.note(errorText(error.body) || error.message || gettext("Could not change the notification level."));
     }
   }
 }

@@ -40,19 +40,19 @@ export class ReportDialog {
     event.preventDefault();
     const reason = this.reason.value.trim();
     if (!reason) {
-      this.error.textContent = "Say what is wrong with this message.";
+      this.error.textContent = gettext("Say what is wrong with this message.");
       return;
     }
     try {
       await api.post(`/api/channels/${this.channelId}/messages/${this.message.seq}/report/`, { reason });
     } catch (error) {
-      this.error.textContent = errorText(error.body) || error.message || "The report could not be sent.";
+      this.error.textContent = errorText(error.body) || error.message || gettext("The report could not be sent.");
       return;
     }
     const pending = this.pending;
     this.pending = null;
     this.dialog.close();
-    this.note("Thank you. The report was sent to this workspace's teachers.");
+    this.note(gettext("Thank you. The report was sent to this workspace's teachers."));
     if (pending) pending.resolve(true);
   }
 }

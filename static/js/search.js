@@ -186,7 +186,7 @@ export class Search {
         this.close({ focus: false });
         return;
       }
-      this.error.textContent = "That message is no longer in this channel.";
+      this.error.textContent = gettext("That message is no longer in this channel.");
       return;
     }
     window.location.assign(messageUrl(this.workspaceId, result.channelId, result.id));
@@ -206,16 +206,17 @@ export class Search {
 
   channelName(channelId) {
     const channel = this.channels().find((c) => c.id === channelId);
-    if (!channel) return "Another channel";
+    if (!channel) return gettext("Another channel");
     return channel.kind === "dm" ? this.label(channel) : `#${this.label(channel)}`;
   }
 
   render() {
     const count = this.results.length;
-    let status = "Could not search.";
+    let status = gettext("Could not search.");
     if (!this.error.textContent) {
-      if (!count) status = "No messages found.";
-      else status = `${count}${this.hasMore ? "+" : ""} ${count === 1 && !this.hasMore ? "message" : "messages"} found.`;
+      if (!count) status = gettext("No messages found.");
+      else if (this.hasMore) status = interpolate(gettext("%(count)s+ messages found."), { count }, true);
+      else status = interpolate(ngettext("%(count)s message found.", "%(count)s messages found.", count), { count }, true);
     }
     this.status.textContent = status;
     this.more.hidden = !this.hasMore;
@@ -233,7 +234,7 @@ export class Search {
   }
 
   hitNode(m) {
-    const author = m.authorDisplayName || m.authorUsername || "Someone";
+    const author = m.authorDisplayName || m.authorUsername || gettext("Someone");
     const content = m.content || (m.file && m.file.name) || "";
     return el(
       "li",
@@ -253,7 +254,7 @@ function problem(error) {
   const body = error && error.body;
   const said = body && body.errors && body.errors.q;
   if (Array.isArray(said) && said.length) return said.join(" ");
-  if (error && error.status === 404) return "This workspace cannot be searched.";
+  if (error && error.status === 404) return gettext("This workspace cannot be searched.");
   if (body && typeof body.detail === "string") return body.detail;
-  return "Search failed. Check your connection and try again.";
+  return gettext("Search failed. Check your connection and try again.");
 }

@@ -7,7 +7,7 @@
 // text only ever reaches the page through textContent (util.js, el()).
 
 import { Reports, AuditLog } from "./settings-moderation.js";
-import { api, el, errorText, readJsonScript, wireLogout } from "./util.js";
+import { api, el, errorText, formatDateTime, readJsonScript, wireLogout } from "./util.js";
 
 const page = readJsonScript("page-data");
 const me = page.me;
@@ -15,7 +15,7 @@ const workspaceId = page.workspaceId;
 const isAdmin = page.role === "admin";
 const base = `/api/workspaces/${workspaceId}`;
 const $ = (id) => document.getElementById(id);
-const ROLES = { admin: "Admin", teacher: "Teacher", student: "Student" };
+const ROLES = { admin: gettext("Admin"), teacher: gettext("Teacher"), student: gettext("Student") };
 // Keys that step a closed <select> to another option (and fire "change" at
 // once in Chromium): a role is then only applied on Enter or "Save".
 const STEP_KEYS = new Set(["ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight", "Home", "End", "PageUp", "PageDown"]);
@@ -32,7 +32,7 @@ function status(text) {
 }
 
 function showError(id, error) {
-  $(id).textContent = error ? errorText(error.body) || error.message || "Something went wrong." : "";
+  $(id).textContent = error ? errorText(error.body) || error.message || gettext("Something went wrong.") : "";
 }
 
 function focusHeading(id) {
@@ -73,13 +73,13 @@ function memberRow(member) {
   const who = el("span", { class: "settings-name" }, el("strong", { text: name }), " ", el("span", { class: "muted small", text: `@${user.username}` }));
   if (!isAdmin || user.id === me.id) {
     const role = el("span", { class: "role", text: ROLES[member.role] || member.role });
-    const you = user.id === me.id ? el("span", { class: "muted small", text: "(you)" }) : null;
+    const you = user.id === me.id ? el("span", { class: "muted small", text: gettext("(you)") }) : null;
     return el("li", { class: "settings-row" }, who, el("span", { class: "settings-controls" }, role, you));
   }
   const selectId = `role-${user.id}`;
   const select = el("select", { id: selectId }, ...Object.entries(ROLES).map(([value, label]) => el("option", { value, selected: value === member.role, text: label })));
-  const save = el("button", { type: "button", class: "button-small", hidden: true }, "Save", el("span", { class: "visually-hidden", text: ` role of ${name}` }));
-  const remove = el("button", { type: "button", class: "button-small button-danger-quiet" }, "Remove", el("span", { class: "visually-hidden", text: ` ${name}` }));
+  const save = el("button", { type: "button", class: "button-small", hidden: true }, gettext("Save"), el("span", { class: "visually-hidden", text: ` ${interpolate(gettext("role of %(name)s"), { name }, true)}` }));
+  const remove = el("button", { type: "button", class: "button-small button-danger-quiet" }, gettext("Remove"), el("span", { class: "visually-hidden", text: ` ${name}` }));
   let stepping = false;
   const apply = () => changeRole(member, select, save);
   select.addEventListener("keydown", (event) => {
@@ -100,7 +100,7 @@ function memberRow(member) {
   });
   save.addEventListener("click", apply);
   remove.addEventListener("click", () => removeMember(member, remove));
-  const controls = el("span", { class: "settings-controls" }, el("label", { for: selectId, class: "visually-hidden", text: `Role of ${name}` }), select, save, remove);
+  const controls = el("span", { class: "settings-controls" }, el("label", { for: selectId, class: "visually-hidden", text: interpolate(gettext("Role of %(name)s"), { name }, true) }), select, save, remove);
   return el("li", { class: "settings-row", dataset: { userId: String(user.id) } }, who, controls);
 }
 
@@ -113,7 +113,7 @@ async function changeRole(member, select, save) {
   try {
     const updated = await api.patch(`${base}/members/${member.user.id}/`, { role });
     member.role = updated && updated.role ? updated.role : role;
-    status(`${name} is now ${ROLES[member.role].toLowerCase()}.`);
+    status(interpolate(gettext("%(name)s is now %(role)s."), { name, role: ROLES[member.role].toLowerCase() }, true));
     audit?.load();
   } catch (error) {
     showError("members-error", error);
@@ -127,7 +127,7 @@ async function changeRole(member, select, save) {
 
 async function removeMember(member, button) {
   const name = member.user.displayName || member.user.username;
-  const ok = await confirmAction({ title: `Remove ${name}?`, text: `${name} leaves this workspace and loses access to all of its channels at once.`, action: "Remove" });
+  const ok = await confirmAction({ title: interpolate(gettext("Remove %(name)s?"), { name }, true), text: interpolate(gettext("%(name)s leaves this workspace and loses access to all of its channels at once."), { name }, true), action: gettext("Remove") });
   if (!ok) return;
   showError("members-error", null);
   button.disabled = true;
@@ -141,7 +141,7 @@ async function removeMember(member, button) {
   }
   members.delete(member.user.id);
   renderMembers();
-  status(`${name} was removed from the workspace.`);
+  status(interpolate(gettext("%(name)s was removed from the workspace."), { name }, true));
   focusHeading("members-title");
   audit?.load();
 }
@@ -175,17 +175,17 @@ function joinLink(code) {
 function inviteRow(invite) {
   const descId = `invite-${invite.code}`;
   const expires = new Date(invite.expiresAt);
-  const until = Number.isNaN(expires.getTime()) ? "" : ` · expires ${expires.toLocaleString()}`;
+  const until = Number.isNaN(expires.getTime()) ? "" : ` · ${interpolate(gettext("expires %(when)s"), { when: formatDateTime(invite.expiresAt) }, true)}`;
   const description = el(
     "p",
     { id: descId, class: "settings-name" },
-    el("strong", { text: `${ROLES[invite.role] || invite.role} invite` }),
+    el("strong", { text: interpolate(gettext("%(role)s invite"), { role: ROLES[invite.role] || invite.role }, true) }),
     " ",
-    el("span", { class: "muted small", text: `${invite.uses} of ${invite.maxUses} uses${until}` }),
+    el("span", { class: "muted small", text: `${interpolate(ngettext("%(uses)s of %(max)s use", "%(uses)s of %(max)s uses", invite.maxUses), { uses: invite.uses, max: invite.maxUses }, true)}${until}` }),
   );
-  const link = el("input", { type: "text", readonly: true, class: "invite-link", value: joinLink(invite.code), "aria-label": "Join link", "aria-describedby": descId });
-  const copy = el("button", { type: "button", class: "button-small", "aria-describedby": descId, text: "Copy link" });
-  const revoke = el("button", { type: "button", class: "button-small button-danger-quiet", "aria-describedby": descId, text: "Revoke" });
+  const link = el("input", { type: "text", readonly: true, class: "invite-link", value: joinLink(invite.code), "aria-label": gettext("Join link"), "aria-describedby": descId });
+  const copy = el("button", { type: "button", class: "button-small", "aria-describedby": descId, text: gettext("Copy link") });
+  const revoke = el("button", { type: "button", class: "button-small button-danger-quiet", "aria-describedby": descId, text: gettext("Revoke") });
   copy.addEventListener("click", () => copyLink(link));
   revoke.addEventListener("click", () => revokeInvite(invite, revoke));
   link.addEventListener("focus", () => link.select());
@@ -198,7 +198,7 @@ async function copyLink(input) {
   try {
     if (!navigator.clipboard || !window.isSecureContext) throw new Error("no clipboard");
     await navigator.clipboard.writeText(input.value);
-    status("Link copied. Share it with the people who should join.");
+    status(gettext("Link copied. Share it with the people who should join."));
   } catch {
     input.focus();
     input.select();
@@ -208,12 +208,12 @@ async function copyLink(input) {
     } catch {
       copied = false;
     }
-    status(copied ? "Link copied." : "The link is selected: press Ctrl+C (⌘C on a Mac) to copy it.");
+    status(copied ? gettext("Link copied.") : gettext("The link is selected: press Ctrl+C (⌘C on a Mac) to copy it."));
   }
 }
 
 async function revokeInvite(invite, button) {
-  const ok = await confirmAction({ title: "Revoke this invite?", text: "Its link stops working at once. People who already joined stay.", action: "Revoke" });
+  const ok = await confirmAction({ title: gettext("Revoke this invite?"), text: gettext("Its link stops working at once. People who already joined stay."), action: gettext("Revoke") });
   if (!ok) return;
   showError("invites-error", null);
   button.disabled = true;
@@ -226,13 +226,13 @@ async function revokeInvite(invite, button) {
   }
   button.closest("li").remove();
   if (!$("settings-invites").children.length) renderInvites([]);
-  status("The invite was revoked.");
+  status(gettext("The invite was revoked."));
   focusHeading("invites-title");
 }
 
 function renderInvites(invites) {
   const list = $("settings-invites");
-  if (!invites.length) list.replaceChildren(el("li", { class: "muted empty", text: "No usable invites." }));
+  if (!invites.length) list.replaceChildren(el("li", { class: "muted empty", text: gettext("No usable invites.") }));
   else list.replaceChildren(...invites.map(inviteRow));
 }
 
@@ -259,7 +259,7 @@ function wireInviteForm() {
       list.querySelector("li.empty")?.remove();
       const row = inviteRow(invite);
       list.prepend(row);
-      status(`A ${ROLES[invite.role].toLowerCase()} invite was created. Copy its link and share it.`);
+      status(interpolate(gettext("A %(role)s invite was created. Copy its link and share it."), { role: ROLES[invite.role].toLowerCase() }, true));
       row.querySelector("input").focus();
     } catch (error) {
       showError("invites-error", error);
@@ -283,4 +283,4 @@ async function start() {
   await Promise.all([loadInvites(), reports.load(), audit?.load()]);
 }
 
-start().catch((error) => status(error.message || "Could not load the settings."));
+start().catch((error) => status(error.message || gettext("Could not load the settings.")));

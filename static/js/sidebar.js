@@ -10,7 +10,7 @@
 // "Members" button opening the "Channel members" panel (ChannelMembersPanel;
 // everyone sees the list, managers add and remove).
 
-import { api, el, errorText, icon, updateChildren } from "./util.js";
+import { api, el, errorText, formatDateTime, icon, updateChildren } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -50,7 +50,7 @@ export class Sidebar {
 
   displayName(userId) {
     const member = this.state.members.get(userId);
-    return member ? member.user.displayName || member.user.username : "Someone";
+    return member ? member.user.displayName || member.user.username : gettext("Someone");
   }
 
   dmPartner(channel) {
@@ -68,29 +68,29 @@ export class Sidebar {
   renderHeader({ setTitle }) {
     const channel = this.currentChannel();
     if (!channel) {
-      $("channel-title").textContent = "No channels yet";
-      setTitle(`${this.state.workspace ? this.state.workspace.name : "Workspace"} · Chat`);
+      $("channel-title").textContent = gettext("No channels yet");
+      setTitle(`${this.state.workspace ? this.state.workspace.name : gettext("Workspace")} · ${gettext("Chat")}`);
       return;
     }
     const label = this.channelLabel(channel);
     const title = $("channel-title");
     if (channel.kind === "announcement") title.replaceChildren(icon("megaphone"), ` ${label}`);
     else title.textContent = channel.kind === "dm" ? label : `# ${label}`;
-    setTitle(`${channel.kind === "dm" ? label : `#${label}`} · ${this.state.workspace.name} · Chat`);
+    setTitle(`${channel.kind === "dm" ? label : `#${label}`} · ${this.state.workspace.name} · ${gettext("Chat")}`);
     let subtitle = "";
-    if (channel.kind === "dm") subtitle = `Direct message with ${label}`;
-    else if (channel.kind === "announcement") subtitle = "Announcements: only teachers and admins post here.";
-    else if (channel.isPrivate) subtitle = "Private channel";
+    if (channel.kind === "dm") subtitle = interpolate(gettext("Direct message with %(name)s"), { name: label }, true);
+    else if (channel.kind === "announcement") subtitle = gettext("Announcements: only teachers and admins post here.");
+    else if (channel.isPrivate) subtitle = gettext("Private channel");
     $("channel-subtitle").textContent = subtitle;
     const readOnly = channel.kind === "announcement" && !this.isStaff();
     $("composer").disabled = readOnly;
     $("composer-form").querySelector("button").disabled = readOnly;
-    if (readOnly) this.note("Only teachers and admins can post in announcement channels.");
+    if (readOnly) this.note(gettext("Only teachers and admins can post in announcement channels."));
   }
 
   dot(userId) {
     const online = this.isOnline(userId);
-    return el("span", { class: online ? "dot dot-online" : "dot", role: "img", "aria-label": online ? "online" : "offline", title: online ? "Online" : "Offline" });
+    return el("span", { class: online ? "dot dot-online" : "dot", role: "img", "aria-label": online ? gettext("online") : gettext("offline"), title: online ? gettext("Online") : gettext("Offline") });
   }
 
   unreadBadge(channel) {
@@ -104,7 +104,7 @@ export class Sidebar {
   mentionBadge(channel) {
     const count = channel.id === this.channelId ? 0 : this.state.mentions.get(channel.id) || 0;
     if (!count) return null;
-    return el("span", { class: "mentions", "aria-label": count === 1 ? "1 mention" : `${count} mentions`, text: `@${count > 99 ? "99+" : count}` });
+    return el("span", { class: "mentions", "aria-label": interpolate(ngettext("%(count)s mention", "%(count)s mentions", count), { count }, true), text: `@${count > 99 ? "99+" : count}` });
   }
 
   channelLink(channel) {
@@ -136,14 +136,14 @@ export class Sidebar {
     const channels = this.state.channels.filter((c) => c.kind !== "dm");
     const dms = this.state.channels.filter((c) => c.kind === "dm");
     updateChildren($("channel-list"), channels.map((c) => this.channelLink(c)));
-    updateChildren($("dm-list"), dms.length ? dms.map((c) => this.channelLink(c)) : [el("li", { class: "muted small", text: "None yet" })]);
+    updateChildren($("dm-list"), dms.length ? dms.map((c) => this.channelLink(c)) : [el("li", { class: "muted small", text: gettext("None yet") })]);
     const members = [...this.state.members.values()].sort((a, b) => (a.user.displayName || a.user.username).localeCompare(b.user.displayName || b.user.username));
     updateChildren(
       $("member-list"),
       members.map(({ user, role }) => {
         const name = user.displayName || user.username;
         if (user.id === this.me.id) {
-          return el("li", {}, el("span", { class: "nav-item member" }, this.dot(user.id), el("span", { class: "nav-label", text: `${name} (you)` }), el("span", { class: "role", text: role })));
+          return el("li", {}, el("span", { class: "nav-item member" }, this.dot(user.id), el("span", { class: "nav-label", text: interpolate(gettext("%(name)s (you)"), { name }, true) }), el("span", { class: "role", text: ({ admin: gettext("admin"), teacher: gettext("teacher"), student: gettext("student") })[role] || role })));
         }
         const button = el(
           "button",
@@ -151,14 +151,14 @@ export class Sidebar {
           // an aria-label that would not hold the visible text (axe's
           // label-content-name-mismatch); the dot is drawn first by CSS order.
           { type: "button", class: "nav-item member", dataset: { userId: String(user.id) } },
-          el("span", { class: "visually-hidden", text: "Direct message " }),
+          el("span", { class: "visually-hidden", text: `${gettext("Direct message")} ` }),
           el("span", { class: "nav-label", text: name }),
           this.dot(user.id),
-          el("span", { class: "role", text: role }),
+          el("span", { class: "role", text: ({ admin: gettext("admin"), teacher: gettext("teacher"), student: gettext("student") })[role] || role }),
         );
         const mute =
           this.isStaff() && role === "student"
-            ? el("button", { type: "button", class: "member-mute", title: `Mute ${name}`, dataset: { muteId: String(user.id) } }, "Mute", el("span", { class: "visually-hidden", text: ` ${name}` }))
+            ? el("button", { type: "button", class: "member-mute", title: interpolate(gettext("Mute %(name)s"), { name }, true), dataset: { muteId: String(user.id) } }, gettext("Mute"), el("span", { class: "visually-hidden", text: ` ${name}` }))
             : null;
         return el("li", { class: "member-row" }, button, mute);
       }),
@@ -195,8 +195,8 @@ class MuteDialog {
 
   open(userId, name, opener) {
     this.target = { userId, name, opener };
-    this.dialog.querySelector("#mute-title").textContent = `Mute ${name}`;
-    this.dialog.querySelector("#mute-text").textContent = `While muted, ${name} cannot send, edit or react in this workspace.`;
+    this.dialog.querySelector("#mute-title").textContent = interpolate(gettext("Mute %(name)s"), { name }, true);
+    this.dialog.querySelector("#mute-text").textContent = interpolate(gettext("While muted, %(name)s cannot send, edit or react in this workspace."), { name }, true);
     const first = this.dialog.querySelector('input[name="minutes"]');
     first.checked = true;
     this.error.textContent = "";
@@ -214,11 +214,11 @@ class MuteDialog {
     button.disabled = true;
     try {
       const mute = await api.post(`/api/workspaces/${this.workspaceId}/mutes/`, { userId: target.userId, minutes: Number(choice.value) });
-      const until = new Date(mute.until).toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+      const until = formatDateTime(mute.until);
       this.dialog.close();
-      this.note(`${target.name} is muted until ${until}.`);
+      this.note(interpolate(gettext("%(name)s is muted until %(until)s."), { name: target.name, until }, true));
     } catch (error) {
-      this.error.textContent = errorText(error.body) || error.message || "Could not mute.";
+      this.error.textContent = errorText(error.body) || error.message || gettext("Could not mute.");
     } finally {
       button.disabled = false;
     }
@@ -295,14 +295,14 @@ class ChannelMembersPanel {
         const name = user.displayName || user.username;
         const remove =
           manage && user.id !== me
-            ? el("button", { type: "button", class: "button-small button-danger-quiet", dataset: { removeId: String(user.id) } }, "Remove", el("span", { class: "visually-hidden", text: ` ${name}` }))
+            ? el("button", { type: "button", class: "button-small button-danger-quiet", dataset: { removeId: String(user.id) } }, gettext("Remove"), el("span", { class: "visually-hidden", text: ` ${name}` }))
             : null;
         return el("li", { class: "members-panel-item" }, el("span", { class: "nav-label", text: user.id === me ? `${name} (you)` : name }), el("span", { class: "role", text: role }), remove);
       }),
     );
     const others = [...this.sidebar.state.members.values()].filter((m) => !inside.has(m.user.id));
     others.sort((a, b) => (a.user.displayName || a.user.username).localeCompare(b.user.displayName || b.user.username));
-    this.select.replaceChildren(...others.map(({ user, role }) => el("option", { value: String(user.id), text: `${user.displayName || user.username} (${role})` })));
+    this.select.replaceChildren(...others.map(({ user, role }) => el("option", { value: String(user.id), text: `${user.displayName || user.username} (${({ admin: gettext("admin"), teacher: gettext("teacher"), student: gettext("student") })[role] || role})` })));
     this.form.hidden = !manage || others.length === 0;
   }
 
@@ -318,7 +318,7 @@ class ChannelMembersPanel {
       return;
     }
     await this.load();
-    this.status.textContent = `${name} was added to the channel.`;
+    this.status.textContent = interpolate(gettext("%(name)s was added to the channel."), { name }, true);
     (this.form.hidden ? this.panel.querySelector("h2") : this.select).focus();
   }
 
@@ -334,7 +334,7 @@ class ChannelMembersPanel {
       return;
     }
     await this.load();
-    this.status.textContent = `${name} was removed from the channel.`;
+    this.status.textContent = interpolate(gettext("%(name)s was removed from the channel."), { name }, true);
     this.panel.querySelector("h2").focus();
   }
 }

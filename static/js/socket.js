@@ -144,7 +144,7 @@ export class ChatSocket {
   setBanner(down) {
     if (!this.banner) return;
     this.banner.hidden = !down;
-    this.banner.textContent = down ? "Connection lost. Reconnecting…" : "";
+    this.banner.textContent = down ? gettext("Connection lost. Reconnecting…") : "";
     document.body.classList.toggle("is-offline", down);
   }
 
@@ -187,7 +187,7 @@ export class ChatSocket {
   transmit(clientId, entry) {
     if (!this.connected) return;
     clearTimeout(entry.timer);
-    entry.timer = setTimeout(() => this.fail(clientId, { code: "timeout", message: "No answer from the server." }), ACK_TIMEOUT_MS);
+    entry.timer = setTimeout(() => this.fail(clientId, { code: "timeout", message: gettext("No answer from the server.") }), ACK_TIMEOUT_MS);
     this.ws.send(JSON.stringify(entry.event));
   }
 

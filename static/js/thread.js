@@ -23,7 +23,7 @@ export class ThreadPanel {
     this.opener = null;
     this.loading = 0; // the open() whose answer is still welcome
     this.box = panel.querySelector("[data-thread-messages]");
-    this.list = new MessageList(this.box, { ...listOptions, countsAsSeen: () => false, emptyText: "Loading the thread…" });
+    this.list = new MessageList(this.box, { ...listOptions, countsAsSeen: () => false, emptyText: gettext("Loading the thread…") });
     this.textarea = panel.querySelector("textarea");
     wireComposer({ form: panel.querySelector("form"), textarea: this.textarea, onSend: (content) => this.reply(content) });
     panel.querySelector("[data-thread-close]").addEventListener("click", () => this.close());
@@ -71,7 +71,7 @@ export class ThreadPanel {
       this.list.scrollToBottom();
     } catch (error) {
       if (token !== this.loading) return;
-      this.note(error.status === 404 ? "That thread is gone." : error.message);
+      this.note(error.status === 404 ? gettext("That thread is gone.") : error.message);
       this.close();
     }
   }
@@ -111,7 +111,7 @@ export class ThreadPanel {
 
   remove(key) {
     if (key === this.rootKey) {
-      this.note("The thread's first message was deleted.");
+      this.note(gettext("The thread's first message was deleted."));
       this.close();
       return;
     }

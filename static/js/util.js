@@ -12,7 +12,7 @@ export function cookie(name) {
 
 export class ApiError extends Error {
   constructor(status, body) {
-    super(errorText(body) || `Request failed (${status})`);
+    super(errorText(body) || interpolate(gettext("Request failed (%(status)s)"), { status }, true));
     this.status = status;
     this.body = body;
   }
@@ -151,9 +151,41 @@ export function formatTime(iso) {
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return "";
   const now = new Date();
-  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const time = new Intl.DateTimeFormat(pageLanguage(), { hour: "2-digit", minute: "2-digit" }).format(date);
   if (date.toDateString() === now.toDateString()) return time;
-  return `${date.toLocaleDateString([], { day: "numeric", month: "short" })} ${time}`;
+  return `${new Intl.DateTimeFormat(pageLanguage(), { day: "numeric", month: "short" }).format(date)} ${time}`;
+}
+
+// The page's language (<html lang>, set by Django's LocaleMiddleware): dates,
+// times and numbers are written the way its readers expect.
+export function pageLanguage() {
+  return document.documentElement.lang || "en";
+}
+
+// A date and time in full, in the page's language (titles and tooltips).
+export function formatDateTime(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  return new Intl.DateTimeFormat(pageLanguage(), { dateStyle: "medium", timeStyle: "short" }).format(date);
+}
+
+// "5 minutes ago", "in 2 hours", "yesterday" in the page's language.
+export function formatRelative(iso, now = Date.now()) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return "";
+  const seconds = Math.round((date.getTime() - now) / 1000);
+  const steps = [
+    [60, "second"],
+    [3600, "minute", 60],
+    [86400, "hour", 3600],
+    [604800, "day", 86400],
+    [Infinity, "week", 604800],
+  ];
+  const format = new Intl.RelativeTimeFormat(pageLanguage(), { numeric: "auto" });
+  for (const [limit, unit, size = 1] of steps) {
+    if (Math.abs(seconds) < limit) return format.format(Math.round(seconds / size), unit);
+  }
+  return "";
 }
 
 export function readJsonScript(id) {
