@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts.backends import login_retry_after
 from chatsite.health import healthz, metrics
+from chatsite.pwa import urlpatterns as pwa_urls
 from files.views import file_download, file_thumbnail
 from notifications.views import unsubscribe
 
@@ -52,6 +53,7 @@ urlpatterns = [
     re_path(r"^files/thumbnails/(?P<file_id>[A-Za-z0-9_-]{1,32})\.(?P<ext>png|jpg)$", file_thumbnail),
     path("files/<str:file_id>/<str:name>", file_download),
     path("notifications/unsubscribe/<str:token>/", unsubscribe, name="unsubscribe"),
+    *pwa_urls,
     path("", include("chatsite.pages")),
 ]
 
