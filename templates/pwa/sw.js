@@ -41,7 +41,8 @@ self.addEventListener("fetch", (event) => {
     return;
   }
   if (url.search === "" && shellPaths.has(url.pathname)) {
-    event.respondWith(caches.open(CACHE).then((cache) => cache.match(request)).then((hit) => hit || fetch(request)));
+    // ignoreVary: WhiteNoise varies on Accept-Encoding, which the network stack sets, not the page.
+    event.respondWith(caches.open(CACHE).then((cache) => cache.match(request, { ignoreVary: true })).then((hit) => hit || fetch(request)));
   }
   // Anything else (the API, files, the admin's static files) is not touched.
 });

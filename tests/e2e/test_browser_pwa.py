@@ -98,8 +98,13 @@ async def test_installable_and_offline(classroom, browser, size):
     await controlled(alice)
     await live(alice)
     await post(alice, "written before going offline")
+    responses = []
+    page.on("response", lambda response: responses.append(response))
     await page.reload()  # now through the worker: static files from its cache
     await live(alice)
+    served = {response.url.removeprefix(room.server.base): response.from_service_worker for response in responses}
+    assert served["/static/css/app.css"] and served["/static/js/chat.js"], served
+    assert not any(worker for path, worker in served.items() if path.startswith("/api/")), served
     await page.request.get(f"/api/channels/{room.general}/messages/")
 
     cached = await page.evaluate(CACHED_URLS)
