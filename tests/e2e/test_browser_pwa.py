@@ -1,9 +1,10 @@
 """The installable app in real Chromium (issue 21; chatsite/pwa.py): the
 manifest is valid JSON with reachable icons, the service worker registers and
 controls the page, offline a reload shows the offline page ("offline,
-reconnecting") and the page comes back by itself once the network does, and
-the worker's caches hold the static shell only: no API answer, no file, no
-page with messages. At 390x844 (mobile, touch) and 1280x800."""
+reconnecting") and the page comes back by itself once the network does, an
+older deploy's cache is deleted, and the worker's caches hold the static
+shell only: no API answer, no file, no page with messages. At 390x844
+(mobile, touch) and 1280x800."""
 
 from __future__ import annotations
 
@@ -75,6 +76,10 @@ async def test_installable_and_offline(classroom, browser, size):
     room = classroom
     visitor = await open_tab(browser, room.server, "visitor", None, size)
     page = visitor.page
+    # A cache an older deploy's worker left behind: the new one deletes it on activate.
+    await visitor.context.add_init_script(
+        "if (!sessionStorage.getItem('stale')) { sessionStorage.setItem('stale', '1'); caches.open('chat-shell-0123456789abcdef').then((c) => c.put('/static/js/old.js', new Response('old'))); }"
+    )
     await page.goto("/")
     href = await page.locator('link[rel="manifest"]').get_attribute("href")
     answer = await page.request.get(href)
@@ -87,6 +92,8 @@ async def test_installable_and_offline(classroom, browser, size):
         got = await page.request.get(icon["src"])
         assert got.ok and got.headers["content-type"] == "image/png", icon
     assert (await controlled(visitor)).endswith("/sw.js")
+    names = await page.evaluate("() => caches.keys()")
+    assert len(names) == 1 and names[0].startswith("chat-shell-") and names[0] != "chat-shell-0123456789abcdef", names
     scope = await page.evaluate("() => navigator.serviceWorker.getRegistration().then((r) => r.scope)")
     assert scope == room.server.base + "/"
     visitor.assert_clean()
