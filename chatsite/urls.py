@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from accounts.backends import login_retry_after
 from chatsite.health import healthz, metrics
+from chatsite.pwa import urlpatterns as pwa_urls
 from files.views import file_download, file_thumbnail
 from notifications.views import unsubscribe
 
@@ -58,6 +59,7 @@ urlpatterns = [
     # JavaScript modules' translations, a script of this site (the CSP allows it).
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    *pwa_urls,
     path("", include("chatsite.pages")),
 ]
 

@@ -402,7 +402,7 @@ async function loadPins() {
   $("pin-count").textContent = String(pins.length);
   $("pin-list").replaceChildren(
     ...pins.map((m) =>
-      el("li", { class: "pin" }, el("span", { class: "author", text: m.authorDisplayName || m.authorUsername }), ": ", el("span", { class: "pin-text", text: m.content })),
+      el("li", { class: "pin" }, el("span", { class: "author", text: m.authorDisplayName || m.authorUsername }), ": ", el("span", { class: "pin-text", dir: "auto", text: m.content })),
     ),
   );
 }

@@ -106,6 +106,13 @@ export class EmojiPicker {
         event.preventDefault();
         const first = this.grid.querySelector("button");
         if (first) this.pick(first.dataset.emoji);
+      } else if (event.key === "ArrowDown") {
+        // Down from the search box into the grid (the arrows move on from there).
+        const first = this.grid.querySelector("button");
+        if (first) {
+          event.preventDefault();
+          first.focus();
+        }
       }
     });
     this.grid.addEventListener("click", (event) => {

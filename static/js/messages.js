@@ -91,6 +91,23 @@ export class MessageList {
       this.rove();
     });
     log.addEventListener("keydown", (event) => this.arrows(event));
+    this.announceOnlyNew();
+  }
+
+  // The log (role "log", aria-live polite) reads out what is added to it,
+  // never the whole list again (aria-relevant "additions", aria-atomic
+  // false); while the page loads or catches up after a reconnect (not yet
+  // data-live) it is aria-busy, so a screen reader does not read out the
+  // history it fills in, only the messages that arrive afterwards.
+  announceOnlyNew() {
+    const log = this.log;
+    if (log.getAttribute("role") !== "log") return; // a thread's list is not a live region
+    log.setAttribute("aria-live", "polite");
+    log.setAttribute("aria-relevant", "additions");
+    log.setAttribute("aria-atomic", "false");
+    const sync = () => log.setAttribute("aria-busy", log.dataset.live === "true" ? "false" : "true");
+    sync();
+    new MutationObserver(sync).observe(log, { attributes: true, attributeFilter: ["data-live"] });
   }
 
   // Up/Down/Home/End on a focused message move to another message.
@@ -131,6 +148,10 @@ export class MessageList {
     const item = this.items.get(key);
     if (!item) return false;
     const target = control ? item.node.querySelector(`[data-focus="${CSS.escape(control)}"]`) : null;
+    // The message's tools are hidden until it holds the focus (:focus-within),
+    // and a hidden button cannot take it: the message first (keyboard users
+    // lost the focus to the page after picking a reaction).
+    if (target) item.node.focus({ preventScroll: true });
     (target || item.node).focus({ preventScroll });
     return true;
   }

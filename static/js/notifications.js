@@ -302,7 +302,7 @@ export class Notifier {
         "a",
         { href, class: item.read ? "bell-item" : "bell-item bell-unread", dataset: { messageId: String(item.message.id) } },
         el("span", { class: "bell-line" }, item.read ? null : el("span", { class: "visually-hidden", text: gettext("Unread: ") }), el("strong", { text: sender }), ` ${action}`),
-        el("span", { class: "bell-text", text: item.message.content }),
+        el("span", { class: "bell-text", dir: "auto", text: item.message.content }),
         el("time", { class: "bell-time", datetime: item.createdAt, title: formatRelative(item.createdAt), text: formatTime(item.createdAt) }),
       ),
     );

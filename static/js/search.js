@@ -243,7 +243,7 @@ export class Search {
         "a",
         { href: messageUrl(this.workspaceId, m.channelId, m.id), class: "search-hit", dataset: { messageId: String(m.id) } },
         el("span", { class: "search-hit-line" }, el("strong", { text: author }), " ", el("time", { datetime: m.createdAt, text: formatTime(m.createdAt) })),
-        el("span", { class: "search-hit-text" }, ...markedNodes(content, m.content ? m.highlight : null)),
+        el("span", { class: "search-hit-text", dir: "auto" }, ...markedNodes(content, m.content ? m.highlight : null)),
       ),
     );
   }
