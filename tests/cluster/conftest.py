@@ -19,6 +19,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -37,6 +38,8 @@ if not os.environ.get("CHAT_CLUSTER_TESTS"):
     collect_ignore_glob = ["test_*.py"]
 
 SERVICES = str(ROOT / "scripts" / "services")
+# The driver announces every host of every short-lived session at INFO.
+logging.getLogger("cassandra.cluster").setLevel(logging.WARNING)
 STATE_DIR = Path(os.environ.get("CHAT_SERVICES_DIR") or ROOT / ".services")
 pytestmark = [pytest.mark.e2e]
 
