@@ -40,6 +40,9 @@ ENV = {
     "CHAT_CLUSTER_TESTS": "1",  # tests/cluster/conftest.py: collected only then
     "CI": os.environ.get("CI", "true"),  # a missing service fails, never skips
 }
+# Set by the caller, these win over the services' lines: e.g. REDIS_URL with
+# a database of its own on a Redis that other runs share (the tests empty it).
+CALLER_WINS = ("REDIS_URL", "DATABASE_URL")
 TESTS = ["tests/cluster"]
 ARTIFACTS = ROOT / "test-artifacts" / "cluster"
 
@@ -71,7 +74,7 @@ def main() -> int:
         t0 = time.monotonic()
         values = services("up", name, env=base)
         print(f"services: {name} up in {time.monotonic() - t0:.0f}s: " + ", ".join(f"{k}={v}" for k, v in values.items()), flush=True)
-        env.update(values)
+        env.update({k: v for k, v in values.items() if not (k in CALLER_WINS and os.environ.get(k))})
     code = 1
     try:
         t0 = time.monotonic()

@@ -11,7 +11,8 @@
 # - ready when each node answers CQL and `nodetool status` (NodeTool from
 #   the jars, over JMX on 127.0.0.1:7201, 7202, 7203) shows all three UN.
 #
-# State: $STATE_DIR/cassandra-cluster/node1..3/{conf,data,logs}, cassandra.pid.
+# State: $STATE_DIR/cassandra-cluster/node1..3/{conf,data,logs}, cassandra.pid;
+# addrs: the addresses of the last `up` (used when CASSANDRA_CLUSTER_ADDRS is unset).
 # `scripts/services nodetool N ARGS...` runs nodetool against node N (1-3).
 
 CLUSTER_DIR=$STATE_DIR/cassandra-cluster
@@ -20,8 +21,10 @@ CLUSTER_JMX_BASE=7200
 # Murmur3 tokens splitting the ring in three equal parts.
 CLUSTER_TOKENS=(-9223372036854775808 -3074457345618258603 3074457345618258602)
 
-cluster_addrs() { # one address per line
-    local addrs=${CASSANDRA_CLUSTER_ADDRS:-127.0.0.1,127.0.0.2,127.0.0.3}
+cluster_addrs() { # one address per line: CASSANDRA_CLUSTER_ADDRS, else those of the last `up`, else the default
+    local addrs=${CASSANDRA_CLUSTER_ADDRS:-}
+    [[ -n $addrs || ! -f $CLUSTER_DIR/addrs ]] || addrs=$(<"$CLUSTER_DIR/addrs")
+    addrs=${addrs:-127.0.0.1,127.0.0.2,127.0.0.3}
     tr ',' '\n' <<<"$addrs" | sed 's/[[:space:]]//g' | sed '/^$/d'
 }
 
@@ -127,6 +130,8 @@ cassandra_cluster_up() {
     find_java >/dev/null || { apt_install openjdk-17-jre-headless; find_java >/dev/null || die "cassandra-cluster: no JDK 11/17 found"; }
     cassandra_fetch
     for n in 1 2 3; do cluster_start_node "$n" "${addrs[n - 1]}" "${addrs[0]}"; done
+    # So that status, env and nodetool find these nodes without the variable.
+    (IFS=,; echo "${addrs[*]}") >"$CLUSTER_DIR/addrs"
     local deadline=$((SECONDS + ${CASSANDRA_START_TIMEOUT:-240})) pid dir waiting
     while :; do
         waiting=()
@@ -183,7 +188,10 @@ cassandra_cluster_status() { # one line per node on stderr
     for n in 1 2 3; do
         state=stopped
         if pid=$(pidfile_pid "$CLUSTER_DIR/node$n/cassandra.pid"); then state="pid $pid, no CQL answer"; fi
-        if cluster_cql "${addrs[n - 1]}" --timeout 2 2>/dev/null; then state="answers CQL${pid:+ (pid $pid)}"; fi
+        if cluster_cql "${addrs[n - 1]}" --timeout 2 2>/dev/null; then
+            state="answers CQL${pid:+ (pid $pid)}"
+            [[ -n $pid ]] || state="$state, but not started by this script (another Cassandra?)"
+        fi
         log "cassandra-cluster: node$n ${addrs[n - 1]}: $state"
         pid=
     done
