@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test check install install-dev serve services-up services-down clean bench bench-store bench-join-storm bench-upload bench-search
+.PHONY: run test test-cluster check install install-dev serve services-up services-down clean bench bench-store bench-join-storm bench-upload bench-search
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -36,6 +36,12 @@ run: install
 # end-to-end tests on each real message store.
 test: install-dev
 	$(PY) scripts/run_tests.py
+
+# Beyond one machine (issue 19, docs/scaling.md): Redis, PostgreSQL and a
+# three-node Cassandra cluster (127.0.0.2-4) through scripts/services, then
+# tests/cluster: the faults they survive (scripts/run_cluster_tests.py).
+test-cluster: install-dev
+	$(PY) scripts/run_cluster_tests.py
 
 # The static checks alone (make test runs them first).
 check: install-dev

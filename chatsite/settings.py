@@ -305,6 +305,12 @@ CHAT_STORE_FALLBACK = env_bool("CHAT_STORE_FALLBACK", True)
 CASSANDRA_HOSTS = os.environ.get("CASSANDRA_HOSTS", "127.0.0.1")
 CASSANDRA_PORT = env_int("CASSANDRA_PORT", 9042)
 CASSANDRA_KEYSPACE = os.environ.get("CASSANDRA_KEYSPACE", "chat")
+# Replicas of each message: 1 (one node, SimpleStrategy); 3 on a cluster
+# (NetworkTopologyStrategy, LOCAL_QUORUM, retries on the next host:
+# messagestore/cassandra/policies.py). CASSANDRA_DATACENTER: the local
+# datacenter (default: the first contact point's).
+CASSANDRA_REPLICATION = env_int("CASSANDRA_REPLICATION", 1)
+CASSANDRA_DATACENTER = os.environ.get("CASSANDRA_DATACENTER", "")
 MONGODB_URI = os.environ.get("MONGODB_URI", "")
 # Seconds a store may take to connect or answer: a dead store fails fast
 # instead of hanging a consumer.

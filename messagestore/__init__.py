@@ -67,7 +67,14 @@ def open_store(name: str, *, timeout: float | None = None) -> MessageStore:
         except ImportError as exc:  # the driver is an optional install
             raise StoreError(f"the Cassandra driver cannot be imported: {exc}") from exc
         hosts = [h for h in settings.CASSANDRA_HOSTS.split(",") if h.strip()]
-        return CassandraMessageStore(hosts=hosts, port=settings.CASSANDRA_PORT, keyspace=settings.CASSANDRA_KEYSPACE, timeout=timeout)
+        return CassandraMessageStore(
+            hosts=hosts,
+            port=settings.CASSANDRA_PORT,
+            keyspace=settings.CASSANDRA_KEYSPACE,
+            timeout=timeout,
+            replication=settings.CASSANDRA_REPLICATION,
+            datacenter=settings.CASSANDRA_DATACENTER,
+        )
     if name == "mongodb":
         try:
             from messagestore.mongodb import MongoMessageStore

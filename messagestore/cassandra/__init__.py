@@ -46,7 +46,9 @@ tables through `ensure_schema()` (messagestore.apps). One Cassandra store is bou
 per process: the models carry the connection and keyspace as class attributes.
 Writes go through the models (models.py; store.py holds the store and its
 writes); reads through prepared statements (reads.py), because building cqlengine model instances cost most of a page's
-time (docs/stores.md).
+time (docs/stores.md). On a cluster (CASSANDRA_REPLICATION > 1) the keyspace
+is made with NetworkTopologyStrategy and requests follow policies.py
+(token- and DC-aware, retried on the next host only when that is safe).
 """
 
 from messagestore.cassandra.models import bucket_of, connect, disconnect

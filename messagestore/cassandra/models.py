@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from cassandra import ConsistencyLevel, DriverException
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, NoHostAvailable
@@ -21,6 +22,7 @@ from django_cassandra_engine.models import DjangoCassandraModel
 
 from messagestore import ids
 from messagestore.base import StoreError
+from messagestore.cassandra.policies import cluster_policies
 
 logger = logging.getLogger(__name__)
 # cqlengine logs each statement with its values (message bodies) at DEBUG;
@@ -218,22 +220,26 @@ MODELS: tuple[type[DjangoCassandraModel], ...] = (
     CassandraChange,
 )
 
-# One driver Cluster per (hosts, port, process): the driver wants one per
+# One driver Cluster per (hosts, port, process, policies): the driver wants one per
 # application, and its sockets must not be shared with a forked child.
-_connections: dict[tuple[tuple[str, ...], int, int], str] = {}
+_connections: dict[tuple[tuple[str, ...], int, int, bool], str] = {}
 _connections_lock = threading.Lock()
 
 
-def connect(*, hosts: Sequence[str], port: int, timeout: float) -> str:
+def connect(*, hosts: Sequence[str], port: int, timeout: float, replication: int = 1, datacenter: str = "") -> str:
     """The name of a registered cqlengine connection to the cluster; raises
-    StoreError when no host answers within `timeout` seconds."""
-    key = (tuple(hosts), port, os.getpid())
+    StoreError when no host answers within `timeout` seconds. With
+    `replication` > 1, the cluster's policies (messagestore/cassandra/policies.py)."""
+    key = (tuple(hosts), port, os.getpid(), replication > 1)
     with _connections_lock:
         name = _connections.get(key)
         if name is not None:
             return name
+        policies: dict[str, Any] = {"load_balancing_policy": TokenAwarePolicy(DCAwareRoundRobinPolicy())}
+        if replication > 1:
+            policies = cluster_policies(datacenter)
         profile = ExecutionProfile(
-            load_balancing_policy=TokenAwarePolicy(DCAwareRoundRobinPolicy()),
+            **policies,
             # Explicit, not the driver's default: a write acknowledged by a
             # majority of the local replicas, and reads that see it; the
             # compare-and-sets of ids, clientIds and read pointers at LOCAL_SERIAL.

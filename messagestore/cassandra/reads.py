@@ -99,6 +99,9 @@ class CassandraReads(ScanningStore):
         statement = self._prepared.get(cql)
         if statement is None:
             statement = self._session().prepare(cql.format(ks=self.keyspace))
+            # Every statement here is a read: safe to repeat on another host
+            # (messagestore/cassandra/policies.py).
+            statement.is_idempotent = True
             self._prepared[cql] = statement
         return statement
 

@@ -57,11 +57,17 @@ SCHEMA_TIMEOUT_SECONDS = 120.0
 class CassandraMessageStore(CassandraReads):
     name = "cassandra"
 
-    def __init__(self, *, hosts: Sequence[str], keyspace: str, port: int = 9042, timeout: float = 3.0):
+    def __init__(
+        self, *, hosts: Sequence[str], keyspace: str, port: int = 9042, timeout: float = 3.0, replication: int = 1, datacenter: str = ""
+    ):
         self.hosts = tuple(h.strip() for h in hosts if h.strip())
         self.port = port
         self.keyspace = keyspace
-        self.connection_name = connect(hosts=self.hosts, port=port, timeout=timeout)
+        # 1: one node, SimpleStrategy; more: NetworkTopologyStrategy with that
+        # many replicas in the local datacenter, and the cluster's policies.
+        self.replication = max(1, replication)
+        self.datacenter = datacenter
+        self.connection_name = connect(hosts=self.hosts, port=port, timeout=timeout, replication=self.replication, datacenter=datacenter)
         self._prepared = {}
         self._newest_bucket = {}
         self._bind()
@@ -85,9 +91,14 @@ class CassandraMessageStore(CassandraReads):
     def ensure_schema(self) -> None:
         os.environ.setdefault("CQLENG_ALLOW_SCHEMA_MANAGEMENT", "1")
         with self._schema_change():
-            # Created with replication factor 1 only when missing; a production
-            # keyspace is made beforehand (NetworkTopologyStrategy) and left alone.
-            management.create_keyspace_simple(self.keyspace, 1, connections=[self.connection_name])
+            # Created only when missing (an existing keyspace keeps its
+            # replication: an operator changes it with ALTER KEYSPACE and repair).
+            if self.replication > 1:
+                management.create_keyspace_network_topology(
+                    self.keyspace, {self.local_datacenter(): self.replication}, connections=[self.connection_name]
+                )
+            else:
+                management.create_keyspace_simple(self.keyspace, 1, connections=[self.connection_name])
             had_thread_index = bool(
                 self._session().execute(
                     "SELECT table_name FROM system_schema.tables WHERE keyspace_name = %s AND table_name = %s",
@@ -105,6 +116,12 @@ class CassandraMessageStore(CassandraReads):
                     management.sync_table(model)
             if not had_thread_index:
                 self._index_old_replies()
+
+    def local_datacenter(self) -> str:
+        """CASSANDRA_DATACENTER, else the datacenter of the node we talk to."""
+        if self.datacenter:
+            return self.datacenter
+        return str(self._session().execute("SELECT data_center FROM system.local").one()["data_center"])
 
     def _index_old_replies(self) -> None:
         """Index the replies stored before `thread_replies` existed: once,
