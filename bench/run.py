@@ -56,8 +56,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import Worker, call_all, cpu_seconds, raise_fd_limit
-from bench.procs import Server, machine_busy_seconds
-from bench.targets import ChannelsTutorial, OurChat, SocketIO, Target
+from bench.procs import PrivateRedis, Server, machine_busy_seconds
+from bench.targets import Centrifugo, ChannelsTutorial, OurChat, SocketIO, Target
 
 PY = sys.executable
 BUDGET_SECONDS = 540.0  # the whole run, setup included: `make bench` must finish in < 10 min
@@ -65,7 +65,7 @@ MEMBERS = 1000  # receivers in the fan-out channel (plus the publisher)
 IDLE_COUNTS = (1000, 5000)
 # (msg/s, seconds): short steps at high rates keep a saturated step's backlog,
 # and so its drain time, bounded.
-STEPS = ((10, 3.0), (20, 3.0), (50, 2.0), (100, 2.0), (200, 1.5))
+STEPS = ((10, 3.0), (20, 3.0), (40, 2.0), (100, 2.0), (200, 1.5))
 LATENCY_RATE = 10  # the rate whose p50/p99 the targets speak of
 KEEPING_UP = 0.9  # deliveries/s below this share of the offered deliveries/s: saturated
 RECEIVER_PROCESSES = 2  # two cores: more client processes would only fight the server
@@ -79,17 +79,18 @@ IDLE_CPU_SECONDS = 10.0
 DRAIN_CAP_SECONDS = 45.0  # waiting for one step's deliveries
 DRAIN_STALL_SECONDS = 5.0  # ...or until they stop moving
 SETTLE_QUIET_SECONDS = 1.5  # no presence frames for this long: the join storm is over
-BENCH_REDIS_DB = 13  # a database of its own (the e2e suite uses 14), emptied before each server
+BENCH_REDIS_DB = 0  # of the bench's own redis-server (bench/procs.py PrivateRedis), emptied before each server
 # Seconds a phase may take at most (one slow server must not eat the run) and
 # at least (it is not started with less left).
 PHASE_SECONDS = {"fanout": (75.0, 170.0), "idle": (35.0, 110.0)}
 # Most needed first (the targets compare ours with the tutorial), so a slow
 # machine that runs out of budget loses the least important figures.
-PLAN = (("core", "fanout"), ("prev", "fanout"), ("uvicorn", "fanout"), ("tutorial", "fanout"), ("pubsub", "fanout"), ("core", "idle"),
-        ("prev", "idle"), ("uvicorn", "idle"), ("core2", "fanout"), ("socketio", "fanout"), ("tutorial", "idle"), ("socketio", "idle"),
-        ("pubsub", "idle"))
+PLAN = (("core", "fanout"), ("centrifugo", "fanout"), ("prev", "fanout"), ("uvicorn", "fanout"), ("tutorial", "fanout"),
+        ("core", "idle"), ("centrifugo", "idle"), ("prev", "idle"), ("uvicorn", "idle"), ("core2", "fanout"), ("socketio", "fanout"),
+        ("pubsub", "fanout"), ("tutorial", "idle"), ("socketio", "idle"), ("pubsub", "idle"))
 # Servers measured only when asked for (--only, --compare-with).
 ON_REQUEST = {"prev", "uvicorn"}
+LOADGEN = "python"  # --loadgen: "go" drives ours and Centrifugo with bench/goload (the others keep the Python clients)
 
 OURS_ARGV = ("-m", "chatsite.server", "--bind", "127.0.0.1", "--port", "{port}")
 LAYER_CLASS = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
@@ -186,6 +187,10 @@ SPECS = [
           "--ws", "websockets-sansio", "--ws-max-size", "65536", "--ws-ping-interval", "20", "--ws-ping-timeout", "30",
           "--lifespan", "off", "--no-access-log", "--log-level", "warning"),
          lambda port, seed: OurChat(port, seed["channelId"]), {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core"),
+    # Centrifugo v6 (Go), built from the Go module proxy into the cache
+    # (bench/centrifugo.py), Redis engine on the bench's Redis.
+    Spec("centrifugo", "Centrifugo v6.9.1 (Go, Redis engine)", ("-m", "bench.centrifugo", "--port", "{port}"),
+         lambda port, seed: Centrifugo(port)),
     Spec("socketio", "python-socketio (uvicorn)",
          ("-m", "uvicorn", "bench.baselines.socketio_app:app", "--host", "127.0.0.1", "--port", "{port}",
           "--loop", "asyncio", "--ws", "websockets-sansio", "--log-level", "warning"),
@@ -411,7 +416,9 @@ def percentile(ordered: list[float], q: float) -> float:
 
 # --- fan-out ------------------------------------------------------------------------------------
 def fanout(spec: Spec, ctx: Context, budget: Budget) -> dict:
-    result: dict[str, Any] = {"steps": [], "notes": []}
+    if LOADGEN == "go" and spec.key in GO_PROTOCOLS:
+        return fanout_go(spec, ctx, budget)
+    result: dict[str, Any] = {"steps": [], "notes": [loadavg()]}
     with redis_client(ctx.env) as redis, running(spec, ctx, RECEIVER_PROCESSES + 1, budget) as (server, workers):
         publisher, receivers = workers[0], workers[1:]
         target = spec.make_target(server.port, ctx.seed)
@@ -454,6 +461,68 @@ def fanout(spec: Spec, ctx: Context, budget: Budget) -> dict:
                                        f"{row['errors']} errors or unanswered")
             if row["saturated"]:
                 break
+    return result
+
+
+GO_PROTOCOLS = {"core": "ours", "pubsub": "ours", "core2": "ours", "prev": "ours", "uvicorn": "ours", "centrifugo": "centrifugo"}
+
+
+def loadavg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average at the start: {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def fanout_go(spec: Spec, ctx: Context, budget: Budget) -> dict:
+    """The fan-out with bench/goload's clients (one Go process for the
+    publisher and every receiver), steps as in `fanout`."""
+    from bench.goload import GoLoad
+
+    result: dict[str, Any] = {"steps": [], "notes": [loadavg(), "clients: bench/goload (Go, gorilla/websocket)"]}
+    with redis_client(ctx.env) as redis, running(spec, ctx, 0, budget) as (server, _):
+        target = spec.make_target(server.port, ctx.seed)
+        result["ack_is_delivery"] = target.ack_is_delivery
+        result["processes"] = spec.processes
+        if spec.login:
+            mark_online_elsewhere(redis, ctx.seed["channelId"], [ctx.seed["publisherId"], *ctx.seed["userIds"][:MEMBERS]])
+        urls = [spec.make_target(port, ctx.seed).url() for port in server.ports]
+        credentials = [ctx.seed["publisher"], *ctx.seed["users"][:MEMBERS]] if spec.login else None
+        channel = str(ctx.seed["channelId"]) if GO_PROTOCOLS[spec.key] == "ours" else "bench"
+        started = time.monotonic()
+        load = GoLoad(proto=GO_PROTOCOLS[spec.key], urls=urls, members=MEMBERS, channel=channel, credentials=credentials,
+                      run_dir=ctx.run_dir, name=spec.key)
+        try:
+            join_usage = Usage(server, [load], redis)  # type: ignore[list-item]
+            ready = load.ready(timeout=max(10.0, budget.left() - STEPS[0][1] - DRAIN_CAP_SECONDS))
+            result["join_seconds"] = time.monotonic() - started
+            result["join_cpu"] = join_usage.stop()
+            result["join_frames"] = ready["other"]
+            result["receivers"] = n = ready["ready"]
+            if ready["failed"]:
+                result["notes"].append(f"of {MEMBERS} receivers: {ready['failed']} failed {ready['errors']}")
+            log(f"{spec.key}: {n} receivers joined in {result['join_seconds']:.1f}s (goload)")
+            if n < MEMBERS:
+                result["error"] = f"join: {n} of {MEMBERS} receivers open"
+                return result
+            seq = 1
+            for step, (rate, seconds) in enumerate(STEPS, 1):
+                if budget.left() < seconds + DRAIN_CAP_SECONDS:
+                    result["notes"].append(f"stopped before {rate} msg/s: time budget")
+                    break
+                usage = Usage(server, [load], redis)  # type: ignore[list-item]
+                row = load.step(step, rate, seconds, seq, timeout=seconds + DRAIN_CAP_SECONDS + 60)
+                row["cpu"] = cpu = usage.stop()
+                row["rate"], row["unexpected"] = rate, 0
+                row["server_us"] = cpu["server"] / 100 * cpu["wall"] / max(1, row["delivered"]) * 1e6
+                offered = row["accepted"] * n / max(row["send_seconds"], 1 / rate)
+                row["saturated"] = row["delivered_per_s"] < KEEPING_UP * offered
+                seq += row["sent"]
+                result["steps"].append(row)
+                log(f"{spec.key}: {rate} msg/s -> {row['delivered_per_s']:.0f} deliveries/s, p50 {row['p50']:.0f} p99 {row['p99']:.0f} ms, "
+                    f"lost {row['lost']}, dup {row['dups']}, dropped {row['dropped']}, server CPU {cpu['server']:.0f}%, {row['server_us']:.1f} µs/delivery")
+                if row["saturated"]:
+                    break
+        finally:
+            load.stop()
     return result
 
 
@@ -539,7 +608,7 @@ def drain(receivers: list[Worker], step: int, accepted: int) -> None:
 def idle(spec: Spec, ctx: Context, budget: Budget) -> dict:
     """Connected and ready (ours: authenticated, `connected` received; no
     channel joined, see the notes), nothing sent."""
-    result: dict[str, Any] = {"points": [], "notes": []}
+    result: dict[str, Any] = {"points": [], "notes": [loadavg()]}
     with running(spec, ctx, RECEIVER_PROCESSES, budget) as (server, workers):
         target = spec.make_target(server.port, ctx.seed)
         warm = [ctx.seed["publisher"] if spec.login else None] * WARMUP_CONNECTIONS
@@ -745,7 +814,7 @@ def write_results(text: str, path: Path) -> None:
 
 # --- main --------------------------------------------------------------------------------------------
 def main() -> int:
-    global MEMBERS, IDLE_COUNTS
+    global MEMBERS, IDLE_COUNTS, LOADGEN
     parser = argparse.ArgumentParser(description="Scale-out benchmark (issue 7); see the module docstring.")
     parser.add_argument("--only", help="comma-separated servers: " + ",".join(s.key for s in SPECS))
     parser.add_argument("--phases", default="fanout,idle", help="fanout,idle (default both)")
@@ -754,7 +823,10 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=MEMBERS, help="receivers in the fan-out channel (smaller: a quick check)")
     parser.add_argument("--idle", default=",".join(map(str, IDLE_COUNTS)), help="idle connection counts, ascending")
     parser.add_argument("--compare-with", metavar="DIR", help="also measure ours from this checkout (another commit), side by side")
+    parser.add_argument("--loadgen", choices=("python", "go"), default="python",
+                        help="fan-out clients: bench/loadgen.py workers, or bench/goload (ours and Centrifugo; the others keep Python)")
     args = parser.parse_args()
+    LOADGEN = args.loadgen
     if args.compare_with:
         other = Path(args.compare_with).resolve()
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=other, capture_output=True, text=True, check=False).stdout.strip()
@@ -775,6 +847,10 @@ def main() -> int:
     services = start_services()
     run_dir = Path(tempfile.mkdtemp(prefix="chat-bench-"))  # server logs, seed file
     keep_logs = False
+    # A redis-server of the bench's own: other work on the shared Redis
+    # neither disturbs the figures nor loses its data to the flushes.
+    own_redis = PrivateRedis(run_dir).start()
+    services["REDIS_URL"] = own_redis.url
     try:
         log("fresh database and seed")
         env = bench_env(services)
@@ -793,6 +869,7 @@ def main() -> int:
             log(f"server logs kept in {run_dir}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
+        own_redis.stop()
     text = render(results, machine_info(), notes)
     print(text)
     if args.results:
