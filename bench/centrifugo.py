@@ -41,7 +41,8 @@ def build() -> Path:
     gobin = CACHE / f"build-{CENTRIFUGO_VERSION}"
     gobin.mkdir(parents=True, exist_ok=True)
     subprocess.run(
-        ["go", "install", f"{CENTRIFUGO_MODULE}@{CENTRIFUGO_VERSION}"],
+        ["go", "install", f"-ldflags=-X {CENTRIFUGO_MODULE}/internal/build.Version={CENTRIFUGO_VERSION.lstrip('v')}",
+         f"{CENTRIFUGO_MODULE}@{CENTRIFUGO_VERSION}"],
         env={**os.environ, "GOBIN": str(gobin), "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "0"},
         check=True, timeout=1200,
     )

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import select
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -89,3 +90,23 @@ class GoLoad:
                 pass
             self.proc.wait(5)
         self.log.close()
+
+
+class Profiler:
+    """py-spy (bench/requirements.txt) sampling one server process while the
+    steps run (`bench/run.py --profile DIR`): raw collapsed stacks, summed up
+    by bench/profile_top.py."""
+
+    def __init__(self, pid: int, path: Path) -> None:
+        spy = shutil.which("py-spy") or str(CACHE / "pyspy" / "bin" / "py-spy")
+        self.proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--output", str(path),
+                                      "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)

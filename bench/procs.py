@@ -76,11 +76,19 @@ class Server:
         assert self.proc is not None
         return self.proc.pid
 
+    def pids(self) -> list[int]:
+        """The server and its children (`chatsite.server --workers N` forks its servers)."""
+        try:
+            with open(f"/proc/{self.pid}/task/{self.pid}/children") as f:
+                return [self.pid, *(int(p) for p in f.read().split())]
+        except OSError:
+            return [self.pid]
+
     def rss_kib(self) -> int:
-        return rss_kib(self.pid)
+        return sum(rss_kib(pid) for pid in self.pids())
 
     def cpu_seconds(self) -> float:
-        return cpu_seconds(self.pid)
+        return sum(cpu_seconds(pid) for pid in self.pids())
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

@@ -86,10 +86,11 @@ PHASE_SECONDS = {"fanout": (75.0, 170.0), "idle": (35.0, 110.0)}
 # Most needed first (the targets compare ours with the tutorial), so a slow
 # machine that runs out of budget loses the least important figures.
 PLAN = (("core", "fanout"), ("centrifugo", "fanout"), ("prev", "fanout"), ("uvicorn", "fanout"), ("tutorial", "fanout"),
-        ("core", "idle"), ("centrifugo", "idle"), ("prev", "idle"), ("uvicorn", "idle"), ("core2", "fanout"), ("socketio", "fanout"),
+        ("core", "idle"), ("centrifugo", "idle"), ("prev", "idle"), ("uvicorn", "idle"), ("pair", "fanout"), ("core2", "fanout"), ("socketio", "fanout"),
         ("pubsub", "fanout"), ("tutorial", "idle"), ("socketio", "idle"), ("pubsub", "idle"))
 # Servers measured only when asked for (--only, --compare-with).
 ON_REQUEST = {"prev", "uvicorn"}
+PROFILE: Path | None = None  # --profile: py-spy of ours' server during the fan-out steps (goload only)
 LOADGEN = "python"  # --loadgen: "go" drives ours and Centrifugo with bench/goload (the others keep the Python clients)
 
 OURS_ARGV = ("-m", "chatsite.server", "--bind", "127.0.0.1", "--port", "{port}")
@@ -176,6 +177,10 @@ SPECS = [
     # (README, "Scaling"), one per core; half the receivers on each.
     Spec("core2", "ours, RedisChannelLayer, 2 processes", OURS_ARGV, lambda port, seed: OurChat(port, seed["channelId"]),
          {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core", processes=2),
+    # Both cores on one port: `--workers 2` binds once and starts two servers
+    # that accept on that socket (chatsite/server.py), a hub each, over Redis.
+    Spec("pair", "ours, RedisChannelLayer, 2 processes on one port (--workers 2)", (*OURS_ARGV, "--workers", "2"),
+         lambda port, seed: OurChat(port, seed["channelId"]), {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core"),
     Spec("tutorial", "Channels tutorial (daphne)",
          ("-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "bench.baselines.channels_tutorial.asgi:application"),
          lambda port, seed: ChannelsTutorial(port), {"DJANGO_SETTINGS_MODULE": "bench.baselines.channels_tutorial.settings"}),
@@ -464,7 +469,7 @@ def fanout(spec: Spec, ctx: Context, budget: Budget) -> dict:
     return result
 
 
-GO_PROTOCOLS = {"core": "ours", "pubsub": "ours", "core2": "ours", "prev": "ours", "uvicorn": "ours", "centrifugo": "centrifugo"}
+GO_PROTOCOLS = {"core": "ours", "pubsub": "ours", "core2": "ours", "pair": "ours", "prev": "ours", "uvicorn": "ours", "centrifugo": "centrifugo"}
 
 
 def loadavg() -> str:
@@ -475,7 +480,7 @@ def loadavg() -> str:
 def fanout_go(spec: Spec, ctx: Context, budget: Budget) -> dict:
     """The fan-out with bench/goload's clients (one Go process for the
     publisher and every receiver), steps as in `fanout`."""
-    from bench.goload import GoLoad
+    from bench.goload import GoLoad, Profiler
 
     result: dict[str, Any] = {"steps": [], "notes": [loadavg(), "clients: bench/goload (Go, gorilla/websocket)"]}
     with redis_client(ctx.env) as redis, running(spec, ctx, 0, budget) as (server, _):
@@ -504,6 +509,7 @@ def fanout_go(spec: Spec, ctx: Context, budget: Budget) -> dict:
                 result["error"] = f"join: {n} of {MEMBERS} receivers open"
                 return result
             seq = 1
+            profiler = Profiler(server.servers[0].pid, PROFILE / f"{spec.key}.txt") if PROFILE and spec.login else None
             for step, (rate, seconds) in enumerate(STEPS, 1):
                 if budget.left() < seconds + DRAIN_CAP_SECONDS:
                     result["notes"].append(f"stopped before {rate} msg/s: time budget")
@@ -521,6 +527,8 @@ def fanout_go(spec: Spec, ctx: Context, budget: Budget) -> dict:
                     f"lost {row['lost']}, dup {row['dups']}, dropped {row['dropped']}, server CPU {cpu['server']:.0f}%, {row['server_us']:.1f} µs/delivery")
                 if row["saturated"]:
                     break
+            if profiler is not None:
+                profiler.stop()
         finally:
             load.stop()
     return result
@@ -772,7 +780,7 @@ def render(results: dict[str, dict], machine: dict[str, str], notes: list[str]) 
 
 def targets(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
     """The issue's targets beside our figures, one column per channel layer."""
-    ours = [k for k in ("core", "pubsub", "core2") if k in results]
+    ours = [k for k in ("core", "pubsub", "pair", "core2") if k in results]
     tutorial = peak((results.get("tutorial") or {}).get("fanout") or {})
 
     def cell(figure: str, ok: bool | None) -> str:
@@ -814,7 +822,7 @@ def write_results(text: str, path: Path) -> None:
 
 # --- main --------------------------------------------------------------------------------------------
 def main() -> int:
-    global MEMBERS, IDLE_COUNTS, LOADGEN
+    global MEMBERS, IDLE_COUNTS, LOADGEN, PROFILE
     parser = argparse.ArgumentParser(description="Scale-out benchmark (issue 7); see the module docstring.")
     parser.add_argument("--only", help="comma-separated servers: " + ",".join(s.key for s in SPECS))
     parser.add_argument("--phases", default="fanout,idle", help="fanout,idle (default both)")
@@ -825,8 +833,10 @@ def main() -> int:
     parser.add_argument("--compare-with", metavar="DIR", help="also measure ours from this checkout (another commit), side by side")
     parser.add_argument("--loadgen", choices=("python", "go"), default="python",
                         help="fan-out clients: bench/loadgen.py workers, or bench/goload (ours and Centrifugo; the others keep Python)")
+    parser.add_argument("--profile", metavar="DIR", help="with --loadgen go: py-spy profiles of ours during the steps, into DIR")
     args = parser.parse_args()
     LOADGEN = args.loadgen
+    PROFILE = Path(args.profile) if args.profile else None
     if args.compare_with:
         other = Path(args.compare_with).resolve()
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=other, capture_output=True, text=True, check=False).stdout.strip()

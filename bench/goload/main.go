@@ -302,6 +302,7 @@ func openAll(targets []string, creds []string, n int) ([]*conn, []string) {
 				return
 			}
 			conns[i] = c
+			go c.readDeliveries() // at once: the server's pings want pongs while the others join
 		}(i)
 	}
 	wg.Wait()
@@ -477,9 +478,6 @@ func main() {
 	}
 	started := time.Now()
 	receivers, errs := openAll(targets, recvCreds, *members)
-	for _, c := range receivers {
-		go c.readDeliveries()
-	}
 	pub, err := dial(targets[0], pubCred)
 	if err != nil {
 		emit(map[string]any{"error": "publisher: " + err.Error()})
