@@ -124,6 +124,15 @@ METHOD = (
     "Clients send no pings and negotiate no compression. Baselines: Channels tutorial consumer with the default "
     "RedisChannelLayer config (capacity 100), python-socketio with AsyncRedisManager under uvicorn "
     "(--loop asyncio, websockets-sansio); their publisher learns of acceptance from its own copy (echo)."),
+    ("Centrifugo v6.9.1 (bench/centrifugo.py): built from the Go module proxy, Redis engine on the bench's Redis, "
+    "insecure client mode, publish allowed for subscribers; its publisher learns of acceptance from the publish "
+    "reply. It runs with Go's default GOMAXPROCS, i.e. it may use both cores, where ours runs one process (one "
+    "core) unless the row says otherwise. It merges writes: several publications in one frame, one per line."),
+    ("--loadgen go (`make bench LOADGEN=go`): the fan-out clients of ours and Centrifugo are one Go process "
+    "(bench/goload, gorilla/websocket: every receiver a goroutine, each frame searched for every marker), the "
+    "other servers keep the Python workers. Server CPU per delivery = the server processes' utime+stime over "
+    "the step and its drain / deliveries. The load average at the start of each phase is in the notes: "
+    "on a shared machine compare servers within one run only."),
 )
 
 TARGET_DELIVERY_RATIO = 5.0
@@ -214,6 +223,29 @@ def ensure_baseline_packages() -> None:
         [PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(ROOT / "bench" / "requirements.txt")],
         check=True, timeout=300,
     )
+
+
+def prepare_binaries(specs: list[Spec]) -> list[str]:
+    """Centrifugo and goload built (Go module proxy; minutes the first time)
+    before any phase starts; without Go, Centrifugo is left out and the
+    Python clients drive every server."""
+    global LOADGEN
+    from bench import centrifugo, goload
+
+    notes = []
+    for spec in [s for s in specs if s.key == "centrifugo"]:
+        try:
+            log(f"Centrifugo {centrifugo.CENTRIFUGO_VERSION}: {centrifugo.build()}")
+        except (OSError, subprocess.SubprocessError) as exc:
+            specs.remove(spec)
+            notes.append(f"Centrifugo NOT measured: it could not be built ({exc})")
+    if LOADGEN == "go":
+        try:
+            goload.build()
+        except (OSError, subprocess.SubprocessError) as exc:
+            LOADGEN = "python"
+            notes.append(f"goload could not be built ({exc}): the Python clients drove every server")
+    return notes
 
 
 def start_services() -> dict[str, str]:
@@ -813,7 +845,7 @@ def targets(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
 
 def write_results(text: str, path: Path) -> None:
     path.write_text(
-        "# Benchmark results (issue 7)\n\n"
+        "# Benchmark results (issues 7 and 20)\n\n"
         f"Written by `bench/run.py` (`make bench`) on {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; "
         "every run overwrites it. How it measures and what limits the figures: bench/run.py and the notes below.\n\n"
         + text
@@ -853,6 +885,7 @@ def main() -> int:
     specs = [s for s in SPECS if s.key in wanted]
     phases = [p for p in ("fanout", "idle") if p in args.phases.split(",")]
     ensure_baseline_packages()
+    build_notes = prepare_binaries(specs)
     background = background_load()
     services = start_services()
     run_dir = Path(tempfile.mkdtemp(prefix="chat-bench-"))  # server logs, seed file
@@ -867,6 +900,7 @@ def main() -> int:
         try:
             ctx = Context(env, seed(env, run_dir), run_dir)
             notes = [
+                *build_notes,
                 f"machine busy before the run (other work): {background:.0f}% of {len(os.sched_getaffinity(0))} cores",
                 f"database: {urlparse(env['DATABASE_URL']).scheme}; Redis database {BENCH_REDIS_DB} at {urlparse(env['REDIS_URL']).netloc}",
             ]
