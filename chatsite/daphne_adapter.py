@@ -235,9 +235,9 @@ class FrameWriter:
             else:
                 pending.append(frame)  # type: ignore[union-attr]
             return
-        if protocol.state != protocol.STATE_OPEN or protocol.transport is None:
+        if protocol.state != _OPEN or protocol.transport is None:
             return  # closing: as the guarded send
-        if protocol._perMessageCompress is not None or protocol.send_state != protocol.SEND_STATE_GROUND:
+        if protocol._perMessageCompress is not None or protocol.send_state != _GROUND:
             protocol.serverSend(text)  # never the case with daphne's options; kept correct anyway
             return
         self.pending[protocol] = frame
@@ -261,7 +261,7 @@ class FrameWriter:
     def _send(self, protocol: WebSocketProtocol, data: bytes) -> None:
         """Straight to the socket when nothing is queued before it."""
         transport = protocol.transport
-        if protocol.state != protocol.STATE_OPEN or transport is None:
+        if protocol.state != _OPEN or transport is None:
             return
         queued = queued_bytes(transport)
         if queued > self.limit:
@@ -281,6 +281,11 @@ class FrameWriter:
         if sent < len(data):
             transport.write(data[sent:])
 
+
+# Class constants read once: on every delivery a lookup through autobahn's
+# long class chain cost more than the comparison (py-spy, docs/performance.md).
+_OPEN = WebSocketProtocol.STATE_OPEN
+_GROUND = WebSocketProtocol.SEND_STATE_GROUND
 
 # The process's writer (install() sets it up).
 frame_writer: FrameWriter | None = None

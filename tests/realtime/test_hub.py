@@ -316,8 +316,10 @@ class FakeTransport:
 
 
 class FakeProtocol:
-    STATE_OPEN, STATE_CLOSING, STATE_CLOSED = 1, 2, 3
-    SEND_STATE_GROUND = 0
+    from daphne.ws_protocol import WebSocketProtocol
+
+    STATE_OPEN, STATE_CLOSING = WebSocketProtocol.STATE_OPEN, WebSocketProtocol.STATE_CLOSING
+    SEND_STATE_GROUND = WebSocketProtocol.SEND_STATE_GROUND
 
     def __init__(self) -> None:
         self.state, self.send_state, self._perMessageCompress = self.STATE_OPEN, 0, None
