@@ -865,6 +865,8 @@ def main() -> int:
     parser.add_argument("--compare-with", metavar="DIR", help="also measure ours from this checkout (another commit), side by side")
     parser.add_argument("--loadgen", choices=("python", "go"), default="python",
                         help="fan-out clients: bench/loadgen.py workers, or bench/goload (ours and Centrifugo; the others keep Python)")
+    parser.add_argument("--fanout-seconds", type=float, default=PHASE_SECONDS["fanout"][1],
+                        help="at most this long per server for the fan-out phase, joins included")
     parser.add_argument("--idle-seconds", type=float, default=PHASE_SECONDS["idle"][1],
                         help="at most this long per server for the idle phase (a busy machine connects slowly)")
     parser.add_argument("--profile", metavar="DIR", help="with --loadgen go: py-spy profiles of ours during the steps, into DIR")
@@ -872,6 +874,7 @@ def main() -> int:
     LOADGEN = args.loadgen
     PROFILE = Path(args.profile) if args.profile else None
     PHASE_SECONDS["idle"] = (PHASE_SECONDS["idle"][0], args.idle_seconds)
+    PHASE_SECONDS["fanout"] = (PHASE_SECONDS["fanout"][0], args.fanout_seconds)
     if args.compare_with:
         other = Path(args.compare_with).resolve()
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=other, capture_output=True, text=True, check=False).stdout.strip()
