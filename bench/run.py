@@ -802,6 +802,8 @@ def render(results: dict[str, dict], machine: dict[str, str], notes: list[str]) 
             f"{fmt(top['connect_seconds'], 1)} | {idl['dropped']} |"
         )
     out += ["", "## Targets of issue 7 (printed, not asserted)", "", *targets(results, labels)]
+    if "centrifugo" in results:
+        out += ["", "## Targets of issue 20 (printed, not asserted; Centrifugo in the same run)", "", *targets_centrifugo(results, labels)]
     extra = notes + [f"{labels[k]} {phase}: {n}" for k, res in results.items() for phase in ("fanout", "idle")
                      for n in (res.get(phase) or {}).get("notes", [])]
     if extra:
@@ -841,6 +843,38 @@ def targets(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
         "| --- |" + " --- |" * len(ours),
         *(f"| {name} | " + " | ".join(values) + " |" for name, values in rows.items()),
     ]
+
+
+def targets_centrifugo(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
+    """Issue 20: ours against Centrifugo measured in the same run."""
+    ours = [k for k in ("core", "pair", "core2", "pubsub") if k in results]
+
+    def row_at(key: str, rate: int) -> dict | None:
+        return at_rate((results[key].get("fanout") or {}), rate)
+
+    def kib(key: str) -> float | None:
+        return max((p["per_conn_kib"] for p in (results[key].get("idle") or {}).get("points", [])), default=None)
+
+    c40, c_kib = row_at("centrifugo", 40), kib("centrifugo")
+    lines = ["| target | " + " | ".join(labels[k] for k in ours) + " |", "| --- |" + " --- |" * len(ours)]
+    cells = {"cpu": [], "peak": [], "kib": [], "p99": []}
+    for key in ours:
+        r40 = row_at(key, 40)
+        ok = None if not (r40 and c40) else r40["server_us"] <= c40["server_us"]
+        cells["cpu"].append("-" if ok is None else f"{fmt(r40['server_us'], 1)} vs {fmt(c40['server_us'], 1)} µs ({'met' if ok else 'NOT met'})")  # type: ignore[index]
+        steps = (results[key].get("fanout") or {}).get("steps", [])
+        good = [r for r in steps if r["p99"] <= 100 and not r["saturated"]]
+        best = max((r["delivered_per_s"] for r in good), default=0.0)
+        cells["peak"].append(f"{fmt(best)}/s ({'met' if best >= 100_000 else 'NOT met'})")
+        low = row_at(key, LATENCY_RATE)
+        cells["p99"].append("-" if low is None else f"{fmt(low['p99'], 1)} ms at {MEMBERS} members ({'met' if low['p99'] <= 100 else 'NOT met'})")
+        mine = kib(key)
+        cells["kib"].append("-" if mine is None or c_kib is None else f"{fmt(mine, 1)} vs {fmt(c_kib, 1)} KiB ({'met' if mine <= c_kib else 'NOT met'})")
+    names = {"cpu": "server CPU per delivery <= Centrifugo's at 40 msg/s", "peak": ">= 100k deliveries/s with p99 <= 100 ms",
+             "p99": f"p99 <= 100 ms at {LATENCY_RATE} msg/s (issue: with 5,000 members, `--members 5000`)",
+             "kib": "KiB per idle connection <= Centrifugo's"}
+    lines += [f"| {names[k]} | " + " | ".join(v) + " |" for k, v in cells.items()]
+    return lines
 
 
 def write_results(text: str, path: Path) -> None:
