@@ -69,7 +69,8 @@ SCHEMA_VIOLATION = "event schema violation"
 
 
 class Server:
-    def __init__(self, env: dict[str, str], *, log_name: str = "daphne"):
+    def __init__(self, env: dict[str, str], *, log_name: str = "daphne", args: tuple[str, ...] = ()):
+        self.args = args  # more launcher options (chatsite.server --workers 2)
         # Every event the server sends is checked against its schema
         # (wire.schema); stop() fails if one did not match.
         self.env = {"CHAT_CHECK_EVENTS": "1", **env}
@@ -82,7 +83,7 @@ class Server:
     def start(self, timeout: float = 30.0) -> Server:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "chatsite.server", "--bind", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "chatsite.server", "--bind", "127.0.0.1", "--port", str(self.port), *self.args],
             cwd=ROOT,
             env=self.env,
             stdout=log,
