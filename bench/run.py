@@ -85,11 +85,11 @@ BENCH_REDIS_DB = 0  # of the bench's own redis-server (bench/procs.py PrivateRed
 PHASE_SECONDS = {"fanout": (75.0, 170.0), "idle": (35.0, 110.0)}
 # Most needed first (the targets compare ours with the tutorial), so a slow
 # machine that runs out of budget loses the least important figures.
-PLAN = (("core", "fanout"), ("centrifugo", "fanout"), ("prev", "fanout"), ("uvicorn", "fanout"), ("tutorial", "fanout"),
+PLAN = (("core", "fanout"), ("centrifugo", "fanout"), ("centrifugo1", "fanout"), ("prev", "fanout"), ("uvicorn", "fanout"), ("tutorial", "fanout"),
         ("core", "idle"), ("centrifugo", "idle"), ("prev", "idle"), ("uvicorn", "idle"), ("pair", "fanout"), ("core2", "fanout"), ("socketio", "fanout"),
         ("pubsub", "fanout"), ("tutorial", "idle"), ("socketio", "idle"), ("pubsub", "idle"))
 # Servers measured only when asked for (--only, --compare-with).
-ON_REQUEST = {"prev", "uvicorn"}
+ON_REQUEST = {"prev", "uvicorn", "centrifugo1"}
 PROFILE: Path | None = None  # --profile: py-spy of ours' server during the fan-out steps (goload only)
 LOADGEN = "python"  # --loadgen: "go" drives ours and Centrifugo with bench/goload (the others keep the Python clients)
 
@@ -205,6 +205,9 @@ SPECS = [
     # (bench/centrifugo.py), Redis engine on the bench's Redis.
     Spec("centrifugo", "Centrifugo v6.9.1 (Go, Redis engine)", ("-m", "bench.centrifugo", "--port", "{port}"),
          lambda port, seed: Centrifugo(port)),
+    # The same on one core (GOMAXPROCS=1), as ours runs one process: run it with --only.
+    Spec("centrifugo1", "Centrifugo v6.9.1, GOMAXPROCS=1", ("-m", "bench.centrifugo", "--port", "{port}"),
+         lambda port, seed: Centrifugo(port), {"GOMAXPROCS": "1"}),
     Spec("socketio", "python-socketio (uvicorn)",
          ("-m", "uvicorn", "bench.baselines.socketio_app:app", "--host", "127.0.0.1", "--port", "{port}",
           "--loop", "asyncio", "--ws", "websockets-sansio", "--log-level", "warning"),
@@ -233,7 +236,7 @@ def prepare_binaries(specs: list[Spec]) -> list[str]:
     from bench import centrifugo, goload
 
     notes = []
-    for spec in [s for s in specs if s.key == "centrifugo"]:
+    for spec in [s for s in specs if s.key.startswith("centrifugo")]:
         try:
             log(f"Centrifugo {centrifugo.CENTRIFUGO_VERSION}: {centrifugo.build()}")
         except (OSError, subprocess.SubprocessError) as exc:
@@ -501,7 +504,7 @@ def fanout(spec: Spec, ctx: Context, budget: Budget) -> dict:
     return result
 
 
-GO_PROTOCOLS = {"core": "ours", "pubsub": "ours", "core2": "ours", "pair": "ours", "prev": "ours", "uvicorn": "ours", "centrifugo": "centrifugo"}
+GO_PROTOCOLS = {"core": "ours", "pubsub": "ours", "core2": "ours", "pair": "ours", "prev": "ours", "uvicorn": "ours", "centrifugo": "centrifugo", "centrifugo1": "centrifugo"}
 
 
 def loadavg() -> str:
