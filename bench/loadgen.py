@@ -288,9 +288,10 @@ class Client:
         try:
             while True:
                 raw = await ws.recv(decode=False)
-                answer = target.answer(raw)
-                if answer is not None:
-                    self.answers.setdefault(answer[0], (answer[1], time.time()))
+                found = target.answers(raw)
+                if found:
+                    for seq, status in found:
+                        self.answers.setdefault(seq, (status, time.time()))
                     continue
                 self.other_frames += 1
                 reply = target.keepalive(raw)

@@ -80,6 +80,11 @@ class Target:
         m = MARK.search(raw)
         return (int(m.group(2)), OK) if m else None
 
+    def answers(self, raw: bytes) -> list[tuple[int, str]]:
+        """Every answer in a frame (a server that merges writes puts several in one)."""
+        found = self.answer(raw)
+        return [] if found is None else [found]
+
     def keepalive(self, raw: bytes) -> str | None:
         """A reply the protocol requires to this frame, if any."""
         return None
@@ -199,10 +204,11 @@ class Centrifugo(Target):
     _REPLY = re.compile(rb'\{"id":(\d+)(,"error")?')
 
     def answer(self, raw: bytes) -> tuple[int, str] | None:
-        for m in self._REPLY.finditer(raw):
-            if int(m.group(1)) > 100:
-                return int(m.group(1)) - 100, ERROR if m.group(2) else OK
-        return None
+        found = self.answers(raw)
+        return found[0] if found else None
+
+    def answers(self, raw: bytes) -> list[tuple[int, str]]:
+        return [(int(m.group(1)) - 100, ERROR if m.group(2) else OK) for m in self._REPLY.finditer(raw) if int(m.group(1)) > 100]
 
     def keepalive(self, raw: bytes) -> str | None:
         return "{}" if raw.strip() == b"{}" else None  # Centrifugo's ping -> pong
