@@ -47,10 +47,14 @@ test-cluster: install-dev
 check: install-dev
 	$(PY) scripts/run_tests.py --checks-only
 
-# Fan-out, latency, memory per idle connection, against the Channels tutorial
-# chat and python-socketio (bench/run.py; prints the table; under 10 minutes).
+# Fan-out, latency, memory per idle connection, against Centrifugo (Go; built
+# from the Go module proxy into ~/.cache/chat-bench the first time), the
+# Channels tutorial chat and python-socketio (bench/run.py; prints the table;
+# under 10 minutes once built). LOADGEN=go: the fan-out clients of ours and
+# Centrifugo are bench/goload (Go) instead of Python workers.
+LOADGEN ?= python
 bench: install-dev
-	$(PY) bench/run.py
+	$(PY) bench/run.py --loadgen $(LOADGEN)
 
 # p50/p99 of a 50-message history page in a channel of 1,000,000 messages, per
 # message store (README "Message stores"); starts the services it reads.

@@ -261,23 +261,26 @@ class Client:
 
     def delivered(self, conn: Conn, raw: bytes) -> bytes | None:
         """One text message a receiver got; returns the reply its protocol needs, if any."""
-        m = MARK.search(raw)
-        if m is None:
+        now, found = time.time(), False
+        # Every marker: a server that merges writes (Centrifugo) puts several
+        # publications in one frame.
+        for m in MARK.finditer(raw):
+            found = True
+            step, seq = int(m.group(1)), int(m.group(2))
+            record = self.steps[step]
+            if seq in conn.seen:
+                record.dups += 1
+                continue
+            conn.seen.add(seq)
+            conn.per_step[step] += 1
+            record.latency_ms.append(now * 1000 - int(m.group(3)) / 1000)
+            if not record.first:
+                record.first = now
+            record.last = max(record.last, now)
+        if not found:
             self.other_frames += 1
             reply = self.target.keepalive(raw)
             return reply.encode() if reply is not None else None
-        now = time.time()
-        step, seq = int(m.group(1)), int(m.group(2))
-        record = self.steps[step]
-        if seq in conn.seen:
-            record.dups += 1
-            return None
-        conn.seen.add(seq)
-        conn.per_step[step] += 1
-        record.latency_ms.append(now * 1000 - int(m.group(3)) / 1000)
-        if not record.first:
-            record.first = now
-        record.last = max(record.last, now)
         return None
 
     async def read_answers(self, conn: Conn) -> None:
@@ -285,9 +288,10 @@ class Client:
         try:
             while True:
                 raw = await ws.recv(decode=False)
-                answer = target.answer(raw)
-                if answer is not None:
-                    self.answers.setdefault(answer[0], (answer[1], time.time()))
+                found = target.answers(raw)
+                if found:
+                    for seq, status in found:
+                        self.answers.setdefault(seq, (status, time.time()))
                     continue
                 self.other_frames += 1
                 reply = target.keepalive(raw)

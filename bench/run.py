@@ -56,8 +56,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import Worker, call_all, cpu_seconds, raise_fd_limit
-from bench.procs import Server, machine_busy_seconds
-from bench.targets import ChannelsTutorial, OurChat, SocketIO, Target
+from bench.procs import PrivateRedis, Server, machine_busy_seconds
+from bench.targets import Centrifugo, ChannelsTutorial, OurChat, SocketIO, Target
 
 PY = sys.executable
 BUDGET_SECONDS = 540.0  # the whole run, setup included: `make bench` must finish in < 10 min
@@ -65,7 +65,7 @@ MEMBERS = 1000  # receivers in the fan-out channel (plus the publisher)
 IDLE_COUNTS = (1000, 5000)
 # (msg/s, seconds): short steps at high rates keep a saturated step's backlog,
 # and so its drain time, bounded.
-STEPS = ((10, 3.0), (20, 3.0), (50, 2.0), (100, 2.0), (200, 1.5))
+STEPS = ((10, 3.0), (20, 3.0), (40, 2.0), (100, 2.0), (200, 1.5))
 LATENCY_RATE = 10  # the rate whose p50/p99 the targets speak of
 KEEPING_UP = 0.9  # deliveries/s below this share of the offered deliveries/s: saturated
 RECEIVER_PROCESSES = 2  # two cores: more client processes would only fight the server
@@ -79,17 +79,19 @@ IDLE_CPU_SECONDS = 10.0
 DRAIN_CAP_SECONDS = 45.0  # waiting for one step's deliveries
 DRAIN_STALL_SECONDS = 5.0  # ...or until they stop moving
 SETTLE_QUIET_SECONDS = 1.5  # no presence frames for this long: the join storm is over
-BENCH_REDIS_DB = 13  # a database of its own (the e2e suite uses 14), emptied before each server
+BENCH_REDIS_DB = 0  # of the bench's own redis-server (bench/procs.py PrivateRedis), emptied before each server
 # Seconds a phase may take at most (one slow server must not eat the run) and
 # at least (it is not started with less left).
 PHASE_SECONDS = {"fanout": (75.0, 170.0), "idle": (35.0, 110.0)}
 # Most needed first (the targets compare ours with the tutorial), so a slow
 # machine that runs out of budget loses the least important figures.
-PLAN = (("core", "fanout"), ("prev", "fanout"), ("uvicorn", "fanout"), ("tutorial", "fanout"), ("pubsub", "fanout"), ("core", "idle"),
-        ("prev", "idle"), ("uvicorn", "idle"), ("core2", "fanout"), ("socketio", "fanout"), ("tutorial", "idle"), ("socketio", "idle"),
-        ("pubsub", "idle"))
+PLAN = (("core", "fanout"), ("centrifugo", "fanout"), ("centrifugo1", "fanout"), ("prev", "fanout"), ("uvicorn", "fanout"), ("tutorial", "fanout"),
+        ("core", "idle"), ("centrifugo", "idle"), ("prev", "idle"), ("uvicorn", "idle"), ("pair", "fanout"), ("core2", "fanout"), ("socketio", "fanout"),
+        ("pubsub", "fanout"), ("tutorial", "idle"), ("socketio", "idle"), ("pubsub", "idle"))
 # Servers measured only when asked for (--only, --compare-with).
-ON_REQUEST = {"prev", "uvicorn"}
+ON_REQUEST = {"prev", "uvicorn", "centrifugo1"}
+PROFILE: Path | None = None  # --profile: py-spy of ours' server during the fan-out steps (goload only)
+LOADGEN = "python"  # --loadgen: "go" drives ours and Centrifugo with bench/goload (the others keep the Python clients)
 
 OURS_ARGV = ("-m", "chatsite.server", "--bind", "127.0.0.1", "--port", "{port}")
 LAYER_CLASS = {"core": "RedisChannelLayer", "pubsub": "RedisPubSubChannelLayer"}
@@ -122,6 +124,15 @@ METHOD = (
     "Clients send no pings and negotiate no compression. Baselines: Channels tutorial consumer with the default "
     "RedisChannelLayer config (capacity 100), python-socketio with AsyncRedisManager under uvicorn "
     "(--loop asyncio, websockets-sansio); their publisher learns of acceptance from its own copy (echo)."),
+    ("Centrifugo v6.9.1 (bench/centrifugo.py): built from the Go module proxy, Redis engine on the bench's Redis, "
+    "insecure client mode, publish allowed for subscribers; its publisher learns of acceptance from the publish "
+    "reply. It runs with Go's default GOMAXPROCS, i.e. it may use both cores, where ours runs one process (one "
+    "core) unless the row says otherwise. It merges writes: several publications in one frame, one per line."),
+    ("--loadgen go (`make bench LOADGEN=go`): the fan-out clients of ours and Centrifugo are one Go process "
+    "(bench/goload, gorilla/websocket: every receiver a goroutine, each frame searched for every marker), the "
+    "other servers keep the Python workers. Server CPU per delivery = the server processes' utime+stime over "
+    "the step and its drain / deliveries. The load average at the start of each phase is in the notes: "
+    "on a shared machine compare servers within one run only."),
 )
 
 TARGET_DELIVERY_RATIO = 5.0
@@ -175,6 +186,10 @@ SPECS = [
     # (README, "Scaling"), one per core; half the receivers on each.
     Spec("core2", "ours, RedisChannelLayer, 2 processes", OURS_ARGV, lambda port, seed: OurChat(port, seed["channelId"]),
          {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core", processes=2),
+    # Both cores on one port: `--workers 2` binds once and starts two servers
+    # that accept on that socket (chatsite/server.py), a hub each, over Redis.
+    Spec("pair", "ours, RedisChannelLayer, 2 processes on one port (--workers 2)", (*OURS_ARGV, "--workers", "2"),
+         lambda port, seed: OurChat(port, seed["channelId"]), {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core"),
     Spec("tutorial", "Channels tutorial (daphne)",
          ("-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "bench.baselines.channels_tutorial.asgi:application"),
          lambda port, seed: ChannelsTutorial(port), {"DJANGO_SETTINGS_MODULE": "bench.baselines.channels_tutorial.settings"}),
@@ -186,6 +201,13 @@ SPECS = [
           "--ws", "websockets-sansio", "--ws-max-size", "65536", "--ws-ping-interval", "20", "--ws-ping-timeout", "30",
           "--lifespan", "off", "--no-access-log", "--log-level", "warning"),
          lambda port, seed: OurChat(port, seed["channelId"]), {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core"),
+    # Centrifugo v6 (Go), built from the Go module proxy into the cache
+    # (bench/centrifugo.py), Redis engine on the bench's Redis.
+    Spec("centrifugo", "Centrifugo v6.9.1 (Go, Redis engine)", ("-m", "bench.centrifugo", "--port", "{port}"),
+         lambda port, seed: Centrifugo(port)),
+    # The same on one core (GOMAXPROCS=1), as ours runs one process: run it with --only.
+    Spec("centrifugo1", "Centrifugo v6.9.1, GOMAXPROCS=1", ("-m", "bench.centrifugo", "--port", "{port}"),
+         lambda port, seed: Centrifugo(port), {"GOMAXPROCS": "1"}),
     Spec("socketio", "python-socketio (uvicorn)",
          ("-m", "uvicorn", "bench.baselines.socketio_app:app", "--host", "127.0.0.1", "--port", "{port}",
           "--loop", "asyncio", "--ws", "websockets-sansio", "--log-level", "warning"),
@@ -204,6 +226,29 @@ def ensure_baseline_packages() -> None:
         [PY, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-r", str(ROOT / "bench" / "requirements.txt")],
         check=True, timeout=300,
     )
+
+
+def prepare_binaries(specs: list[Spec]) -> list[str]:
+    """Centrifugo and goload built (Go module proxy; minutes the first time)
+    before any phase starts; without Go, Centrifugo is left out and the
+    Python clients drive every server."""
+    global LOADGEN
+    from bench import centrifugo, goload
+
+    notes = []
+    for spec in [s for s in specs if s.key.startswith("centrifugo")]:
+        try:
+            log(f"Centrifugo {centrifugo.CENTRIFUGO_VERSION}: {centrifugo.build()}")
+        except (OSError, subprocess.SubprocessError) as exc:
+            specs.remove(spec)
+            notes.append(f"Centrifugo NOT measured: it could not be built ({exc})")
+    if LOADGEN == "go":
+        try:
+            goload.build()
+        except (OSError, subprocess.SubprocessError) as exc:
+            LOADGEN = "python"
+            notes.append(f"goload could not be built ({exc}): the Python clients drove every server")
+    return notes
 
 
 def start_services() -> dict[str, str]:
@@ -411,7 +456,9 @@ def percentile(ordered: list[float], q: float) -> float:
 
 # --- fan-out ------------------------------------------------------------------------------------
 def fanout(spec: Spec, ctx: Context, budget: Budget) -> dict:
-    result: dict[str, Any] = {"steps": [], "notes": []}
+    if LOADGEN == "go" and spec.key in GO_PROTOCOLS:
+        return fanout_go(spec, ctx, budget)
+    result: dict[str, Any] = {"steps": [], "notes": [loadavg()]}
     with redis_client(ctx.env) as redis, running(spec, ctx, RECEIVER_PROCESSES + 1, budget) as (server, workers):
         publisher, receivers = workers[0], workers[1:]
         target = spec.make_target(server.port, ctx.seed)
@@ -454,6 +501,71 @@ def fanout(spec: Spec, ctx: Context, budget: Budget) -> dict:
                                        f"{row['errors']} errors or unanswered")
             if row["saturated"]:
                 break
+    return result
+
+
+GO_PROTOCOLS = {"core": "ours", "pubsub": "ours", "core2": "ours", "pair": "ours", "prev": "ours", "uvicorn": "ours", "centrifugo": "centrifugo", "centrifugo1": "centrifugo"}
+
+
+def loadavg() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average at the start: {one:.2f}, {five:.2f}, {fifteen:.2f}"
+
+
+def fanout_go(spec: Spec, ctx: Context, budget: Budget) -> dict:
+    """The fan-out with bench/goload's clients (one Go process for the
+    publisher and every receiver), steps as in `fanout`."""
+    from bench.goload import GoLoad, Profiler
+
+    result: dict[str, Any] = {"steps": [], "notes": [loadavg(), "clients: bench/goload (Go, gorilla/websocket)"]}
+    with redis_client(ctx.env) as redis, running(spec, ctx, 0, budget) as (server, _):
+        target = spec.make_target(server.port, ctx.seed)
+        result["ack_is_delivery"] = target.ack_is_delivery
+        result["processes"] = spec.processes
+        if spec.login:
+            mark_online_elsewhere(redis, ctx.seed["channelId"], [ctx.seed["publisherId"], *ctx.seed["userIds"][:MEMBERS]])
+        urls = [spec.make_target(port, ctx.seed).url() for port in server.ports]
+        credentials = [ctx.seed["publisher"], *ctx.seed["users"][:MEMBERS]] if spec.login else None
+        channel = str(ctx.seed["channelId"]) if GO_PROTOCOLS[spec.key] == "ours" else "bench"
+        started = time.monotonic()
+        load = GoLoad(proto=GO_PROTOCOLS[spec.key], urls=urls, members=MEMBERS, channel=channel, credentials=credentials,
+                      run_dir=ctx.run_dir, name=spec.key)
+        try:
+            join_usage = Usage(server, [load], redis)  # type: ignore[list-item]
+            ready = load.ready(timeout=max(10.0, budget.left() - STEPS[0][1] - DRAIN_CAP_SECONDS))
+            result["join_seconds"] = time.monotonic() - started
+            result["join_cpu"] = join_usage.stop()
+            result["join_frames"] = ready["other"]
+            result["receivers"] = n = ready["ready"]
+            if ready["failed"]:
+                result["notes"].append(f"of {MEMBERS} receivers: {ready['failed']} failed {ready['errors']}")
+            log(f"{spec.key}: {n} receivers joined in {result['join_seconds']:.1f}s (goload)")
+            if n < MEMBERS:
+                result["error"] = f"join: {n} of {MEMBERS} receivers open"
+                return result
+            seq = 1
+            profiler = Profiler(server.servers[0].pid, PROFILE / f"{spec.key}.txt") if PROFILE and spec.login else None
+            for step, (rate, seconds) in enumerate(STEPS, 1):
+                if budget.left() < seconds + DRAIN_CAP_SECONDS:
+                    result["notes"].append(f"stopped before {rate} msg/s: time budget")
+                    break
+                usage = Usage(server, [load], redis)  # type: ignore[list-item]
+                row = load.step(step, rate, seconds, seq, timeout=seconds + DRAIN_CAP_SECONDS + 60)
+                row["cpu"] = cpu = usage.stop()
+                row["rate"], row["unexpected"] = rate, 0
+                row["server_us"] = cpu["server"] / 100 * cpu["wall"] / max(1, row["delivered"]) * 1e6
+                offered = row["accepted"] * n / max(row["send_seconds"], 1 / rate)
+                row["saturated"] = row["delivered_per_s"] < KEEPING_UP * offered
+                seq += row["sent"]
+                result["steps"].append(row)
+                log(f"{spec.key}: {rate} msg/s -> {row['delivered_per_s']:.0f} deliveries/s, p50 {row['p50']:.0f} p99 {row['p99']:.0f} ms, "
+                    f"lost {row['lost']}, dup {row['dups']}, dropped {row['dropped']}, server CPU {cpu['server']:.0f}%, {row['server_us']:.1f} µs/delivery")
+                if row["saturated"]:
+                    break
+            if profiler is not None:
+                profiler.stop()
+        finally:
+            load.stop()
     return result
 
 
@@ -539,7 +651,7 @@ def drain(receivers: list[Worker], step: int, accepted: int) -> None:
 def idle(spec: Spec, ctx: Context, budget: Budget) -> dict:
     """Connected and ready (ours: authenticated, `connected` received; no
     channel joined, see the notes), nothing sent."""
-    result: dict[str, Any] = {"points": [], "notes": []}
+    result: dict[str, Any] = {"points": [], "notes": [loadavg()]}
     with running(spec, ctx, RECEIVER_PROCESSES, budget) as (server, workers):
         target = spec.make_target(server.port, ctx.seed)
         warm = [ctx.seed["publisher"] if spec.login else None] * WARMUP_CONNECTIONS
@@ -693,6 +805,8 @@ def render(results: dict[str, dict], machine: dict[str, str], notes: list[str]) 
             f"{fmt(top['connect_seconds'], 1)} | {idl['dropped']} |"
         )
     out += ["", "## Targets of issue 7 (printed, not asserted)", "", *targets(results, labels)]
+    if "centrifugo" in results:
+        out += ["", "## Targets of issue 20 (printed, not asserted; Centrifugo in the same run)", "", *targets_centrifugo(results, labels)]
     extra = notes + [f"{labels[k]} {phase}: {n}" for k, res in results.items() for phase in ("fanout", "idle")
                      for n in (res.get(phase) or {}).get("notes", [])]
     if extra:
@@ -703,7 +817,7 @@ def render(results: dict[str, dict], machine: dict[str, str], notes: list[str]) 
 
 def targets(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
     """The issue's targets beside our figures, one column per channel layer."""
-    ours = [k for k in ("core", "pubsub", "core2") if k in results]
+    ours = [k for k in ("core", "pubsub", "pair", "core2") if k in results]
     tutorial = peak((results.get("tutorial") or {}).get("fanout") or {})
 
     def cell(figure: str, ok: bool | None) -> str:
@@ -734,9 +848,41 @@ def targets(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
     ]
 
 
+def targets_centrifugo(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
+    """Issue 20: ours against Centrifugo measured in the same run."""
+    ours = [k for k in ("core", "pair", "core2", "pubsub") if k in results]
+
+    def row_at(key: str, rate: int) -> dict | None:
+        return at_rate((results[key].get("fanout") or {}), rate)
+
+    def kib(key: str) -> float | None:
+        return max((p["per_conn_kib"] for p in (results[key].get("idle") or {}).get("points", [])), default=None)
+
+    c40, c_kib = row_at("centrifugo", 40), kib("centrifugo")
+    lines = ["| target | " + " | ".join(labels[k] for k in ours) + " |", "| --- |" + " --- |" * len(ours)]
+    cells = {"cpu": [], "peak": [], "kib": [], "p99": []}
+    for key in ours:
+        r40 = row_at(key, 40)
+        ok = None if not (r40 and c40) else r40["server_us"] <= c40["server_us"]
+        cells["cpu"].append("-" if ok is None else f"{fmt(r40['server_us'], 1)} vs {fmt(c40['server_us'], 1)} µs ({'met' if ok else 'NOT met'})")  # type: ignore[index]
+        steps = (results[key].get("fanout") or {}).get("steps", [])
+        good = [r for r in steps if r["p99"] <= 100 and not r["saturated"]]
+        best = max((r["delivered_per_s"] for r in good), default=0.0)
+        cells["peak"].append(f"{fmt(best)}/s ({'met' if best >= 100_000 else 'NOT met'})")
+        low = row_at(key, LATENCY_RATE)
+        cells["p99"].append("-" if low is None else f"{fmt(low['p99'], 1)} ms at {MEMBERS} members ({'met' if low['p99'] <= 100 else 'NOT met'})")
+        mine = kib(key)
+        cells["kib"].append("-" if mine is None or c_kib is None else f"{fmt(mine, 1)} vs {fmt(c_kib, 1)} KiB ({'met' if mine <= c_kib else 'NOT met'})")
+    names = {"cpu": "server CPU per delivery <= Centrifugo's at 40 msg/s", "peak": ">= 100k deliveries/s with p99 <= 100 ms",
+             "p99": f"p99 <= 100 ms at {LATENCY_RATE} msg/s (issue: with 5,000 members, `--members 5000`)",
+             "kib": "KiB per idle connection <= Centrifugo's"}
+    lines += [f"| {names[k]} | " + " | ".join(v) + " |" for k, v in cells.items()]
+    return lines
+
+
 def write_results(text: str, path: Path) -> None:
     path.write_text(
-        "# Benchmark results (issue 7)\n\n"
+        "# Benchmark results (issues 7 and 20)\n\n"
         f"Written by `bench/run.py` (`make bench`) on {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; "
         "every run overwrites it. How it measures and what limits the figures: bench/run.py and the notes below.\n\n"
         + text
@@ -745,7 +891,7 @@ def write_results(text: str, path: Path) -> None:
 
 # --- main --------------------------------------------------------------------------------------------
 def main() -> int:
-    global MEMBERS, IDLE_COUNTS
+    global MEMBERS, IDLE_COUNTS, LOADGEN, PROFILE
     parser = argparse.ArgumentParser(description="Scale-out benchmark (issue 7); see the module docstring.")
     parser.add_argument("--only", help="comma-separated servers: " + ",".join(s.key for s in SPECS))
     parser.add_argument("--phases", default="fanout,idle", help="fanout,idle (default both)")
@@ -754,7 +900,18 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=MEMBERS, help="receivers in the fan-out channel (smaller: a quick check)")
     parser.add_argument("--idle", default=",".join(map(str, IDLE_COUNTS)), help="idle connection counts, ascending")
     parser.add_argument("--compare-with", metavar="DIR", help="also measure ours from this checkout (another commit), side by side")
+    parser.add_argument("--loadgen", choices=("python", "go"), default="python",
+                        help="fan-out clients: bench/loadgen.py workers, or bench/goload (ours and Centrifugo; the others keep Python)")
+    parser.add_argument("--fanout-seconds", type=float, default=PHASE_SECONDS["fanout"][1],
+                        help="at most this long per server for the fan-out phase, joins included")
+    parser.add_argument("--idle-seconds", type=float, default=PHASE_SECONDS["idle"][1],
+                        help="at most this long per server for the idle phase (a busy machine connects slowly)")
+    parser.add_argument("--profile", metavar="DIR", help="with --loadgen go: py-spy profiles of ours during the steps, into DIR")
     args = parser.parse_args()
+    LOADGEN = args.loadgen
+    PROFILE = Path(args.profile) if args.profile else None
+    PHASE_SECONDS["idle"] = (PHASE_SECONDS["idle"][0], args.idle_seconds)
+    PHASE_SECONDS["fanout"] = (PHASE_SECONDS["fanout"][0], args.fanout_seconds)
     if args.compare_with:
         other = Path(args.compare_with).resolve()
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=other, capture_output=True, text=True, check=False).stdout.strip()
@@ -771,16 +928,22 @@ def main() -> int:
     specs = [s for s in SPECS if s.key in wanted]
     phases = [p for p in ("fanout", "idle") if p in args.phases.split(",")]
     ensure_baseline_packages()
+    build_notes = prepare_binaries(specs)
     background = background_load()
     services = start_services()
     run_dir = Path(tempfile.mkdtemp(prefix="chat-bench-"))  # server logs, seed file
     keep_logs = False
+    # A redis-server of the bench's own: other work on the shared Redis
+    # neither disturbs the figures nor loses its data to the flushes.
+    own_redis = PrivateRedis(run_dir).start()
+    services["REDIS_URL"] = own_redis.url
     try:
         log("fresh database and seed")
         env = bench_env(services)
         try:
             ctx = Context(env, seed(env, run_dir), run_dir)
             notes = [
+                *build_notes,
                 f"machine busy before the run (other work): {background:.0f}% of {len(os.sched_getaffinity(0))} cores",
                 f"database: {urlparse(env['DATABASE_URL']).scheme}; Redis database {BENCH_REDIS_DB} at {urlparse(env['REDIS_URL']).netloc}",
             ]
@@ -793,6 +956,7 @@ def main() -> int:
             log(f"server logs kept in {run_dir}")
         else:
             shutil.rmtree(run_dir, ignore_errors=True)
+        own_redis.stop()
     text = render(results, machine_info(), notes)
     print(text)
     if args.results:

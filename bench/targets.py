@@ -80,6 +80,11 @@ class Target:
         m = MARK.search(raw)
         return (int(m.group(2)), OK) if m else None
 
+    def answers(self, raw: bytes) -> list[tuple[int, str]]:
+        """Every answer in a frame (a server that merges writes puts several in one)."""
+        found = self.answer(raw)
+        return [] if found is None else [found]
+
     def keepalive(self, raw: bytes) -> str | None:
         """A reply the protocol requires to this frame, if any."""
         return None
@@ -165,3 +170,45 @@ class SocketIO(Target):
 
     def keepalive(self, raw: bytes) -> str | None:
         return "3" if raw == b"2" else None  # Engine.IO ping -> pong
+
+
+@dataclass(frozen=True)
+class Centrifugo(Target):
+    """Centrifugo v6 (bench/centrifugo.py), spoken in its bidirectional JSON
+    protocol: commands `{"id", "connect"|"subscribe"|"publish"}`, replies with
+    the same id, publications as `{"push": {"channel", "pub": {"data"}}}`.
+    Centrifugo merges writes: one frame may hold several replies and pushes,
+    one per line (the receivers count every marker of a frame). Ids above
+    100 are publishes (id - 100 = seq)."""
+
+    channel: str = "bench"
+    ack_is_delivery = False
+
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/connection/websocket"
+
+    async def handshake(self, ws, join: bool) -> None:
+        await ws.send('{"id":1,"connect":{}}')
+        hello = await _recv_until(ws, lambda raw: b'"id":1' in raw, "connect reply")
+        if b'"error"' in hello:
+            raise Refused(hello.decode(errors="replace")[:200])
+        if join:
+            await ws.send(json.dumps({"id": 2, "subscribe": {"channel": self.channel}}))
+            joined = await _recv_until(ws, lambda raw: b'"id":2' in raw, "subscribe reply")
+            if b'"error"' in joined:
+                raise Refused(joined.decode(errors="replace")[:200])
+
+    def publish(self, step: int, seq: int) -> str:
+        return json.dumps({"id": seq + 100, "publish": {"channel": self.channel, "data": {"text": marker(step, seq)}}})
+
+    _REPLY = re.compile(rb'\{"id":(\d+)(,"error")?')
+
+    def answer(self, raw: bytes) -> tuple[int, str] | None:
+        found = self.answers(raw)
+        return found[0] if found else None
+
+    def answers(self, raw: bytes) -> list[tuple[int, str]]:
+        return [(int(m.group(1)) - 100, ERROR if m.group(2) else OK) for m in self._REPLY.finditer(raw) if int(m.group(1)) > 100]
+
+    def keepalive(self, raw: bytes) -> str | None:
+        return "{}" if raw.strip() == b"{}" else None  # Centrifugo's ping -> pong

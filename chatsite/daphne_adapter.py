@@ -28,6 +28,12 @@ The patches, and why:
    which writes a broadcast's frame, built once per process, straight to the
    socket when nothing is queued before it (as asyncio's transports do; Twisted
    would register the socket for writing and send on the next loop turn).
+   Frames written to one socket within one event-loop turn leave in one
+   `send`, whole frames one after the other (Centrifugo merges its writes the
+   same way, but several messages in one frame; the wire stays one event per
+   frame here): when broadcasts queue up, a system call per frame becomes
+   one per socket and turn. Every other write to the socket (serverSend,
+   close) sends what is pending first, so nothing overtakes.
 5. lighter connections: a smaller receive queue than asyncio.Queue, and the
    handshake's raw request and header dicts let go once the socket is open.
 6. bounded request bodies: Twisted reads a whole request body (into memory
@@ -153,6 +159,8 @@ def _server_close_codes() -> None:
     original_close = WebSocketProtocol.serverClose
 
     def server_close(self: WebSocketProtocol, code: int | None = None) -> None:
+        if frame_writer is not None:
+            frame_writer.flush_one(self)
         if code in SERVER_CLOSE_CODES:
             self.sendCloseFrame(code=code, isReply=False)
         else:
@@ -189,6 +197,8 @@ def _guarded_sends(limit: int) -> None:
     original_send = WebSocketProtocol.serverSend
 
     def server_send(self: WebSocketProtocol, content: Any, binary: bool = False) -> None:
+        if frame_writer is not None:
+            frame_writer.flush_one(self)  # prepared frames written before this stay before it
         if self.state in (self.STATE_CLOSING, self.STATE_CLOSED):
             return
         if too_slow(self, limit):
@@ -206,36 +216,79 @@ def _guarded_sends(limit: int) -> None:
 # -- 4. prepared frames --------------------------------------------------------------
 
 
-def write_frame(protocol: WebSocketProtocol, limit: int, frame: bytes, text: str) -> None:
-    """Send a broadcast's prepared frame (realtime.events.Broadcast.frame):
-    the same bytes for every recipient, straight to the socket when nothing is
-    queued before it."""
-    if protocol.state != protocol.STATE_OPEN:
-        return  # closing: as the guarded send
-    transport = protocol.transport
-    if transport is None:
-        return
-    queued = queued_bytes(transport)
-    if queued > limit:
-        too_slow(protocol, limit, queued)
-        return
-    if protocol._perMessageCompress is not None or protocol.send_state != protocol.SEND_STATE_GROUND:
-        protocol.serverSend(text)  # never the case with daphne's options; kept correct anyway
-        return
-    # Straight to the socket only for plain TCP: under TLS (daphne -e ssl:...)
-    # the transport is a TLS wrapper that merely forwards `socket` & co.
-    if queued or type(transport) is not tcp.Server or transport.TLS or transport.disconnecting or protocol.send_queue:
-        transport.write(frame)
-        return
-    sock = transport.socket
-    try:
-        sent = sock.send(frame)
-    except (BlockingIOError, InterruptedError):
-        sent = 0
-    except OSError:
-        sent = 0  # Twisted meets the error on its own write and closes the connection
-    if sent < len(frame):
-        transport.write(frame[sent:])
+class FrameWriter:
+    """The process's prepared-frame writer. `write` keeps a socket's frames
+    of the current event-loop turn (the first as bytes, more as a list);
+    `flush` runs once at the end of the turn (call_soon) and gives each
+    socket its frames in one write."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.pending: dict[WebSocketProtocol, bytes | list[bytes]] = {}
+        self.scheduled = False
+
+    def write(self, protocol: WebSocketProtocol, frame: bytes, text: str) -> None:
+        pending = self.pending.get(protocol)
+        if pending is not None:
+            if type(pending) is bytes:
+                self.pending[protocol] = [pending, frame]
+            else:
+                pending.append(frame)  # type: ignore[union-attr]
+            return
+        if protocol.state != _OPEN or protocol.transport is None:
+            return  # closing: as the guarded send
+        if protocol._perMessageCompress is not None or protocol.send_state != _GROUND:
+            protocol.serverSend(text)  # never the case with daphne's options; kept correct anyway
+            return
+        self.pending[protocol] = frame
+        if not self.scheduled:
+            self.scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.scheduled = False
+        pending, self.pending = self.pending, {}
+        for protocol, frames in pending.items():
+            self._send(protocol, frames if type(frames) is bytes else b"".join(frames))  # type: ignore[arg-type]
+
+    def flush_one(self, protocol: WebSocketProtocol) -> None:
+        """Before any other write to this socket."""
+        if self.pending:
+            frames = self.pending.pop(protocol, None)
+            if frames is not None:
+                self._send(protocol, frames if type(frames) is bytes else b"".join(frames))  # type: ignore[arg-type]
+
+    def _send(self, protocol: WebSocketProtocol, data: bytes) -> None:
+        """Straight to the socket when nothing is queued before it."""
+        transport = protocol.transport
+        if protocol.state != _OPEN or transport is None:
+            return
+        queued = queued_bytes(transport)
+        if queued > self.limit:
+            too_slow(protocol, self.limit, queued)
+            return
+        # Straight to the socket only for plain TCP: under TLS (daphne -e ssl:...)
+        # the transport is a TLS wrapper that merely forwards `socket` & co.
+        if queued or type(transport) is not tcp.Server or transport.TLS or transport.disconnecting or protocol.send_queue:
+            transport.write(data)
+            return
+        try:
+            sent = transport.socket.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            sent = 0  # Twisted meets the error on its own write and closes the connection
+        if sent < len(data):
+            transport.write(data[sent:])
+
+
+# Class constants read once: on every delivery a lookup through autobahn's
+# long class chain cost more than the comparison (py-spy, docs/performance.md).
+_OPEN = WebSocketProtocol.STATE_OPEN
+_GROUND = WebSocketProtocol.SEND_STATE_GROUND
+
+# The process's writer (install() sets it up).
+frame_writer: FrameWriter | None = None
 
 
 # -- 5. lighter connections --------------------------------------------------------------
@@ -270,12 +323,14 @@ class ReceiveQueue:
 
 
 def _prepared_frames_and_light_connections(limit: int) -> None:
+    global frame_writer
+    writer = frame_writer = FrameWriter(limit)
     def create_application(self: Server, protocol: Any, scope: dict[str, Any]) -> ReceiveQueue | None:
         # daphne 4.2.3's Server.create_application with ReceiveQueue, and the
         # frame writer in a WebSocket's scope (realtime.consumers uses it).
         assert "application_instance" not in self.connections[protocol]
         if scope.get("type") == "websocket":
-            scope["chat.write_frame"] = partial(write_frame, protocol, limit)
+            scope["chat.write_frame"] = partial(writer.write, protocol)
         input_queue = ReceiveQueue()
         scope.setdefault("asgi", {"version": "3.0"})
         application_instance = self.application(scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol))

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from channels.exceptions import ChannelFull
+from channels_redis.core import RedisChannelLayer
 
 from realtime import redis as chat_redis
 from realtime.events import EVENT_TYPE, Broadcast, channel_layer
@@ -52,6 +53,8 @@ PROBE_TIMEOUT = 10.0
 PROBE_TYPE = "chat.hub_probe"
 # At most this many group_add/group_discard calls to the layer at once.
 LAYER_CALLS = 32
+# Messages the hub takes off Redis in one call when they queue up (_waiting).
+RECEIVE_BATCH = 64
 
 
 class Listener(Protocol):
@@ -228,6 +231,43 @@ class Hub:
                 self._tasks.append(asyncio.ensure_future(self._rejoin(after_outage=True)))
             if message.get("type") != PROBE_TYPE:
                 self.dispatch(message)
+            # What else waits for this hub, in the same loop turn: the
+            # connections' writes of all of it leave merged, one send per
+            # socket (chatsite.daphne_adapter.FrameWriter).
+            for more in await self._waiting(channel):
+                if more.get("type") != PROBE_TYPE:
+                    self.dispatch(more)
+
+    async def _waiting(self, channel: str) -> list[dict[str, Any]]:
+        """Messages already queued for the hub's channel, oldest first, in one
+        Redis call (RedisChannelLayer: a ZPOPMIN of up to RECEIVE_BATCH off the
+        process's channel key, what its receive pops one at a time; other
+        layers: none, the pub/sub layer's reader queues what one socket read
+        brought). A failure here loses nothing (nothing was popped): the next
+        receive meets it."""
+        layer = self.layer
+        if not isinstance(layer, RedisChannelLayer) or "!" not in channel:
+            return []
+        real = layer.non_local_name(channel)
+        try:
+            popped = await layer.connection(layer.consistent_hash(real)).zpopmin(layer.prefix + real, RECEIVE_BATCH)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            stop_if_cancelled()
+            logger.debug("hub: batch read failed: %s", exc)
+            return []
+        messages = []
+        for member, _score in popped:
+            message = layer.deserialize(member)
+            # One channel (send) or several of this process (group_send), as receive() reads it.
+            targets = message.pop("__asgi_channel__", channel)
+            for target in targets if isinstance(targets, list) else (targets,):
+                if target == channel:
+                    messages.append(message)
+                else:  # another receiver of this process's layer (none today): where receive() would put it
+                    layer.receive_buffer[target].put_nowait(message)
+        return messages
 
     async def _probe(self) -> None:
         loop = asyncio.get_running_loop()

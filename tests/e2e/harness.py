@@ -169,7 +169,8 @@ class Server:
     `port` are then nginx's; `direct_base` is the first process's own, for
     what only a process answers, like /metrics)."""
 
-    def __init__(self, env: dict[str, str], *, log_name: str = "daphne", backends: int | None = None):
+    def __init__(self, env: dict[str, str], *, log_name: str = "daphne", backends: int | None = None, args: tuple[str, ...] = ()):
+        self.args = args  # more launcher options (chatsite.server --workers 2)
         # Every event the server sends is checked against its schema
         # (wire.schema); stop() fails if one did not match.
         self.env = {"CHAT_CHECK_EVENTS": "1", **env}
@@ -201,7 +202,7 @@ class Server:
         for port, log_path in zip(self.backend_ports, self.log_paths, strict=True):
             log = open(log_path, "ab")
             proc = subprocess.Popen(
-                [sys.executable, "-m", "chatsite.server", "--bind", "127.0.0.1", "--port", str(port)],
+                [sys.executable, "-m", "chatsite.server", "--bind", "127.0.0.1", "--port", str(port), *self.args],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,

@@ -257,3 +257,96 @@ async def test_receive_queue_hands_items_in_order():
     await asyncio.sleep(0)
     queue.put_nowait(4)  # not lost to the cancelled getter
     assert await queue.get() == 4
+
+
+# -- issue 20: batched reads on the hub, merged writes per socket ---------------------
+
+
+@pytest.mark.needs_redis
+async def test_queued_events_are_read_in_one_batch_in_order_once():
+    """Events that queue up on Redis for the hub are taken in one call and
+    handed on in their order, each once (RedisChannelLayer)."""
+    import os
+
+    from channels_redis.core import RedisChannelLayer
+
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        pytest.skip("REDIS_URL not set")
+    layer = RedisChannelLayer(hosts=[url], prefix=f"test-batch-{os.getpid()}")
+    hub = Hub(layer)
+    batches: list[int] = []
+    waiting = hub._waiting
+
+    async def counted(channel: str) -> list[dict[str, Any]]:
+        more = await waiting(channel)
+        batches.append(len(more))
+        return more
+
+    hub._waiting = counted  # type: ignore[method-assign]
+    recorder = Recorder()
+    group = channel_group(4242)
+    try:
+        # The hub's channel in the group, its receiver not started yet: the
+        # events queue up on Redis as behind a busy hub.
+        hub.channel = await layer.new_channel()
+        await layer.group_add(group, hub.channel)
+        hub.members[group] = {recorder}  # type: ignore[arg-type]
+        for n in range(30):
+            await layer.group_send(group, envelope(group, {"type": "new_message", "channelId": 4242, "message": {"id": n + 1}}))
+        hub._tasks = [asyncio.ensure_future(hub._receive_loop(hub.channel))]
+        await until(lambda: len(recorder.events) >= 30, timeout=10)
+        await asyncio.sleep(0.2)
+        assert [e.message_id for e in recorder.events] == list(range(1, 31))
+        assert max(batches) >= 2, batches
+    finally:
+        await hub.aclose()
+        await layer.flush()
+
+
+class FakeTransport:
+    """Twisted's FileDescriptor write buffer fields, and its write."""
+
+    def __init__(self) -> None:
+        self.dataBuffer, self.offset, self._tempDataLen = b"", 0, 0
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+class FakeProtocol:
+    from daphne.ws_protocol import WebSocketProtocol
+
+    STATE_OPEN, STATE_CLOSING = WebSocketProtocol.STATE_OPEN, WebSocketProtocol.STATE_CLOSING
+    SEND_STATE_GROUND = WebSocketProtocol.SEND_STATE_GROUND
+
+    def __init__(self) -> None:
+        self.state, self.send_state, self._perMessageCompress = self.STATE_OPEN, 0, None
+        self.transport = FakeTransport()
+        self.send_queue: list[Any] = []
+
+
+async def test_frames_of_one_loop_turn_leave_in_one_write_in_order():
+    from chatsite.daphne_adapter import FrameWriter
+
+    writer = FrameWriter(limit=1 << 20)
+    one, two = FakeProtocol(), FakeProtocol()
+    frames = [text_frame(f'{{"n":{n}}}'.encode()) for n in range(3)]
+    for frame in frames:
+        writer.write(one, frame, "")  # type: ignore[arg-type]
+    writer.write(two, frames[0], "")  # type: ignore[arg-type]
+    assert one.transport.writes == [] and two.transport.writes == []
+    await asyncio.sleep(0)  # the end of the loop turn
+    assert one.transport.writes == [b"".join(frames)] and two.transport.writes == [frames[0]]
+    # Any other write to the socket sends what is pending first.
+    writer.write(one, frames[1], "")  # type: ignore[arg-type]
+    writer.flush_one(one)  # type: ignore[arg-type]
+    assert one.transport.writes[-1] == frames[1]
+    await asyncio.sleep(0)
+    assert len(one.transport.writes) == 2
+    # A closing socket gets nothing more.
+    one.state = one.STATE_CLOSING
+    writer.write(one, frames[2], "")  # type: ignore[arg-type]
+    await asyncio.sleep(0)
+    assert len(one.transport.writes) == 2
