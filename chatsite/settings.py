@@ -175,6 +175,11 @@ STORAGES = {
 CHAT_UPLOAD_QUOTA_BYTES = env_int("CHAT_UPLOAD_QUOTA_BYTES", 1024**3)
 CHAT_FILE_GRACE = env_int("CHAT_FILE_GRACE", 86400)  # seconds an unused file is kept
 CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 25_000_000)  # larger images are refused (decompression bombs)
+# Images are re-encoded in worker processes (files.imaging), one image each at
+# a time, at a lower CPU priority; one that takes longer is kept as an attachment.
+CHAT_IMAGE_WORKERS = env_int("CHAT_IMAGE_WORKERS", 1)
+CHAT_IMAGE_NICE = env_int("CHAT_IMAGE_NICE", 10)
+CHAT_IMAGE_TIMEOUT = env_float("CHAT_IMAGE_TIMEOUT", 60.0)
 FILE_UPLOAD_PERMISSIONS = 0o640
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/"
