@@ -161,15 +161,31 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Uploaded files (files/): Django's storage API. By default the file system
 # under CHAT_MEDIA_ROOT, served by the app itself after its access check
 # (never by a static file server: files are private to a channel).
-# CHAT_FILE_STORAGE names another backend, e.g. storages.backends.s3.S3Storage
-# (django-storages, installed by the operator), with CHAT_FILE_STORAGE_OPTIONS
-# as JSON (bucket_name, endpoint_url, ...).
+# CHAT_FILE_STORAGE=s3 keeps them in an S3-compatible object store
+# (django-storages' S3Storage) named by CHAT_S3_ENDPOINT_URL, CHAT_S3_BUCKET,
+# CHAT_S3_ACCESS_KEY_ID, CHAT_S3_SECRET_ACCESS_KEY, CHAT_S3_REGION (path-style
+# addressing, private objects; `scripts/services up s3` prints them for a
+# local SeaweedFS). Any other value names a backend's class, with
+# CHAT_FILE_STORAGE_OPTIONS as JSON.
 MEDIA_ROOT = Path(os.environ.get("CHAT_MEDIA_ROOT", str(BASE_DIR / "media")))
+_file_storage = os.environ.get("CHAT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")
+_file_storage_options = json.loads(os.environ.get("CHAT_FILE_STORAGE_OPTIONS", "{}"))
+if _file_storage == "s3":
+    _file_storage = "storages.backends.s3.S3Storage"
+    _file_storage_options = {
+        "endpoint_url": os.environ.get("CHAT_S3_ENDPOINT_URL") or None,
+        "bucket_name": os.environ.get("CHAT_S3_BUCKET", "chat-files"),
+        "access_key": os.environ.get("CHAT_S3_ACCESS_KEY_ID") or None,
+        "secret_key": os.environ.get("CHAT_S3_SECRET_ACCESS_KEY") or None,
+        "region_name": os.environ.get("CHAT_S3_REGION", "us-east-1"),
+        "addressing_style": "path",
+        "signature_version": "s3v4",
+        "default_acl": None,  # the bucket's own: private
+        "file_overwrite": False,
+        **_file_storage_options,
+    }
 STORAGES = {
-    "default": {
-        "BACKEND": os.environ.get("CHAT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": json.loads(os.environ.get("CHAT_FILE_STORAGE_OPTIONS", "{}")),
-    },
+    "default": {"BACKEND": _file_storage, "OPTIONS": _file_storage_options},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CHAT_UPLOAD_QUOTA_BYTES = env_int("CHAT_UPLOAD_QUOTA_BYTES", 1024**3)
