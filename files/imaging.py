@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -24,6 +25,7 @@ from files import content
 
 _lock = threading.Lock()
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
+_slots: threading.BoundedSemaphore | None = None
 
 
 class ReencodedFile(File):
@@ -53,15 +55,26 @@ def _executor() -> concurrent.futures.ProcessPoolExecutor:
         return _pool
 
 
+def _free_worker() -> threading.BoundedSemaphore:
+    """One per worker process: an upload waits here for a free worker, so
+    CHAT_IMAGE_TIMEOUT counts the image's own time, not the queue's."""
+    global _slots
+    with _lock:
+        if _slots is None:
+            _slots = threading.BoundedSemaphore(settings.CHAT_IMAGE_WORKERS)
+        return _slots
+
+
 def _discard(pool: concurrent.futures.ProcessPoolExecutor) -> None:
     """A worker that hangs or died: kill its processes, start afresh next time."""
     global _pool
     with _lock:
         if _pool is pool:
             _pool = None
-    for process in list(getattr(pool, "_processes", {}).values()):
-        process.kill()
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # None once shut down
     pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.kill()
 
 
 def reencode(upload: UploadedFile, content_type: str) -> tuple[content.Picture, ReencodedFile]:
@@ -76,21 +89,33 @@ def reencode(upload: UploadedFile, content_type: str) -> tuple[content.Picture, 
         source = upload.read()
     fd, dest = tempfile.mkstemp(prefix="chat-image-", dir=settings.FILE_UPLOAD_TEMP_DIR)
     os.close(fd)
-    pool = _executor()
     try:
-        future = pool.submit(content.reencode, source, dest, content_type, settings.CHAT_MAX_IMAGE_PIXELS)
+        with _free_worker():
+            picture = _run(content.reencode, source, dest, content_type, settings.CHAT_MAX_IMAGE_PIXELS)
+    except BaseException:
+        _remove(dest)
+        raise
+    return picture, ReencodedFile(open(dest, "rb"), name=dest)  # closed by discard
+
+
+def _run(*call: Any) -> content.Picture:
+    for attempt in (1, 2):
+        pool = _executor()
         try:
-            picture = future.result(timeout=settings.CHAT_IMAGE_TIMEOUT)
+            future = pool.submit(*call)
+        except RuntimeError:  # shut down by another upload's _discard: a new pool
+            _discard(pool)
+            continue
+        try:
+            return future.result(timeout=settings.CHAT_IMAGE_TIMEOUT)
         except concurrent.futures.TimeoutError:
             _discard(pool)
             raise ValueError("the image took too long to decode") from None
         except BrokenProcessPool:
             _discard(pool)
-            raise ValueError("the image worker died decoding it") from None
-    except BaseException:
-        _remove(dest)
-        raise
-    return picture, ReencodedFile(open(dest, "rb"), name=dest)  # closed by discard
+            if attempt == 2:
+                raise ValueError("the image worker died decoding it") from None
+    raise ValueError("no image worker")
 
 
 def discard(file: ReencodedFile) -> None:

@@ -222,3 +222,12 @@ def test_files_cleanup_removes_stray_bytes_too(school, settings):
     assert "0 unused file(s) and 1 stray blob(s) removed" in out.getvalue()
     assert not default_storage.exists("files/zz/stray-from-a-crash")
     assert read(fetch(as_user(school.bob), kept["url"])) == b"%PDF-1.4 kept"
+
+
+def test_an_image_the_worker_does_not_finish_in_time_is_kept_as_an_attachment_and_the_next_one_works(school, settings):
+    settings.CHAT_IMAGE_TIMEOUT = 0.001
+    slow = upload(school.carol, png(), "slow.png", channelId=school.general.id)
+    assert slow["contentType"] == "application/octet-stream" and slow["isImage"] is False
+    settings.CHAT_IMAGE_TIMEOUT = 60
+    quick = upload(school.carol, png(), "quick.png", channelId=school.general.id)
+    assert quick["isImage"] is True and quick["thumbnailUrl"]
