@@ -165,25 +165,16 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # (django-storages' S3Storage) named by CHAT_S3_ENDPOINT_URL, CHAT_S3_BUCKET,
 # CHAT_S3_ACCESS_KEY_ID, CHAT_S3_SECRET_ACCESS_KEY, CHAT_S3_REGION (path-style
 # addressing, private objects; `scripts/services up s3` prints them for a
-# local SeaweedFS). Any other value names a backend's class, with
+# local gofakes3). Any other value names a backend's class, with
 # CHAT_FILE_STORAGE_OPTIONS as JSON.
 MEDIA_ROOT = Path(os.environ.get("CHAT_MEDIA_ROOT", str(BASE_DIR / "media")))
 _file_storage = os.environ.get("CHAT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")
 _file_storage_options = json.loads(os.environ.get("CHAT_FILE_STORAGE_OPTIONS", "{}"))
 if _file_storage == "s3":
+    from chatsite.s3 import s3_options
+
     _file_storage = "storages.backends.s3.S3Storage"
-    _file_storage_options = {
-        "endpoint_url": os.environ.get("CHAT_S3_ENDPOINT_URL") or None,
-        "bucket_name": os.environ.get("CHAT_S3_BUCKET", "chat-files"),
-        "access_key": os.environ.get("CHAT_S3_ACCESS_KEY_ID") or None,
-        "secret_key": os.environ.get("CHAT_S3_SECRET_ACCESS_KEY") or None,
-        "region_name": os.environ.get("CHAT_S3_REGION", "us-east-1"),
-        "addressing_style": "path",
-        "signature_version": "s3v4",
-        "default_acl": None,  # the bucket's own: private
-        "file_overwrite": False,
-        **_file_storage_options,
-    }
+    _file_storage_options = {**s3_options(os.environ), **_file_storage_options}
 STORAGES = {
     "default": {"BACKEND": _file_storage, "OPTIONS": _file_storage_options},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -1,5 +1,5 @@
 """Uploads kept in a real S3-compatible object store (CHAT_FILE_STORAGE=s3,
-django-storages' S3Storage; `scripts/services up s3` starts SeaweedFS):
+django-storages' S3Storage; `scripts/services up s3` starts gofakes3):
 upload, download with the access check (ranges, 404 to outsiders), the
 thumbnail, and the removal of unused files and stray objects. Fails in CI
 when the store is not running."""
@@ -20,6 +20,7 @@ from django.test import Client
 from django.utils import timezone
 from PIL import Image
 
+from chatsite.s3 import s3_options
 from files import blobs
 from files.models import StoredFile
 from files.services import files_cleanup
@@ -34,20 +35,11 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.needs_s3]
 def bucket(settings, fast_and_unlimited):
     """The object store under a prefix of this test's own; its objects, as the client sees them."""
     require_service("CHAT_S3_ENDPOINT_URL", os.environ.get("CHAT_S3_ENDPOINT_URL", ""))
-    options = {
-        "endpoint_url": os.environ["CHAT_S3_ENDPOINT_URL"],
-        "bucket_name": os.environ.get("CHAT_S3_BUCKET", "chat-files"),
-        "access_key": os.environ.get("CHAT_S3_ACCESS_KEY_ID"),
-        "secret_key": os.environ.get("CHAT_S3_SECRET_ACCESS_KEY"),
-        "region_name": os.environ.get("CHAT_S3_REGION", "us-east-1"),
-        "addressing_style": "path",
-        "signature_version": "s3v4",
-        "file_overwrite": False,
-        "location": f"test-{secrets.token_hex(6)}",
-    }
+    # CHAT_FILE_STORAGE=s3's own options, under a prefix of this test's.
+    options = {**s3_options(os.environ), "location": f"test-{secrets.token_hex(6)}"}
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}}
     client = boto3.client("s3", endpoint_url=options["endpoint_url"], aws_access_key_id=options["access_key"],
-                          aws_secret_access_key=options["secret_key"], region_name=options["region_name"])
+                          aws_secret_access_key=options["secret_key"], region_name=options["region_name"], config=options["client_config"])
 
     def objects() -> set[str]:
         listed = client.list_objects_v2(Bucket=options["bucket_name"], Prefix=options["location"] + "/")
