@@ -4,9 +4,8 @@ server's memory and the chat of everyone else meanwhile.
     .venv/bin/python bench/upload_bench.py               # `make bench-upload`
     .venv/bin/python bench/upload_bench.py --redis-db 12 --database chat_helper --rounds random --ref HEAD
 
-With --ref the server runs from a clean `git archive` copy of that commit.
---server-env NAME=VALUE adds to the server's environment (experiments: e.g.
-PYTHONPATH=<a folder with a sitecustomize.py> to try a change).
+With --ref the server runs from a clean `git archive` copy of that commit;
+--server-env NAME=VALUE adds to the server's environment (experiments).
 
 Seeds a fresh database through the ORM (one workspace, one public channel,
 50 chatting members and 20 uploaders, a logged-in session each), then per
@@ -22,19 +21,18 @@ temporary directory, the message rate limit raised) and:
 - after --rest seconds, a separate client process (so the chat clients' loop
   is never busy writing bodies) makes 20 concurrent `POST /api/files/`
   (multipart, 10 MB each, Content-Length declared, written in 256 KiB pieces);
-- samples the server's VmRSS (/proc/<pid>/status) every 50 ms: "before" is
-  the last sample before the first upload, "peak" the highest from then until
-  --tail seconds after the last answer, "after" the last one.
+- samples the server's VmRSS (/proc/<pid>/status; also with its image worker
+  processes) every 50 ms: "before" is the last sample before the first
+  upload, "peak" the highest until --tail s after the last answer.
 
 Rounds: `random` (random bytes: stored as attachments) and `jpeg` (one noisy
 4032x3024 JPEG of about 10 MB, 12.2 megapixels, sent 20 times: each is
 decoded and re-encoded by Pillow). Targets: RSS growth < 100 MB and chat p99
 < 100 ms during the uploads.
 
-REDIS_URL and DATABASE_URL come from the environment (the Makefile target
-gets them from scripts/services); the bench empties its own Redis database
-(--redis-db) and recreates its PostgreSQL database (--database), dropped
-afterwards. Loopback only; every wait is bounded.
+REDIS_URL and DATABASE_URL come from the environment (scripts/services); the
+bench empties its own Redis database (--redis-db) and recreates its own
+PostgreSQL database (--database). Loopback only; every wait is bounded.
 """
 
 from __future__ import annotations
@@ -229,19 +227,25 @@ def upload_worker(config: str) -> None:
 
 # --- measuring ---------------------------------------------------------------------------------------
 class RssSampler(threading.Thread):
-    """VmRSS of one process every `every` seconds: (monotonic time, KiB)."""
+    """Every `every` s: (monotonic time, VmRSS KiB, that + its child processes')."""
 
     def __init__(self, pid: int, every: float = 0.05) -> None:
         super().__init__(daemon=True)
         self.pid, self.every = pid, every
-        self.samples: list[tuple[float, int]] = []
+        self.samples: list[tuple[float, int, int]] = []
         self.done = threading.Event()
 
     def run(self) -> None:
         while not self.done.is_set():
             with contextlib.suppress(OSError, RuntimeError):
-                self.samples.append((time.monotonic(), rss_kib(self.pid)))
+                own = rss_kib(self.pid)
+                self.samples.append((time.monotonic(), own, own + sum(rss_kib(c) for c in descendants(self.pid))))
             self.done.wait(self.every)
+
+
+def descendants(pid: int) -> list[int]:
+    children = [int(c) for task in Path(f"/proc/{pid}/task").iterdir() for c in (task / "children").read_text().split()]
+    return children + [d for c in children for d in descendants(c)]
 
 
 @dataclass
@@ -364,20 +368,22 @@ def latency(chat: Chat, start: float, end: float, receivers: int) -> dict:
             "missing": sent * receivers - len(lat)}
 
 
-def summarize(kind: str, chat: Chat, samples: list[tuple[float, int]], uploads: list[dict], args: argparse.Namespace) -> dict:
+def summarize(kind: str, chat: Chat, samples: list[tuple[float, int, int]], uploads: list[dict], args: argparse.Namespace) -> dict:
     first, last = min(u["start"] for u in uploads), max(u["end"] for u in uploads)
-    before = [kib for t, kib in samples if t < first]
-    during = [kib for t, kib in samples if first <= t <= last + args.tail]
-    peak_at = max((s for s in samples if first <= s[0] <= last + args.tail), key=lambda s: s[1], default=(first, 0))[0]
+    before = [s for s in samples if s[0] < first]
+    during = [s for s in samples if first <= s[0] <= last + args.tail]
+    peak_at = max(during, key=lambda s: s[1], default=(first, 0, 0))[0]
     ok = [u for u in uploads if u.get("status") == 201]
     times = sorted(u["end"] - u["start"] for u in ok)
     rest_start = min(chat.sent.values(), default=first)
     receivers = args.members - 1
     return {
         "kind": kind,
-        "rss_before_mb": before[-1] * 1024 / MB if before else float("nan"),
-        "rss_peak_mb": max(during, default=0) * 1024 / MB,
+        "rss_before_mb": before[-1][1] * 1024 / MB if before else float("nan"),
+        "rss_peak_mb": max((s[1] for s in during), default=0) * 1024 / MB,
         "rss_after_mb": samples[-1][1] * 1024 / MB if samples else float("nan"),
+        "total_before_mb": before[-1][2] * 1024 / MB if before else float("nan"),
+        "total_peak_mb": max((s[2] for s in during), default=0) * 1024 / MB,
         "peak_after_first_s": peak_at - first,
         "uploads": len(uploads),
         "uploaded": len(ok),
@@ -408,6 +414,8 @@ def render(rounds: list[dict]) -> str:
         ("server RSS before / peak / after", [f"{r['rss_before_mb']:.0f} / {r['rss_peak_mb']:.0f} / {r['rss_after_mb']:.0f} MB" for r in rounds]),
         (f"RSS growth (target < {TARGET_RSS_MB:g} MB)",
          [f"{r['rss_peak_mb'] - r['rss_before_mb']:.0f} MB ({verdict(r['rss_peak_mb'] - r['rss_before_mb'] < TARGET_RSS_MB)})" for r in rounds]),
+        ("with its image worker: before / peak (growth)",
+         [f"{r['total_before_mb']:.0f} / {r['total_peak_mb']:.0f} MB ({r['total_peak_mb'] - r['total_before_mb']:.0f} MB)" for r in rounds]),
         ("uploads stored (stored as)", [f"{r['uploaded']} of {r['uploads']} ({', '.join(map(str, r['stored_as']))})" for r in rounds]),
         ("upload throughput", [f"{r['throughput_mb_s']:.1f} MB/s ({r['upload_window_s']:.1f} s for all)" for r in rounds]),
         ("server CPU over the uploads (at rest: share of a core)", [f"{r['server_cpu_s']:.1f} s ({r['rest_cpu']:.0%})" for r in rounds]),

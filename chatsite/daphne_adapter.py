@@ -49,6 +49,7 @@ import asyncio
 import hashlib
 import importlib.metadata
 import inspect
+import io
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -103,6 +104,7 @@ UPSTREAM_DIGESTS = {
     "Request.gotLength": "1c389b99da50b0ae",
     "Request.handleContentChunk": "6e942756afb787b4",
     "HTTPChannel.allHeadersReceived": "979a9a8410f41ad9",
+    "WebRequest.process": "e9babd1c97ce710b",
 }
 
 
@@ -113,7 +115,8 @@ def source_digest(function: Callable[..., Any]) -> str:
 def upstream(name: str) -> Callable[..., Any]:
     """The unpatched daphne method `Class.method`."""
     cls_name, method = name.split(".")
-    cls = {"Server": Server, "WebSocketProtocol": WebSocketProtocol, "Request": twisted_http.Request, "HTTPChannel": twisted_http.HTTPChannel}[cls_name]
+    cls = {"Server": Server, "WebSocketProtocol": WebSocketProtocol, "Request": twisted_http.Request, "HTTPChannel": twisted_http.HTTPChannel,
+           "WebRequest": WebRequest}[cls_name]
     function = getattr(cls, method)
     return getattr(function, "chat_original", function)
 
@@ -291,6 +294,18 @@ _GROUND = WebSocketProtocol.SEND_STATE_GROUND
 frame_writer: FrameWriter | None = None
 
 
+def _body_as_file(request: Any, scope: dict[str, Any]) -> None:
+    """Patch 7: a body in a temporary file goes to the application as the
+    file; daphne's WebRequest.process then reads the empty stand-in and
+    queues one empty `http.request` (the end of the body)."""
+    content = getattr(request, "content", None)
+    if content is None or isinstance(content, io.BytesIO) or not hasattr(content, "fileno"):
+        return  # a small body (Twisted keeps it in memory): daphne's own way
+    content.seek(0)
+    scope["chat.body_file"] = content
+    request.content = io.BytesIO()  # Twisted closes this one; the application closes the file
+
+
 # -- 5. lighter connections --------------------------------------------------------------
 
 
@@ -331,6 +346,8 @@ def _prepared_frames_and_light_connections(limit: int) -> None:
         assert "application_instance" not in self.connections[protocol]
         if scope.get("type") == "websocket":
             scope["chat.write_frame"] = partial(writer.write, protocol)
+        elif scope.get("type") == "http":
+            _body_as_file(protocol, scope)
         input_queue = ReceiveQueue()
         scope.setdefault("asgi", {"version": "3.0"})
         application_instance = self.application(scope=scope, receive=input_queue.get, send=partial(self.handle_reply, protocol))

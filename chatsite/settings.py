@@ -174,20 +174,32 @@ WHITENOISE_AUTOREFRESH = DEBUG
 # Uploaded files (files/): Django's storage API. By default the file system
 # under CHAT_MEDIA_ROOT, served by the app itself after its access check
 # (never by a static file server: files are private to a channel).
-# CHAT_FILE_STORAGE names another backend, e.g. storages.backends.s3.S3Storage
-# (django-storages, installed by the operator), with CHAT_FILE_STORAGE_OPTIONS
-# as JSON (bucket_name, endpoint_url, ...).
+# CHAT_FILE_STORAGE=s3 keeps them in an S3-compatible object store
+# (django-storages' S3Storage) named by CHAT_S3_ENDPOINT_URL, CHAT_S3_BUCKET,
+# CHAT_S3_ACCESS_KEY_ID, CHAT_S3_SECRET_ACCESS_KEY, CHAT_S3_REGION (path-style
+# addressing, private objects; `scripts/services up s3` prints them for a
+# local gofakes3). Any other value names a backend's class, with
+# CHAT_FILE_STORAGE_OPTIONS as JSON.
 MEDIA_ROOT = Path(os.environ.get("CHAT_MEDIA_ROOT", str(BASE_DIR / "media")))
+_file_storage = os.environ.get("CHAT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage")
+_file_storage_options = json.loads(os.environ.get("CHAT_FILE_STORAGE_OPTIONS", "{}"))
+if _file_storage == "s3":
+    from chatsite.s3 import s3_options
+
+    _file_storage = "storages.backends.s3.S3Storage"
+    _file_storage_options = {**s3_options(os.environ), **_file_storage_options}
 STORAGES = {
-    "default": {
-        "BACKEND": os.environ.get("CHAT_FILE_STORAGE", "django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": json.loads(os.environ.get("CHAT_FILE_STORAGE_OPTIONS", "{}")),
-    },
+    "default": {"BACKEND": _file_storage, "OPTIONS": _file_storage_options},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 CHAT_UPLOAD_QUOTA_BYTES = env_int("CHAT_UPLOAD_QUOTA_BYTES", 1024**3)
 CHAT_FILE_GRACE = env_int("CHAT_FILE_GRACE", 86400)  # seconds an unused file is kept
 CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 25_000_000)  # larger images are refused (decompression bombs)
+# Images are re-encoded in worker processes (files.imaging), one image each at
+# a time, at a lower CPU priority; one that takes longer is kept as an attachment.
+CHAT_IMAGE_WORKERS = env_int("CHAT_IMAGE_WORKERS", 1)
+CHAT_IMAGE_NICE = env_int("CHAT_IMAGE_NICE", 10)
+CHAT_IMAGE_TIMEOUT = env_float("CHAT_IMAGE_TIMEOUT", 60.0)
 FILE_UPLOAD_PERMISSIONS = 0o640
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "/"

@@ -7,24 +7,18 @@ from __future__ import annotations
 
 import io
 import re
-import threading
 import unicodedata
 import warnings
 from dataclasses import dataclass
 from typing import IO
 
 import filetype
-from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Exactly these are images (shown inline); everything else is an attachment.
 IMAGE_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/gif": "GIF", "image/webp": "WEBP"}
 OCTET_STREAM = "application/octet-stream"
 THUMBNAIL_SIZE = 400
-# Decoding holds the whole bitmap in memory (3-4 bytes a pixel): one image
-# is decoded at a time per process, and never copied at full size.
-_decoding = threading.BoundedSemaphore(1)
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 MAX_NAME = 200
 
@@ -58,34 +52,36 @@ def sniff(head: bytes) -> str:
 
 @dataclass(frozen=True)
 class Picture:
-    """A re-encoded image and its thumbnail."""
+    """A re-encoded image (written to the `dest` file given) and its thumbnail."""
 
-    data: bytes
+    size: int
     width: int
     height: int
     thumbnail: bytes
     thumbnail_type: str
 
 
-def reencode(source: IO[bytes], content_type: str) -> Picture:
-    """Decode the image fully and write it again in its own format, without
-    its metadata. ImageTooLarge past CHAT_MAX_IMAGE_PIXELS; ValueError when
-    it does not decode (a corrupt or disguised file)."""
+def reencode(source: str | bytes, dest: str, content_type: str, max_pixels: int) -> Picture:
+    """Decode the image (a file path, or the bytes of a small one) fully and
+    write it again in its own format, without its metadata, to the file
+    `dest`. ImageTooLarge past `max_pixels`; ValueError when it does not
+    decode (a corrupt or disguised file). Runs in files.imaging's worker
+    process: no Django settings here."""
     fmt = IMAGE_TYPES[content_type]
-    limit = settings.CHAT_MAX_IMAGE_PIXELS
-    with _decoding, warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            with Image.open(source, formats=[fmt]) as image:
-                if image.width * image.height > limit:
+            with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source, formats=[fmt]) as image:
+                if image.width * image.height > max_pixels:
                     raise ImageTooLarge(f"{image.width}x{image.height}")
                 frames = getattr(image, "n_frames", 1)
-                if fmt == "GIF" and frames > 1:
-                    return _animated_gif(image)
-                image.load()
-                ImageOps.exif_transpose(image, in_place=True)
-                data = _encode(image, fmt)
-                return Picture(data, image.width, image.height, *_thumbnail(image))
+                with open(dest, "wb") as out:
+                    if fmt == "GIF" and frames > 1:
+                        return _animated_gif(image, out)
+                    image.load()
+                    ImageOps.exif_transpose(image, in_place=True)
+                    _encode(image, fmt, out)
+                    return Picture(out.tell(), image.width, image.height, *_thumbnail(image))
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
             raise ImageTooLarge(str(exc)) from None
         except ImageTooLarge:
@@ -94,8 +90,7 @@ def reencode(source: IO[bytes], content_type: str) -> Picture:
             raise ValueError(f"not a decodable {fmt}: {exc}") from None
 
 
-def _encode(image: Image.Image, fmt: str) -> bytes:
-    out = io.BytesIO()
+def _encode(image: Image.Image, fmt: str, out: IO[bytes]) -> None:
     if fmt == "JPEG":
         (image if image.mode == "RGB" else image.convert("RGB")).save(out, "JPEG", quality=90)
     elif fmt == "PNG":
@@ -104,17 +99,13 @@ def _encode(image: Image.Image, fmt: str) -> bytes:
         image.save(out, "WEBP", quality=90)
     else:
         image.save(out, "GIF")
-    return out.getvalue()
 
 
-def _animated_gif(image: Image.Image) -> Picture:
-    out = io.BytesIO()
+def _animated_gif(image: Image.Image, out: IO[bytes]) -> Picture:
     image.save(out, "GIF", save_all=True, loop=image.info.get("loop", 0), duration=image.info.get("duration", 100))
     image.seek(0)
     first = image.convert("RGBA")
-    return Picture(out.getvalue(), image.width, image.height, *_thumbnail(first))
-
-
+    return Picture(out.tell(), image.width, image.height, *_thumbnail(first))
 def _thumbnail(image: Image.Image) -> tuple[bytes, str]:
     """At most 400 px on its long side: PNG where there may be transparency, else JPEG."""
     scale = THUMBNAIL_SIZE / max(image.width, image.height)

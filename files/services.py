@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from chatsite.limits import human_size
-from files import content
+from files import content, imaging
 from files.models import FileUse, StoredFile
 from files.schema import FileObject
 from files.selectors import file_object, local_file_id
@@ -53,8 +53,9 @@ def _upload_target(user: User, channel_id: int | None, conversation_id: str | No
 
 
 def file_upload(*, user: User, upload: UploadedFile, channel_id: int | None = None, conversation_id: str | None = None) -> FileObject:
-    """Store an upload for one channel or conversation. The bytes are read
-    in chunks from Django's temporary upload file into the storage."""
+    """Store an upload for one channel or conversation. Django's temporary
+    upload file is moved into the storage (FileSystemStorage) or streamed to
+    it; an image is re-encoded in files.imaging's worker process first."""
     target_channel, target_conversation = _upload_target(user, channel_id, conversation_id)
     size = upload.size or 0
     if size <= 0:
@@ -70,21 +71,29 @@ def file_upload(*, user: User, upload: UploadedFile, channel_id: int | None = No
     stored = StoredFile(uploader=user, channel_id=target_channel, conversation_id=target_conversation, name=content.safe_name(upload.name or ""))
     stored.content_type, stored.size = content_type, size
     base = f"files/{stored.id[:2]}/{stored.id}"
-    body: File = File(upload)
+    body: File = upload  # a temporary file on disk is moved into FileSystemStorage, not copied
+    reencoded: imaging.ReencodedFile | None = None
     if content_type in content.IMAGE_TYPES:
         try:
-            picture = content.reencode(upload, content_type)
+            picture, reencoded = imaging.reencode(upload, content_type)
         except content.ImageTooLarge:
             raise Invalid("file", f"The image has more than {settings.CHAT_MAX_IMAGE_PIXELS} pixels.") from None
         except ValueError:
             stored.content_type = content.OCTET_STREAM  # looks like an image, is not one: an attachment
         else:
-            stored.is_image, stored.width, stored.height, stored.size = True, picture.width, picture.height, len(picture.data)
-            body = ContentFile(picture.data)
+            stored.is_image, stored.width, stored.height, stored.size = True, picture.width, picture.height, picture.size
+            body = reencoded
             ext = "png" if picture.thumbnail_type == "image/png" else "jpg"
             stored.thumbnail_blob = default_storage.save(f"{base}.thumb.{ext}", ContentFile(picture.thumbnail))
-    upload.seek(0)
-    stored.blob = default_storage.save(base, body)
+    try:
+        upload.seek(0)
+        stored.blob = default_storage.save(base, body)
+    except BaseException:
+        _delete_blobs(stored)
+        raise
+    finally:
+        if reencoded is not None:
+            imaging.discard(reencoded)
     stored.orphaned_at = timezone.now()  # until a message carries it
     try:
         stored.save(force_insert=True)

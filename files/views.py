@@ -1,6 +1,7 @@
 """Serving uploads to the members of their channel or conversation only (404
 to anyone else, logged in or not): the bytes from the storage through
-FileResponse, with single byte ranges for large files. Images inline with
+FileResponse, with single byte ranges for large files, streamed a chunk at a
+time (files.blobs). Images inline with
 their type; everything else as an attachment; `nosniff` on every answer."""
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ import re
 from typing import cast
 from urllib.parse import quote
 
-from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.http import require_safe
 
 from accounts.models import User
+from files import blobs
 from files.models import StoredFile
 from messagepal.selectors import access_conversation
 from wire.errors import ChatError
@@ -54,22 +55,19 @@ def file_download(request: HttpRequest, file_id: str, name: str) -> HttpResponse
     # Only the four image types are shown; everything else (HTML and SVG
     # included: sniffed as application/octet-stream) is downloaded.
     content_type = stored.content_type if stored.is_image else (stored.content_type or "application/octet-stream")
-    size = default_storage.size(stored.blob)
-    handle = default_storage.open(stored.blob, "rb")
+    size = blobs.size(stored.blob)
     wanted = _RANGE.match(request.headers.get("Range", ""))
     if wanted and (wanted.group(1) or wanted.group(2)):
         start, end = _byte_range(wanted.group(1), wanted.group(2), size)
         if start is None:
-            handle.close()
             response = HttpResponse(status=416)
             response["Content-Range"] = f"bytes */{size}"
             return _headers(response, content_type=content_type, inline=stored.is_image, name=stored.name)
-        handle.seek(start)
-        partial = FileResponse(_limited(handle, end - start + 1), status=206)
+        partial = FileResponse(blobs.stream(stored.blob, start, end), status=206)
         partial["Content-Range"] = f"bytes {start}-{end}/{size}"
         partial["Content-Length"] = str(end - start + 1)
         return _headers(partial, content_type=content_type, inline=stored.is_image, name=stored.name)
-    whole = FileResponse(handle)
+    whole = FileResponse(blobs.stream(stored.blob, 0, size - 1))
     whole["Content-Length"] = str(size)
     return _headers(whole, content_type=content_type, inline=stored.is_image, name=stored.name)
 
@@ -79,7 +77,9 @@ def file_thumbnail(request: HttpRequest, file_id: str, ext: str) -> HttpResponse
     stored = _readable(request, file_id)
     if not stored.thumbnail_blob or not stored.thumbnail_blob.endswith("." + ext):
         raise Http404("No such file.")
-    response = FileResponse(default_storage.open(stored.thumbnail_blob, "rb"))
+    size = blobs.size(stored.thumbnail_blob)
+    response = FileResponse(blobs.stream(stored.thumbnail_blob, 0, size - 1))
+    response["Content-Length"] = str(size)
     return _headers(response, content_type="image/png" if ext == "png" else "image/jpeg", inline=True, name=f"thumbnail.{ext}")
 
 
@@ -96,15 +96,3 @@ def _byte_range(first: str, last: str, size: int) -> tuple[int | None, int]:
     if start >= size or start > end:
         return None, 0
     return start, end
-
-
-def _limited(handle, length: int, chunk: int = 64 * 1024):
-    try:
-        while length > 0:
-            data = handle.read(min(chunk, length))
-            if not data:
-                break
-            length -= len(data)
-            yield data
-    finally:
-        handle.close()

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """`make test`: the static checks (ruff and mypy, configured in
 pyproject.toml), then start the real services the suite needs through
-scripts/services (Redis, PostgreSQL, Cassandra, a MongoDB-wire server), then
+scripts/services (Redis, PostgreSQL, Cassandra, a MongoDB-wire server, an
+S3-compatible object store), then
 run the suite in each configuration:
 
 1. production shape: PostgreSQL (DATABASE_URL) + Redis (REDIS_URL), SQL
@@ -39,7 +40,7 @@ from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
-SERVICES = ("redis", "postgres", "cassandra", "mongodb")
+SERVICES = ("redis", "postgres", "cassandra", "mongodb", "s3")
 # Only the variables a run names reach its pytest: the embedded run must not
 # inherit a DATABASE_URL or a MONGODB_URI from the caller's shell.
 SERVICE_VARS = (
@@ -53,13 +54,19 @@ SERVICE_VARS = (
     "CHAT_MESSAGE_STORE",
     "CHAT_STORE_TIMEOUT",
     "CHAT_E2E_VIA_NGINX",
+    "CHAT_FILE_STORAGE",
+    "CHAT_S3_ENDPOINT_URL",
+    "CHAT_S3_BUCKET",
+    "CHAT_S3_ACCESS_KEY_ID",
+    "CHAT_S3_SECRET_ACCESS_KEY",
+    "CHAT_S3_REGION",
 )
 ORDER_TESTS = (
     "tests/reliability/test_order.py",
     "tests/reliability/test_churn.py",
     "tests/reliability/test_faults.py::test_resume_from_newest_seen_id_misses_nothing",
 )
-NOT_EMBEDDED = "not needs_redis and not needs_postgres and not needs_cassandra and not needs_mongodb"
+NOT_EMBEDDED = "not needs_redis and not needs_postgres and not needs_cassandra and not needs_mongodb and not needs_s3"
 
 
 def services_up(*names: str) -> dict[str, str]:
@@ -190,6 +197,9 @@ def main() -> int:
     # nginx, systemd-analyze and openssl for tests/deploy (nothing started).
     subprocess.run([str(ROOT / "scripts" / "services"), "install", "nginx"], check=True)
     services = services_up(*SERVICES)
+    # The runs keep the file system storage; tests/files/test_s3_storage.py
+    # uses the object store the CHAT_S3_* variables name.
+    services.pop("CHAT_FILE_STORAGE", None)
     run_database = f"chat_run_{os.getpid()}"
     own_database(services, run_database)
     env = {**services, "DATABASE_URL": with_database(services["DATABASE_URL"], run_database)}

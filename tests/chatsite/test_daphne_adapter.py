@@ -117,3 +117,11 @@ def test_patch_5_lighter_connections_need_the_handshake_fields_and_the_server_ca
     assert "self.http_request_data" in handshake and "self.http_headers" in handshake
     assert callable(Server.handle_reply)
     assert "self.connections" in inspect.getsource(Server)
+
+
+def test_patch_7_body_file_needs_twisteds_temporary_file_read_after_the_application_is_made():
+    # A large body is in a temporary file (small ones in memory stay daphne's way) ...
+    assert "return tempfile.TemporaryFile()" in inspect.getsource(twisted_http._getContentFile)
+    # ... and daphne reads self.content into the queue only after create_application swapped it.
+    process = inspect.getsource(daphne_adapter.upstream("WebRequest.process"))
+    assert process.index("self.server.create_application") < process.index("chunk = self.content.read(buffer_size)")
