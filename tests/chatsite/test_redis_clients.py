@@ -35,7 +35,10 @@ def redis_uses(tree: ast.AST) -> list[str]:
             if module == "redis.exceptions":
                 continue
             if module == "redis" or module.startswith(("redis.", "channels_redis", "django.core.cache.backends.redis")):
-                names = [a.name for a in node.names if not a.name.endswith(("Error", "Exception"))]
+                # Exceptions, and the layer's class (realtime.hub reads a batch
+                # through the layer's own, Sentinel-aware, connection when the
+                # layer is a RedisChannelLayer): neither builds a client.
+                names = [a.name for a in node.names if not a.name.endswith(("Error", "Exception")) and (module, a.name) != ("channels_redis.core", "RedisChannelLayer")]
                 if names:
                     found.append(f"{module}: {', '.join(names)}")
     return found
