@@ -6,7 +6,8 @@ Brings up the services of SERVICES through scripts/services (each prints
 its NAME=value lines: the Cassandra cluster's CASSANDRA_HOSTS and
 CASSANDRA_REPLICATION, ...), then runs `pytest tests/cluster` with them
 plus ENV, and prints the result and the figures the tests wrote under
-test-artifacts/cluster/. Arguments go to pytest.
+test-artifacts/cluster/; then the end-to-end tests of E2E_TESTS against
+servers on the cluster with Redis through Sentinel. Arguments go to pytest.
 
 To add a component: its name to SERVICES (scripts/services must know it),
 any variable its tests need to ENV, its tests to tests/cluster/.
@@ -44,6 +45,11 @@ ENV = {
 # a database of its own on a Redis that other runs share (the tests empty it).
 CALLER_WINS = ("REDIS_URL", "DATABASE_URL")
 TESTS = ["tests/cluster"]
+# Then the clients' view of the whole: end-to-end tests against servers on the
+# three-node cluster (no fallback) and Redis through Sentinel.
+E2E_SERVICES = ["redis-sentinel"]
+E2E_TESTS = ["tests/e2e/test_chat_e2e.py", "tests/e2e/test_messagepal_e2e.py", "tests/e2e/test_scaleout_e2e.py", "tests/e2e/test_lifecycle_e2e.py"]
+E2E_ENV = {"CHAT_MESSAGE_STORE": "cassandra", "CHAT_STORE_FALLBACK": "0", "CHAT_STORE_TIMEOUT": "10", "CASSANDRA_KEYSPACE": f"chat_cluster_e2e_{os.getpid()}"}
 ARTIFACTS = ROOT / "test-artifacts" / "cluster"
 
 
@@ -65,6 +71,23 @@ def print_figures(since: float) -> None:
         print(json.dumps(entry.get("figures", entry), indent=2), flush=True)
 
 
+def e2e_on_the_cluster(env: dict[str, str], base: dict[str, str]) -> int:
+    """E2E_TESTS against the cluster and Redis Sentinel (E2E_SERVICES, stopped
+    afterwards): REDIS_SENTINELS wins over REDIS_URL in the servers."""
+    sentinel = {}
+    for name in E2E_SERVICES:
+        sentinel.update(services("up", name, env=base))
+    t0 = time.monotonic()
+    print(f"\n===== pytest {' '.join(E2E_TESTS)} on the cluster, Redis through Sentinel =====", flush=True)
+    try:
+        code = subprocess.call([PY, "-m", "pytest", *E2E_TESTS, *sys.argv[1:]], cwd=ROOT, env={**env, **sentinel, **E2E_ENV})
+    finally:
+        for name in reversed(E2E_SERVICES):
+            subprocess.call([SERVICES_SCRIPT, "down", name], env=base)
+    print(f"===== e2e on the cluster: pytest exit {code} ({time.monotonic() - t0:.0f}s) =====", flush=True)
+    return code
+
+
 def main() -> int:
     base = {**os.environ, **ENV}
     started_here = [name for name in SERVICES if name in STOP_AFTER and not running(name, base)]
@@ -82,6 +105,7 @@ def main() -> int:
         code = subprocess.call([PY, "-m", "pytest", *TESTS, *sys.argv[1:]], cwd=ROOT, env=env)
         print(f"===== tests/cluster: pytest exit {code} ({time.monotonic() - t0:.0f}s) =====", flush=True)
         print_figures(started)
+        code = e2e_on_the_cluster(env, base) or code
     finally:
         if os.environ.get("CHAT_KEEP_CLUSTER") != "1":
             for name in reversed(started_here):
