@@ -24,7 +24,8 @@ import pytest
 from messagestore.streams import channel_stream
 from tests.cluster.conftest import CassandraCluster, record
 from tests.e2e.harness import Person, Server
-from tests.reliability.faults import CONNECT_ERRORS, ChatClient, channel_history, ledger_check, percentile
+from tests.reliability.faults import CONNECT_ERRORS, percentile
+from tests.reliability.ledger import ChatClient, channel_history, ledger_check
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis, pytest.mark.needs_postgres, pytest.mark.needs_cassandra]
 

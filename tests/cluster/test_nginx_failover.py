@@ -21,7 +21,8 @@ import pytest
 
 from tests.cluster.nginx_fixtures import Balanced, balanced
 from tests.e2e.harness import ROOT
-from tests.reliability.faults import CONNECT_ERRORS, ChatClient, channel_history, ledger_check, percentile
+from tests.reliability.faults import CONNECT_ERRORS, percentile
+from tests.reliability.ledger import ChatClient, channel_history, ledger_check
 
 __all__ = ["balanced"]  # the fixture, imported for this module
 

@@ -36,8 +36,8 @@ from messagestore.streams import channel_stream
 from tests.cluster.sentinel_fixtures import PostgresInstance, private_postgres, write_figures
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Server, migrate
-from tests.reliability.faults import ChatClient, RedisProcess, app_crashes, assert_alive, channel_history, percentile
-from tests.reliability.test_faults import assert_ledger, check_clients
+from tests.reliability.faults import RedisProcess, app_crashes, assert_alive, percentile
+from tests.reliability.ledger import ChatClient, assert_ledger, channel_history, check_clients
 
 pytestmark = [pytest.mark.e2e]
 

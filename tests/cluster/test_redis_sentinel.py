@@ -25,8 +25,8 @@ import pytest
 from tests.cluster.sentinel_fixtures import SentinelSet, sentinel_set, write_figures
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Person, Server
-from tests.reliability.faults import CONNECT_ERRORS, ChatClient, app_crashes, assert_alive, channel_history, health, percentile, server_env
-from tests.reliability.test_faults import ALLOWED_FAILURES, assert_ledger, check_clients
+from tests.reliability.faults import CONNECT_ERRORS, app_crashes, assert_alive, health, percentile, server_env
+from tests.reliability.ledger import ALLOWED_FAILURES, ChatClient, assert_ledger, channel_history, check_clients
 
 pytestmark = [pytest.mark.e2e]
 

@@ -1,4 +1,5 @@
-"""Fault-injection helpers for tests/reliability (issue 8, "Faults" and "Churn").
+"""Fault-injection helpers for tests/reliability (issue 8, "Faults" and "Churn"):
+the services a test breaks and the servers it watches.
 
 Everything a test breaks is its own: a private `redis-server` and a private
 FerretDB on free loopback ports (never the shared services on 6379/5433,
@@ -6,24 +7,19 @@ which other runs use), and a fresh database per test. A test may kill and
 restart them; the daphne processes under test (tests.e2e.harness.Server)
 are only ever stopped at teardown.
 
-Also here: a client that tracks what the server acknowledged and what it
-received (the ledger the tests check against), a raw WebSocket that stops
-reading, RSS sampling and percentile figures.
+Also here: the servers' health, crashes and RSS, what connections leave in
+Redis, and percentile figures. The client with its ledger is
+tests/reliability/ledger.py; the reader that stops reading is
+tests/reliability/stalled_reader.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import contextlib
 import glob
-import itertools
 import math
 import os
 import shutil
 import signal
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -38,7 +34,7 @@ import pytest
 import websockets
 
 from tests.conftest import IN_CI
-from tests.e2e.harness import WS, Person, Server, create_database, free_port, prepare_database
+from tests.e2e.harness import Server, create_database, free_port, prepare_database
 
 REDIS_SERVER = shutil.which("redis-server") or ""
 
@@ -293,305 +289,6 @@ def percentile(values: Iterable[float], q: float) -> float:
     if not ordered:
         return float("nan")
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
-def channel_history(person: Person, channel_id: int, page: int = 100, max_pages: int = 1000) -> list[dict[str, Any]]:
-    """Every message of a channel, oldest first, through HTTP paging from after=0."""
-    out: list[dict[str, Any]] = []
-    after = 0
-    for _ in range(max_pages):
-        r = person.http.get(f"/api/channels/{channel_id}/messages/", params={"after": after, "limit": page})
-        assert r.status_code == 200, (r.status_code, r.text[:300])
-        body = r.json()
-        out.extend(body["results"])
-        if not body["hasMore"] or not body["results"]:
-            return out
-        after = body["results"][-1]["id"]
-    raise AssertionError(f"history of channel {channel_id} longer than {max_pages} pages")
-
-
-def ledger_check(history: list[dict[str, Any]], acked: dict[tuple[int, str], int]) -> dict[str, Any]:
-    """The gap detector. `acked` maps (authorId, clientId) to the id the server
-    acknowledged. Returns figures; the caller asserts on them."""
-    ids = [m["id"] for m in history]
-    by_key: dict[tuple[int, str], list[int]] = {}
-    for m in history:
-        if m.get("clientId"):
-            by_key.setdefault((m["authorId"], m["clientId"]), []).append(m["id"])
-    gaps = sorted(k for k in acked if k not in by_key)
-    duplicates = sorted(k for k, v in by_key.items() if len(v) > 1)
-    moved = sorted(k for k, v in acked.items() if k in by_key and by_key[k][0] != v)
-    unordered = sum(1 for a, b in itertools.pairwise(ids) if b <= a)
-    repeated_ids = len(ids) - len(set(ids))
-    return {
-        "messages": len(history),
-        "acknowledged": len(acked),
-        "gaps": len(gaps),
-        "gap_examples": gaps[:5],
-        "duplicates": len(duplicates),
-        "duplicate_examples": duplicates[:5],
-        "id_changed": len(moved),
-        "not_increasing": unordered,
-        "repeated_ids": repeated_ids,
-    }
-
-
-# ------------------------------------------------------------------ clients
-
-
-class ChatClient:
-    """One person in one channel who reconnects after faults, with a ledger:
-    what the server acknowledged (direct `new_message` answers, by clientId),
-    every message id received live or by catch-up, and the sends still to
-    retry with their original clientId."""
-
-    def __init__(self, person: Person, channel_id: int, name: str, *, resume_from: str = "newest"):
-        # resume_from: "newest" rejoins with afterId = the newest id seen,
-        # own acknowledged messages included (PROTOCOL.md's "last seen
-        # message"); "stream" = the newest id of other people's messages
-        # received live or by catch-up, own answers left out.
-        assert resume_from in ("newest", "stream")
-        self.resume_from = resume_from
-        self.person = person
-        self.channel_id = channel_id
-        self.name = name
-        self.ws: WS | None = None
-        self.seq = 0
-        self.acked: dict[str, dict[str, Any]] = {}  # clientId -> message
-        self.pending: dict[str, str] = {}  # clientId -> content, not acknowledged yet
-        self.received: list[int] = []  # ids of other people's messages, live or catch-up, in arrival order
-        self.connects = 0
-        self.sockets: list[WS] = []  # every connection it made, for the per-connection order check
-        # Ids answered to a retried clientId: an acknowledgment of a message
-        # stored earlier (PROTOCOL.md's safe retry), not a new delivery.
-        self.replayed: set[int] = set()
-        self.errors: dict[str, int] = {}
-        # (kind, detail) in order: ("join", afterId), ("missed", ids),
-        # ("recv", id), ("ack", id), ("drop", None): explains a gap.
-        self.timeline: list[tuple[str, Any]] = []
-
-    @property
-    def last_seen(self) -> int:
-        ids = list(self.received)
-        if self.resume_from == "newest":
-            ids += [m["id"] for m in self.acked.values()]
-        return max(ids, default=0)
-
-    def _note(self, what: str) -> None:
-        self.errors[what] = self.errors.get(what, 0) + 1
-
-    async def connect(self, after_id: int | None = None) -> dict[str, Any]:
-        """A new websocket, joined with afterId (default: the newest id seen);
-        every catch-up page is recorded."""
-        if self.ws is not None:
-            await self.drop()
-        self.ws = await self.person.connect()
-        self.person.sockets.remove(self.ws)  # closed by drop(), not Person.close_all()
-        self.sockets.append(self.ws)
-        self.connects += 1
-        # afterId must be >= 1 over the WebSocket (HTTP `after` accepts 0);
-        # ids are time-ordered and far above 1, so 1 means "everything".
-        after = max(1, self.last_seen if after_id is None else after_id)
-        pages = 0
-        while True:
-            answer = await self.ws.request({"type": "join_channel", "channelId": self.channel_id, "afterId": after}, "joined_channel", timeout=15)
-            assert answer["type"] == "joined_channel", answer
-            missed = answer["missed"]
-            assert all(m["id"] > after for m in missed), f"catch-up returned ids at or below afterId {after}"
-            others = [m["id"] for m in missed if m["authorId"] != self.person.id]
-            self.received.extend(others)
-            self.timeline += [("join", after), ("missed", others)]
-            # Own messages found in catch-up that were never acknowledged: the
-            # server stored them; a retry with the same clientId must return them.
-            pages += 1
-            if not answer["hasMore"] or not missed or pages > 100:
-                return answer
-            after = missed[-1]["id"]
-
-    async def drop(self) -> None:
-        ws, self.ws = self.ws, None
-        if ws is not None:
-            self.drain(ws)
-            self.timeline.append(("drop", None))
-            with contextlib.suppress(TimeoutError, OSError, websockets.WebSocketException):
-                await asyncio.wait_for(ws.close(), 5)
-
-    def drain(self, ws: WS | None = None) -> None:
-        """Move live `new_message` broadcasts out of the backlog into the ledger."""
-        ws = ws or self.ws
-        if ws is None:
-            return
-        keep = []
-        for e in ws.backlog:
-            if e["type"] == "new_message" and "requestId" not in e and e["channelId"] == self.channel_id:
-                self.received.append(e["message"]["id"])
-                self.timeline.append(("recv", e["message"]["id"]))
-            else:
-                keep.append(e)
-        ws.backlog[:] = keep
-
-    async def pump(self, seconds: float) -> None:
-        """Read live events for a while (no send)."""
-        if self.ws is None:
-            return
-        try:
-            await self.ws.expect("__never__", timeout=seconds)
-        except (AssertionError, websockets.ConnectionClosed):
-            pass
-        self.drain()
-
-    def order_violations(self) -> list[tuple[int, int, int]]:
-        """Over every connection it made: a message given twice or out of id
-        order (answers to retried sends left out: they acknowledge)."""
-        return [bad for ws in self.sockets for bad in ws.order_violations(acknowledgments=self.replayed)]
-
-    def new_client_id(self) -> tuple[str, str]:
-        self.seq += 1
-        client_id = f"{self.name}-{self.seq}"
-        return client_id, f"{self.name} message {self.seq}"
-
-    async def send(self, client_id: str, content: str, timeout: float = 10.0) -> str:
-        """One attempt. Returns "ack", an error code, "timeout" or "closed".
-        Anything but an ack leaves the message pending (to retry)."""
-        retry = client_id in self.pending or client_id in self.acked  # sent before, maybe stored already
-        if client_id not in self.acked:
-            self.pending[client_id] = content
-        if self.ws is None:
-            return "closed"
-        try:
-            answer = await self.ws.request(
-                {"type": "send_message", "channelId": self.channel_id, "content": content, "clientId": client_id},
-                "new_message",
-                timeout=timeout,
-            )
-        except websockets.ConnectionClosed:
-            self._note("closed")
-            return "closed"
-        except (AssertionError, TimeoutError):
-            self._note("timeout")
-            return "timeout"
-        finally:
-            if self.ws is not None:
-                self.drain()
-        if answer["type"] == "new_message":
-            message = answer["message"]
-            assert message["clientId"] == client_id and message["authorId"] == self.person.id, message
-            earlier = self.acked.get(client_id)
-            assert earlier is None or earlier["id"] == message["id"], f"{client_id} acknowledged as {earlier['id']} then {message['id']}"
-            self.acked[client_id] = message
-            self.pending.pop(client_id, None)
-            self.timeline.append(("ack", message["id"]))
-            if retry:
-                self.replayed.add(message["id"])
-            return "ack"
-        self._note(answer["code"])
-        return answer["code"]
-
-    async def retry_pending(self, timeout: float = 10.0) -> None:
-        for client_id, content in list(self.pending.items()):
-            outcome = await self.send(client_id, content, timeout=timeout)
-            assert outcome == "ack", f"retry of {client_id} after recovery: {outcome}"
-
-    def acked_keys(self) -> dict[tuple[int, str], int]:
-        return {(self.person.id, cid): m["id"] for cid, m in self.acked.items()}
-
-
-# ----------------------------------------------------- a reader that stalls
-
-TCP_STATES = {1: "ESTABLISHED", 2: "SYN_SENT", 4: "FIN_WAIT1", 5: "FIN_WAIT2", 6: "TIME_WAIT", 7: "CLOSE", 8: "CLOSE_WAIT", 9: "LAST_ACK", 11: "CLOSING"}
-
-
-def ws_text_frame(text: str) -> bytes:
-    """A masked client text frame (RFC 6455 5.2)."""
-    payload = text.encode()
-    mask = os.urandom(4)
-    n = len(payload)
-    if n < 126:
-        header = bytes([0x81, 0x80 | n])
-    elif n < 65536:
-        header = bytes([0x81, 0x80 | 126]) + n.to_bytes(2, "big")
-    else:
-        header = bytes([0x81, 0x80 | 127]) + n.to_bytes(8, "big")
-    masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-    return header + mask + masked
-
-
-class StalledReader:
-    """A raw TCP WebSocket client with a small receive buffer: it does the
-    handshake, joins a channel, then never reads again."""
-
-    def __init__(self, server: Server, session_id: str, rcvbuf: int = 4096):
-        self.server = server
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.settimeout(10)
-        self.sock.connect(("127.0.0.1", server.port))
-        self.local_port = self.sock.getsockname()[1]
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(
-            (
-                f"GET /ws/chat/ HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                f"Origin: {server.base}\r\nCookie: sessionid={session_id}\r\n\r\n"
-            ).encode()
-        )
-        self.buffer = b""
-        self.read_until(b"101 Switching Protocols")
-        self.read_until(b'"connected"')
-
-    def read_until(self, needle: bytes, timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while needle not in self.buffer:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {needle!r} within {timeout}s: {self.buffer[-300:]!r}")
-            chunk = self.sock.recv(4096)
-            if not chunk:
-                raise AssertionError(f"closed before {needle!r}: {self.buffer[-300:]!r}")
-            self.buffer += chunk
-
-    def join(self, channel_id: int) -> None:
-        self.sock.sendall(ws_text_frame(f'{{"type": "join_channel", "channelId": {channel_id}, "requestId": "stall"}}'))
-        self.read_until(b'"joined_channel"')
-        # From here on: never read.
-
-    def client_state(self) -> str:
-        info = self.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
-        return TCP_STATES.get(info[0], str(info[0]))
-
-    def server_side_state(self) -> str:
-        """The state of the server's end of this connection in /proc/net/tcp,
-        "gone" when the server has dropped it."""
-        want_local = f"0100007F:{self.server.port:04X}"
-        want_remote = f"0100007F:{self.local_port:04X}"
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                if parts[1] == want_local and parts[2] == want_remote:
-                    return TCP_STATES.get(int(parts[3], 16), parts[3])
-        return "gone"
-
-    def server_dropped(self) -> bool:
-        return self.server_side_state() != "ESTABLISHED" or self.client_state() != "ESTABLISHED"
-
-    def close(self) -> None:
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def explain_gap(client: ChatClient, message_id: int, around: int = 6) -> str:
-    """The client's timeline around the moment a message went missing: the
-    join whose afterId jumped over it, and what raised its newest seen id."""
-    lines = []
-    for i, (kind, detail) in enumerate(client.timeline):
-        if kind == "join" and detail >= message_id:
-            window = client.timeline[max(0, i - around): i + 2]
-            lines.append(f"join afterId={detail} > {message_id}; before it: {window}")
-            break
-    return "; ".join(lines) or f"no join jumped over {message_id}"
 
 
 def layer_leftovers(redis_port: int) -> dict[str, int]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,12 @@ def record(test: str, *, passed: bool | None = None, store: str | None = None, *
     path.write_text(json.dumps(entry, indent=2, default=str) + "\n")
     if passed is None:
         pending.append(path)
+
+
+def figures(title: str, store: str | None = None, **values: Any) -> None:
+    """The fault tests' figures, printed and kept for docs/reliability.md,
+    under a name made of the title ("redis restart": redis-restart)."""
+    record(re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-"), store=store, **values)
 
 
 def settle(passed: bool) -> None:

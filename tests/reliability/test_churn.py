@@ -24,18 +24,8 @@ from collections import Counter
 import pytest
 
 from tests.e2e.harness import Person, Server
-from tests.reliability.faults import (
-    CONNECT_ERRORS,
-    ChatClient,
-    RedisProcess,
-    app_crashes,
-    assert_alive,
-    channel_history,
-    explain_gap,
-    layer_leftovers,
-    ledger_check,
-    server_env,
-)
+from tests.reliability.faults import CONNECT_ERRORS, RedisProcess, app_crashes, assert_alive, layer_leftovers, server_env
+from tests.reliability.ledger import ChatClient, channel_history, explain_gap, ledger_check
 from tests.reliability.record import record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]

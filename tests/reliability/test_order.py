@@ -18,7 +18,8 @@ import pytest
 
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Person, Server
-from tests.reliability.faults import ChatClient, RedisProcess, channel_history, server_env
+from tests.reliability.faults import RedisProcess, server_env
+from tests.reliability.ledger import ChatClient, channel_history
 from tests.reliability.record import record
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]

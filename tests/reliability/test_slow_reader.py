@@ -1,9 +1,9 @@
 """A reader that never reads stays isolated under the merged write path
 (chatsite.daphne_adapter.FrameWriter, issue 20): while it stalls and until
 the server drops it at CHAT_MAX_SEND_BUFFER_BYTES, the other readers of the
-channel keep their latency. tests/reliability/test_faults.py has the
-one-reader version (memory bound, order); this one compares the readers'
-p99 with and without the stalled reader in the same server run."""
+channel keep their latency. tests/reliability/test_faults_slow_consumer.py
+has the one-reader version (memory bound, order); this one compares the
+readers' p99 with and without the stalled reader in the same server run."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ import pytest
 
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Server
-from tests.reliability.faults import RedisProcess, StalledReader, assert_alive, percentile, server_env
+from tests.reliability.faults import RedisProcess, assert_alive, percentile, server_env
 from tests.reliability.record import record
+from tests.reliability.stalled_reader import StalledReader
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]
 
