@@ -1,6 +1,9 @@
 """The code's layout holds (docs/architecture.md): each package imports only
-the packages below it, so there are no import loops, and no product module
-grows past 500 lines."""
+the packages below it, so there are no import loops, and no module (apps,
+tests, bench, scripts) grows past 500 lines. The apps of this round's
+issues (notifications, files, search) are not in LAYERS yet: workspace_chat
+and messagepal call into notifications and files, which read their models
+and access checks back (docs/architecture.md, "Known debt")."""
 
 from __future__ import annotations
 
@@ -41,6 +44,15 @@ def test_packages_import_only_the_layers_below_them():
     assert not wrong, "\n".join(wrong)
 
 
-def test_no_product_module_over_500_lines():
-    big = [f"{path.relative_to(ROOT)}: {n}" for path in product_modules() if (n := len(path.read_text().splitlines())) > MAX_LINES]
+def every_module() -> list[Path]:
+    """Every Python module of the project: the apps, tests, bench and scripts
+    (not migrations, not the virtualenv or other dot-folders)."""
+    return sorted(
+        path for path in ROOT.rglob("*.py")
+        if "migrations" not in path.parts and not any(part.startswith(".") for part in path.relative_to(ROOT).parts)
+    )  # fmt: skip
+
+
+def test_no_module_over_500_lines():
+    big = [f"{path.relative_to(ROOT)}: {n}" for path in every_module() if (n := len(path.read_text().splitlines())) > MAX_LINES]
     assert not big, f"split these along their seams: {big}"
