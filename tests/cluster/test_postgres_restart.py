@@ -35,7 +35,7 @@ import pytest
 from messagestore.streams import channel_stream
 from tests.cluster.sentinel_fixtures import PostgresInstance, private_postgres, write_figures
 from tests.e2e.conftest import Classroom
-from tests.e2e.harness import Server, migrate
+from tests.e2e.harness import Server, migrate, server_base_env
 from tests.reliability.faults import RedisProcess, app_crashes, assert_alive, percentile
 from tests.reliability.ledger import ChatClient, assert_ledger, channel_history, check_clients
 
@@ -52,20 +52,8 @@ ANSWER_WITHIN = 5.0
 def private_env(pg: PostgresInstance, redis: RedisProcess) -> dict[str, str]:
     """The e2e server environment (tests/reliability/faults.server_env), on
     the private PostgreSQL (migrated here) and Redis."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "REDIS_SENTINEL"))}
-    env.update(
-        {
-            "DJANGO_DEBUG": "0",
-            "CHAT_RATE_LIMIT_MESSAGES": "1000",
-            "CHAT_RATE_LIMIT_WINDOW": "1",
-            "LOG_LEVEL": "WARNING",
-            "CHAT_TEST_FAST_PASSWORD_HASHER": "1",
-            "CHAT_REGISTER_RATE": "100000/hour",
-            "CHAT_MESSAGE_STORE": "sql",
-            "REDIS_URL": redis.url(),
-            "DATABASE_URL": pg.url,
-        }
-    )
+    env = server_base_env(drop=("REDIS_SENTINEL",))
+    env.update({"CHAT_MESSAGE_STORE": "sql", "REDIS_URL": redis.url(), "DATABASE_URL": pg.url})
     migrate(env)
     return env
 

@@ -26,7 +26,7 @@ from tests.cluster.sentinel_fixtures import SentinelSet, sentinel_set, write_fig
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Person, Server
 from tests.reliability.faults import CONNECT_ERRORS, app_crashes, assert_alive, health, percentile, server_env
-from tests.reliability.ledger import ALLOWED_FAILURES, ChatClient, assert_ledger, channel_history, check_clients
+from tests.reliability.ledger import ALLOWED_FAILURES, ChatClient, check_clients, resume_and_read
 
 pytestmark = [pytest.mark.e2e]
 
@@ -156,18 +156,7 @@ async def test_redis_primary_killed_under_load(sentinel_set: SentinelSet):
 
         # Final: reconnect with afterId, retry what is still unacknowledged,
         # one live message each, and read the channel's whole history.
-        for c in clients:
-            await c.connect()
-            await c.retry_pending()
-        for c in clients:
-            client_id, content = c.new_client_id()
-            assert await c.send(client_id, content) == "ack"
-        for c in clients:
-            await c.pump(1.0)
-        history = channel_history(room.teacher, room.general)
-        for c in clients:
-            await c.drop()
-        ledger = assert_ledger(clients, history)
+        history, ledger = await resume_and_read(clients, room)
         check_clients(clients, history)
         order = {c.name: c.order_violations() for c in clients}
         assert not any(order.values()), f"a connection got a message twice or out of order: {order}"

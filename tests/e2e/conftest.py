@@ -6,14 +6,13 @@ from urllib.parse import urlparse
 
 import pytest
 
-from tests.e2e.harness import Person, Server, prepare_database, share_workspace
+from tests.e2e.harness import Person, Server, prepare_database, server_base_env, share_workspace
 
 pytestmark = pytest.mark.e2e
 
 
 def _base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update({"DJANGO_DEBUG": "0", "CHAT_RATE_LIMIT_MESSAGES": "1000", "CHAT_RATE_LIMIT_WINDOW": "1", "LOG_LEVEL": "WARNING", "CHAT_TEST_FAST_PASSWORD_HASHER": "1", "CHAT_REGISTER_RATE": "100000/hour"})
+    env = server_base_env()
     redis_url = env.get("REDIS_URL")
     if redis_url:
         # A database of its own, emptied, so old rate-limit buckets and

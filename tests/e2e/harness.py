@@ -25,6 +25,24 @@ from tests.schemas import check_chat_event
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "e2e-password-42"
 _names = itertools.count(1)
+# What every test server runs with beside its services: production mode, a
+# rate limit that load tests do not trip, quiet logs, fast password hashing.
+SERVER_SETTINGS = {
+    "DJANGO_DEBUG": "0",
+    "CHAT_RATE_LIMIT_MESSAGES": "1000",
+    "CHAT_RATE_LIMIT_WINDOW": "1",
+    "LOG_LEVEL": "WARNING",
+    "CHAT_TEST_FAST_PASSWORD_HASHER": "1",
+    "CHAT_REGISTER_RATE": "100000/hour",
+}
+
+
+def server_base_env(*, drop: tuple[str, ...] = ()) -> dict[str, str]:
+    """This process's environment without pytest's variables (and those
+    starting with `drop`), with SERVER_SETTINGS."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", *drop))}
+    env.update(SERVER_SETTINGS)
+    return env
 
 
 def free_port() -> int:

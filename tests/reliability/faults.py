@@ -34,7 +34,7 @@ import pytest
 import websockets
 
 from tests.conftest import IN_CI
-from tests.e2e.harness import Server, create_database, free_port, prepare_database
+from tests.e2e.harness import Server, create_database, free_port, prepare_database, server_base_env
 
 REDIS_SERVER = shutil.which("redis-server") or ""
 
@@ -188,18 +188,8 @@ class FerretProcess:
 def server_env(name: str, redis_url: str, **extra: str) -> dict[str, str]:
     """The e2e server environment (tests/e2e/conftest.py) with REDIS_URL on a
     private Redis and a fresh, migrated database of its own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
-    env.update(
-        {
-            "DJANGO_DEBUG": "0",
-            "CHAT_RATE_LIMIT_MESSAGES": "1000",
-            "CHAT_RATE_LIMIT_WINDOW": "1",
-            "LOG_LEVEL": "WARNING",
-            "CHAT_TEST_FAST_PASSWORD_HASHER": "1",
-            "CHAT_REGISTER_RATE": "100000/hour",
-            "REDIS_URL": redis_url,
-        }
-    )
+    env = server_base_env()
+    env["REDIS_URL"] = redis_url
     env.update(extra)
     env["DATABASE_URL"] = fresh_database(env, f"chat_rel_{name}_{os.getpid()}")
     return env

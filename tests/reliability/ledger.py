@@ -286,3 +286,23 @@ def assert_ledger(clients: list[ChatClient], history: list[dict]) -> dict:
     stray = [m for m in history if (m["authorId"], m.get("clientId")) not in acked]
     assert not stray, f"stored but never acknowledged, even after the retries: {stray[:3]}"
     return result
+
+
+async def resume_and_read(clients: list[ChatClient], room: Any) -> tuple[list[dict], dict]:
+    """The end of a fault test: every client reconnects with afterId and
+    retries what is still unacknowledged, then sends one live message (which
+    must be acknowledged: broadcast works again) and reads for a second; then
+    the channel's whole history, checked against every client's ledger.
+    Returns (history, the ledger's figures)."""
+    for c in clients:
+        await c.connect()
+        await c.retry_pending()
+    for c in clients:
+        client_id, content = c.new_client_id()
+        assert await c.send(client_id, content) == "ack"
+    for c in clients:
+        await c.pump(1.0)
+    history = channel_history(room.teacher, room.general)
+    for c in clients:
+        await c.drop()
+    return history, assert_ledger(clients, history)

@@ -17,7 +17,7 @@ import websockets
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Server
 from tests.reliability.faults import CONNECT_ERRORS, assert_alive, health, server_env, wait_health
-from tests.reliability.ledger import ALLOWED_FAILURES, ChatClient, assert_ledger, channel_history, check_clients, overtaken
+from tests.reliability.ledger import ALLOWED_FAILURES, ChatClient, check_clients, overtaken, resume_and_read
 from tests.reliability.record import figures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]
@@ -102,18 +102,7 @@ async def test_redis_restart_while_clients_chat(private_redis, started):
 
     # Final: reconnect with afterId, retry what is still unacknowledged, then
     # one live message each way proves broadcast works after the restart.
-    for c in clients:
-        await c.connect()
-        await c.retry_pending()
-    for c in clients:
-        client_id, content = c.new_client_id()
-        assert await c.send(client_id, content) == "ack"
-    for c in clients:
-        await c.pump(1.0)
-    history = channel_history(room.teacher, room.general)
-    for c in clients:
-        await c.drop()
-    ledger = assert_ledger(clients, history)
+    history, ledger = await resume_and_read(clients, room)
     figures(
         "redis restart",
         acknowledged=ledger["acknowledged"],
