@@ -133,3 +133,19 @@ def deleted_by(message: dict[str, Any]) -> int | None:
     (row,) = page
     assert row.id == number(message) and row.deleted_at is not None and row.hidden
     return row.deleted_by
+
+
+def someone(pals: Any, make_user: Any, who: str) -> int:
+    """The id of a user MessagePal must refuse, as `who` says: "self" (ann),
+    "missing" (no such user), "inactive" or "ai"."""
+    if who == "self":
+        return pals.ann.id
+    if who == "missing":
+        return pals.cat.id + 1000
+    target = make_user("target")
+    if who == "inactive":
+        target.is_active = False
+    else:
+        target.is_ai = True
+    target.save()
+    return target.id

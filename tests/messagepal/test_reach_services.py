@@ -11,7 +11,7 @@ from accounts.selectors import user_object
 from messagepal import selectors, services
 from messagepal.models import Conversation
 from messagepal.selectors import ConversationInaccessible
-from tests.messagepal.pal import assert_nothing_broadcast_before, classmates, conv, conversations, delete, edit, history, leave_workspace, read, send
+from tests.messagepal.pal import assert_nothing_broadcast_before, classmates, conv, conversations, delete, edit, history, leave_workspace, read, send, someone
 from wire.errors import Forbidden, Invalid, NotFound
 
 # Broadcasts leave on commit, so these tests run outside a wrapping transaction.
@@ -162,18 +162,7 @@ def test_a_block_by_the_recipient_refuses_too(pals):
 
 @pytest.mark.parametrize("who", ["self", "missing", "inactive", "ai"])
 def test_blocking_oneself_or_no_such_user_is_invalid(pals, make_user, who):
-    if who == "self":
-        target_id = pals.ann.id
-    elif who == "missing":
-        target_id = pals.cat.id + 1000
-    else:
-        target = make_user("target")
-        if who == "inactive":
-            target.is_active = False
-        else:
-            target.is_ai = True
-        target.save()
-        target_id = target.id
+    target_id = someone(pals, make_user, who)
     with pytest.raises(Invalid) as refused:
         services.block_create(blocker=pals.ann, user_id=target_id)
     assert refused.value.field == "userId"

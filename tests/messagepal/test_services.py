@@ -13,7 +13,7 @@ from messagepal import selectors, services
 from messagepal.models import Conversation
 from messagepal.selectors import ConversationInaccessible
 from messagestore import get_store, moderation
-from tests.messagepal.pal import assert_nothing_broadcast_before, conv, conversations, expect_received, history, number, read, send
+from tests.messagepal.pal import assert_nothing_broadcast_before, conv, conversations, expect_received, history, number, read, send, someone
 from tests.pal_schemas import check_pal_event, check_pal_message
 from wire.errors import Invalid, NotFound, RateLimited
 
@@ -89,16 +89,7 @@ def test_sending_to_oneself_is_invalid(pals, listen):
 
 @pytest.mark.parametrize("who", ["missing", "inactive", "ai"])
 def test_sending_to_a_missing_inactive_or_ai_user_is_not_found(pals, make_user, who):
-    if who == "missing":
-        recipient_id = pals.cat.id + 1000
-    else:
-        target = make_user("target")
-        if who == "inactive":
-            target.is_active = False
-        else:
-            target.is_ai = True
-        target.save()
-        recipient_id = target.id
+    recipient_id = someone(pals, make_user, who)
     with pytest.raises(NotFound):
         services.pal_message_send(sender=pals.ann, recipient_id=recipient_id, content="anyone?")
     assert Conversation.objects.count() == 0
