@@ -198,6 +198,11 @@ CHAT_MAX_IMAGE_PIXELS = env_int("CHAT_MAX_IMAGE_PIXELS", 25_000_000)  # larger i
 # Images are re-encoded in worker processes (files.imaging), one image each at
 # a time, at a lower CPU priority; one that takes longer is kept as an attachment.
 CHAT_IMAGE_WORKERS = env_int("CHAT_IMAGE_WORKERS", 1)
+# Uploads handled at once per server process; the rest wait their turn
+# (chatsite/handler.py: more at once starve the chat of the GIL).
+CHAT_UPLOAD_CONCURRENCY = env_int("CHAT_UPLOAD_CONCURRENCY", 2)
+if CHAT_UPLOAD_CONCURRENCY < 1:
+    raise ImproperlyConfigured(f"CHAT_UPLOAD_CONCURRENCY must be at least 1, not {CHAT_UPLOAD_CONCURRENCY}")
 CHAT_IMAGE_NICE = env_int("CHAT_IMAGE_NICE", 10)
 CHAT_IMAGE_TIMEOUT = env_float("CHAT_IMAGE_TIMEOUT", 60.0)
 FILE_UPLOAD_PERMISSIONS = 0o640

@@ -103,3 +103,21 @@ async def test_large_uploads_reach_the_app_as_twisteds_body_file_and_come_back_b
     assert photo["isImage"] and (photo["width"], photo["height"]) == (2000, 1500)
     assert Image.open(io.BytesIO(classroom.bob.http.get(photo["url"]).content)).size == (2000, 1500)
     assert classroom.outsider.http.get(obj["url"]).status_code == 404
+
+
+async def test_uploads_sent_at_once_take_turns_and_every_one_is_stored(classroom):
+    # The server handles CHAT_UPLOAD_CONCURRENCY (2) uploads at a time; the
+    # other four wait their turn (chatsite/handler.py) and none is lost.
+    import asyncio
+    import os
+
+    blobs = [b"%PDF-1.4\n" + os.urandom(300_000) for _ in range(6)]
+    answers = await asyncio.gather(*(
+        asyncio.to_thread(upload, classroom.alice, blob, f"part {i}.pdf", "application/pdf", channelId=classroom.general)
+        for i, blob in enumerate(blobs)
+    ))
+    assert [a.status_code for a in answers] == [201] * 6, [a.text for a in answers]
+    objects = [a.json() for a in answers]
+    assert len({o["id"] for o in objects}) == 6
+    for blob, obj in zip(blobs, objects, strict=True):
+        assert classroom.bob.http.get(obj["url"]).content == blob
