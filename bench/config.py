@@ -43,7 +43,7 @@ PHASE_SECONDS = {"fanout": (75.0, 170.0), "idle": (35.0, 110.0)}
 # Most needed first (the targets compare ours with the tutorial), so a slow
 # machine that runs out of budget loses the least important figures.
 PLAN = (("core", "fanout"), ("centrifugo", "fanout"), ("centrifugo1", "fanout"), ("prev", "fanout"), ("uvicorn", "fanout"), ("tutorial", "fanout"),
-        ("core", "idle"), ("centrifugo", "idle"), ("prev", "idle"), ("uvicorn", "idle"), ("pair", "fanout"), ("core2", "fanout"), ("socketio", "fanout"),
+        ("core", "idle"), ("centrifugo", "idle"), ("prev", "idle"), ("uvicorn", "idle"), ("pair", "fanout"), ("fed", "fanout"), ("core2", "fanout"), ("socketio", "fanout"),
         ("pubsub", "fanout"), ("tutorial", "idle"), ("socketio", "idle"), ("pubsub", "idle"))
 # Servers measured only when asked for (--only, --compare-with).
 ON_REQUEST = {"prev", "uvicorn", "centrifugo1"}

@@ -41,8 +41,11 @@ class GoLoad:
     """One goload process for one server under test."""
 
     def __init__(self, *, proto: str, urls: list[str], members: int, channel: str, credentials: list[str] | None,
-                 run_dir: Path, name: str) -> None:
-        argv = [str(build()), "-proto", proto, "-url", ",".join(urls), "-members", str(members), "-channel", channel]
+                 run_dir: Path, name: str, pub_urls: list[str] | None = None, publishers: int = 1) -> None:
+        argv = [str(build()), "-proto", proto, "-url", ",".join(urls), "-members", str(members), "-channel", channel,
+                "-publishers", str(publishers)]
+        if pub_urls:
+            argv += ["-pub-url", ",".join(pub_urls)]
         if credentials:
             creds = run_dir / f"{name}.credentials"
             creds.write_text("\n".join(credentials) + "\n")

@@ -8,7 +8,8 @@ from __future__ import annotations
 import array
 import os
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from bench import config
 from bench.config import (
@@ -84,10 +85,15 @@ def settle(workers: list[Worker], seconds: float) -> tuple[int, bool]:
     return last, False
 
 
+class HasPid(Protocol):
+    @property
+    def pid(self) -> int: ...
+
+
 class Usage:
     """CPU seconds of each party between two instants, as % of one core."""
 
-    def __init__(self, server: Servers, workers: list[Worker], redis) -> None:
+    def __init__(self, server: Servers, workers: Sequence[HasPid], redis) -> None:
         self.server, self.workers, self.redis = server, workers, redis
         self.start = self._sample()
 
@@ -118,6 +124,8 @@ def percentile(ordered: list[float], q: float) -> float:
 def fanout(spec: Spec, ctx: Context, budget: Budget) -> dict:
     if config.LOADGEN == "go" and spec.key in GO_PROTOCOLS:
         return fanout_go(spec, ctx, budget)
+    if spec.feeders:
+        return {"error": "skipped: sends through other processes need --loadgen go"}
     result: dict[str, Any] = {"steps": [], "notes": [loadavg()]}
     with redis_client(ctx.env) as redis, running(spec, ctx, RECEIVER_PROCESSES + 1, budget) as (server, workers):
         publisher, receivers = workers[0], workers[1:]
@@ -164,7 +172,7 @@ def fanout(spec: Spec, ctx: Context, budget: Budget) -> dict:
     return result
 
 
-GO_PROTOCOLS = {"core": "ours", "pubsub": "ours", "core2": "ours", "pair": "ours", "prev": "ours", "uvicorn": "ours", "centrifugo": "centrifugo", "centrifugo1": "centrifugo"}
+GO_PROTOCOLS = {"core": "ours", "pubsub": "ours", "core2": "ours", "pair": "ours", "fed": "ours", "prev": "ours", "uvicorn": "ours", "centrifugo": "centrifugo", "centrifugo1": "centrifugo"}
 
 
 def loadavg() -> str:
@@ -185,13 +193,17 @@ def fanout_go(spec: Spec, ctx: Context, budget: Budget) -> dict:
         if spec.login:
             mark_online_elsewhere(redis, ctx.seed["channelId"], [ctx.seed["publisherId"], *ctx.seed["userIds"][:config.MEMBERS]])
         urls = [spec.make_target(port, ctx.seed).url() for port in server.ports]
+        pub_urls = [spec.make_target(f.port, ctx.seed).url() for f in server.feeders]
         credentials = [ctx.seed["publisher"], *ctx.seed["users"][:config.MEMBERS]] if spec.login else None
         channel = str(ctx.seed["channelId"]) if GO_PROTOCOLS[spec.key] == "ours" else "bench"
         started = time.monotonic()
         load = GoLoad(proto=GO_PROTOCOLS[spec.key], urls=urls, members=config.MEMBERS, channel=channel, credentials=credentials,
-                      run_dir=ctx.run_dir, name=spec.key)
+                      run_dir=ctx.run_dir, name=spec.key, pub_urls=pub_urls, publishers=spec.publishers)
+        clients: list[HasPid] = [load, *server.feeders]  # the feeders take the sends: load generation
+        if server.feeders:
+            result["notes"].append(f"{spec.publishers} publishers through {len(server.feeders)} other processes (their CPU counted as the clients')")
         try:
-            join_usage = Usage(server, [load], redis)  # type: ignore[list-item]
+            join_usage = Usage(server, clients, redis)
             ready = load.ready(timeout=max(10.0, budget.left() - STEPS[0][1] - DRAIN_CAP_SECONDS))
             result["join_seconds"] = time.monotonic() - started
             result["join_cpu"] = join_usage.stop()
@@ -209,7 +221,7 @@ def fanout_go(spec: Spec, ctx: Context, budget: Budget) -> dict:
                 if budget.left() < seconds + DRAIN_CAP_SECONDS:
                     result["notes"].append(f"stopped before {rate} msg/s: time budget")
                     break
-                usage = Usage(server, [load], redis)  # type: ignore[list-item]
+                usage = Usage(server, clients, redis)
                 row = load.step(step, rate, seconds, seq, timeout=seconds + DRAIN_CAP_SECONDS + 60)
                 row["cpu"] = cpu = usage.stop()
                 row["rate"], row["unexpected"] = rate, 0

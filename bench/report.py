@@ -195,7 +195,7 @@ def render(results: dict[str, dict], machine: dict[str, str], notes: list[str]) 
 
 def targets(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
     """The issue's targets beside our figures, one column per channel layer."""
-    ours = [k for k in ("core", "pubsub", "pair", "core2") if k in results]
+    ours = [k for k in ("core", "pubsub", "pair", "core2", "fed") if k in results]
     tutorial = peak((results.get("tutorial") or {}).get("fanout") or {})
 
     def cell(figure: str, ok: bool | None) -> str:
@@ -228,7 +228,7 @@ def targets(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
 
 def targets_centrifugo(results: dict[str, dict], labels: dict[str, str]) -> list[str]:
     """Issue 20: ours against Centrifugo measured in the same run."""
-    ours = [k for k in ("core", "pair", "core2", "pubsub") if k in results]
+    ours = [k for k in ("core", "pair", "core2", "fed", "pubsub") if k in results]
 
     def row_at(key: str, rate: int) -> dict | None:
         return at_rate((results[key].get("fanout") or {}), rate)
@@ -241,8 +241,11 @@ def targets_centrifugo(results: dict[str, dict], labels: dict[str, str]) -> list
     cells = {"cpu": [], "peak": [], "kib": [], "p99": []}
     for key in ours:
         r40 = row_at(key, 40)
-        ok = None if not (r40 and c40) else r40["server_us"] <= c40["server_us"]
-        cells["cpu"].append("-" if ok is None else f"{fmt(r40['server_us'], 1)} vs {fmt(c40['server_us'], 1)} µs ({'met' if ok else 'NOT met'})")  # type: ignore[index]
+        if r40 and c40:
+            ok = r40["server_us"] <= c40["server_us"]
+            cells["cpu"].append(f"{fmt(r40['server_us'], 1)} vs {fmt(c40['server_us'], 1)} µs ({'met' if ok else 'NOT met'})")
+        else:
+            cells["cpu"].append("-")
         steps = (results[key].get("fanout") or {}).get("steps", [])
         good = [r for r in steps if r["p99"] <= 100 and not r["saturated"]]
         best = max((r["delivered_per_s"] for r in good), default=0.0)

@@ -37,6 +37,13 @@ class Spec:
     login: bool = False  # connections need the seeded session cookies
     layer: str | None = None  # ours: the CHAT_CHANNEL_LAYER it must resolve to
     processes: int = 1  # server processes on one Redis; receiver worker i talks to process i % processes
+    # Extra processes of the same server that only take the publishers' sends
+    # (goload only): the measured processes do the fan-out alone, so their
+    # ceiling shows past what one process accepts (each send waits for its
+    # commit on the one database thread: ~32 msg/s). Their CPU counts as the
+    # clients'.
+    feeders: int = 0
+    publishers: int = 1  # goload publisher connections (spread over the feeders)
     cwd: Path = ROOT  # the checkout the server runs from (--compare-with: another commit's)
 
 
@@ -63,6 +70,11 @@ SPECS = [
     # that accept on that socket (chatsite/server.py), a hub each, over Redis.
     Spec("pair", "ours, RedisChannelLayer, 2 processes on one port (--workers 2)", (*OURS_ARGV, "--workers", "2"),
          lambda port, seed: OurChat(port, seed["channelId"]), {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core"),
+    # One process's fan-out past one process's sends: the publishers send
+    # through three other processes (run it with --only fed --loadgen go).
+    Spec("fed", "ours, 1 process, sends through 3 other processes", OURS_ARGV,
+         lambda port, seed: OurChat(port, seed["channelId"]), {"CHAT_CHANNEL_LAYER": "core"}, login=True, layer="core",
+         feeders=3, publishers=6),
     Spec("tutorial", "Channels tutorial (daphne)",
          ("-m", "daphne", "-b", "127.0.0.1", "-p", "{port}", "bench.baselines.channels_tutorial.asgi:application"),
          lambda port, seed: ChannelsTutorial(port), {"DJANGO_SETTINGS_MODULE": "bench.baselines.channels_tutorial.settings"}),
@@ -202,20 +214,22 @@ def redis_cpu(client) -> float:
 # --- running a server with its clients ------------------------------------------------------
 class Servers:
     """The processes of one server under test, measured together (CPU and
-    RSS summed); `port` is the first one's, where the publisher connects."""
+    RSS summed); `port` is the first one's, where the publisher connects
+    unless there are feeders (Spec.feeders: not measured, publishers only)."""
 
-    def __init__(self, servers: list[Server]) -> None:
+    def __init__(self, servers: list[Server], feeders: list[Server] | None = None) -> None:
         self.servers = servers
+        self.feeders = feeders or []
         self.ports = [s.port for s in servers]
         self.port = self.ports[0]
 
     def start(self) -> Servers:
-        for server in self.servers:
+        for server in [*self.servers, *self.feeders]:
             server.start()
         return self
 
     def stop(self) -> None:
-        for server in self.servers:
+        for server in [*self.servers, *self.feeders]:
             server.stop()
 
     def cpu_seconds(self) -> float:
@@ -231,8 +245,12 @@ def running(spec: Spec, ctx: Context, workers: int, budget: Budget) -> Iterator[
         redis.flushdb()  # no groups, presence or buckets left by the previous server
     names = [spec.key] if spec.processes == 1 else [f"{spec.key}-{i}" for i in range(spec.processes)]
     while True:  # each picks a free port before any listens: never twice the same
-        server = Servers([Server(name, list(spec.argv), {**ctx.env, **spec.env}, ctx.run_dir, cwd=spec.cwd) for name in names])
-        if len(set(server.ports)) == len(server.ports):
+        def start(name: str) -> Server:
+            return Server(name, list(spec.argv), {**ctx.env, **spec.env}, ctx.run_dir, cwd=spec.cwd)
+
+        server = Servers([start(name) for name in names], [start(f"{spec.key}-feeder{i}") for i in range(spec.feeders)])
+        ports = [*server.ports, *(f.port for f in server.feeders)]
+        if len(set(ports)) == len(ports):
             break
     handles: list[Worker] = []
     try:

@@ -35,6 +35,7 @@ from channels_redis.core import RedisChannelLayer
 
 from realtime import redis as chat_redis
 from realtime.events import EVENT_TYPE, Broadcast, channel_layer
+from realtime.reorder import Sequencer
 from wire.metrics import DELIVERIES
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,10 @@ PROBE_TYPE = "chat.hub_probe"
 LAYER_CALLS = 32
 # Messages the hub takes off Redis in one call when they queue up (_waiting).
 RECEIVE_BATCH = 64
+# Seconds a new message that overtook its predecessor (sent through another
+# process) waits for it before the connections fill the gap from the store
+# themselves (realtime.reorder).
+REORDER_WAIT = float(os.environ.get("CHAT_REORDER_WAIT", "0.1"))
 
 
 class Listener(Protocol):
@@ -105,6 +110,7 @@ class Hub:
         self._outages = 0  # a _rejoin of an earlier outage must not declare a later one over
         self._heard = 0.0  # loop time the layer last delivered anything (a probe or an event)
         self._failovers = chat_redis.failovers()  # Redis primary changes seen so far (Sentinel)
+        self.sequencer = Sequencer(self._deliver, REORDER_WAIT, lambda delay, callback: asyncio.get_running_loop().call_later(delay, callback))
 
     def _background(self, coroutine: Any) -> None:
         """Run a short layer call without waiting for it (kept referenced until done)."""
@@ -189,6 +195,7 @@ class Hub:
         finally:
             if group not in self._layer_groups and not self.members.get(group):
                 self._group_locks.pop(group, None)
+                self.sequencer.forget(group)
 
     def _lock(self, group: str) -> asyncio.Lock:
         lock = self._group_locks.get(group)
@@ -301,6 +308,7 @@ class Hub:
             return
         self._failing = True
         self._outages += 1
+        self.sequencer.reset()
         self._ready.clear()
         logger.error("hub: channel layer failing (%s); closing %d connections", reason, len(self.listeners))
         for listener in tuple(self.listeners):
@@ -310,27 +318,35 @@ class Hub:
                 logger.exception("hub: closing a connection failed")
 
     def dispatch(self, message: dict[str, Any]) -> None:
-        members = self.members.get(message.get("group"))  # type: ignore[arg-type]
+        group = message.get("group")
+        members = self.members.get(group)  # type: ignore[arg-type]
         if not members:
             return
         if message.get("type") == EVENT_TYPE:
             try:
                 event = Broadcast(message)
             except (KeyError, TypeError):  # not from realtime.events.envelope: never the layer's fault
-                logger.error("hub: a malformed event for %s dropped", message.get("group"))
+                logger.error("hub: a malformed event for %s dropped", group)
                 return
-            DELIVERIES.inc(len(members))
-            for listener in tuple(members):
-                try:
-                    listener.on_broadcast(event)
-                except Exception:
-                    logger.exception("hub: delivering %s failed", event.kind)
+            self.sequencer.put(event)  # -> _deliver, in order
             return
+        self.sequencer.flush(group)  # type: ignore[arg-type]  # nothing held overtaken by a control message
         for listener in tuple(members):
             try:
                 listener.on_control(message)
             except Exception:
                 logger.exception("hub: delivering %s failed", message.get("type"))
+
+    def _deliver(self, event: Broadcast) -> None:
+        members = self.members.get(event.group)
+        if not members:
+            return
+        DELIVERIES.inc(len(members))
+        for listener in tuple(members):
+            try:
+                listener.on_broadcast(event)
+            except Exception:
+                logger.exception("hub: delivering %s failed", event.kind)
 
     async def _rejoin(self, after_outage: bool = False) -> None:
         """After an outage (a restarted Redis forgot its groups) and now and

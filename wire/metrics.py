@@ -16,6 +16,12 @@ _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 CONNECTIONS_OPEN = Gauge("chat_connections_open", "WebSocket connections open in this process (authenticated)")
 MESSAGES_ACCEPTED = Counter("chat_messages_accepted_total", "Messages stored (workspace chat and MessagePal)")
 DELIVERIES = Counter("chat_deliveries_total", "Events handed to connections of this process")
+REORDERED = Counter(
+    "chat_broadcasts_reordered_total",
+    "New messages that reached this process before their predecessor (sent through another process): held for it "
+    "(outcome=held), and of those, waits that ended without it (outcome=timed_out; the connections then read the gap from the store)",
+    ["outcome"],
+)
 SEND_SECONDS = Histogram("chat_send_seconds", "send_message: from the frame's arrival to its acknowledgement", buckets=_BUCKETS)
 STORE_SECONDS = Histogram("chat_store_seconds", "Message store calls, by operation", ["op"], buckets=_BUCKETS)
 ERRORS = Counter("chat_errors_total", "Errors answered, by kind (the protocol error code, or http_5xx)", ["kind"])

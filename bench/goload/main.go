@@ -48,6 +48,8 @@ const (
 var (
 	proto       = flag.String("proto", "ours", "ours | centrifugo")
 	urls        = flag.String("url", "", "comma-separated WebSocket URLs; receiver i connects to url i % n, the publisher to the first")
+	pubURLs     = flag.String("pub-url", "", "comma-separated WebSocket URLs of the publishers (publisher i: url i % n); default: the first of -url")
+	publishers  = flag.Int("publishers", 1, "publisher connections (the publisher's credential each); message i goes through publisher i % n")
 	credentials = flag.String("credentials", "", "ours: file of session keys, one a line, the publisher's first")
 	members     = flag.Int("members", 1000, "receivers")
 	channel     = flag.String("channel", "bench", "ours: the channel id; centrifugo: the channel name")
@@ -342,7 +344,7 @@ func percentile(sorted []float32, q float64) float64 {
 	return float64(sorted[i])
 }
 
-func step(pub *conn, receivers []*conn, cmd command) map[string]any {
+func step(pubs []*conn, answers chan answer, receivers []*conn, cmd command) map[string]any {
 	count := int(cmd.Rate*cmd.Seconds + 0.5)
 	if count < 1 {
 		count = 1
@@ -356,7 +358,7 @@ func step(pub *conn, receivers []*conn, cmd command) map[string]any {
 		} else if -d > slip {
 			slip = -d
 		}
-		if err := pub.write(publishMessage(cmd.Step, cmd.FirstSeq+i)); err != nil {
+		if err := pubs[i%len(pubs)].write(publishMessage(cmd.Step, cmd.FirstSeq+i)); err != nil {
 			break
 		}
 	}
@@ -366,7 +368,7 @@ func step(pub *conn, receivers []*conn, cmd command) map[string]any {
 wait:
 	for len(got) < count {
 		select {
-		case a := <-pub.answers:
+		case a := <-answers:
 			if a.seq >= cmd.FirstSeq && a.seq < cmd.FirstSeq+count {
 				if _, dup := got[a.seq]; !dup {
 					got[a.seq] = a
@@ -478,13 +480,22 @@ func main() {
 	}
 	started := time.Now()
 	receivers, errs := openAll(targets, recvCreds, *members)
-	pub, err := dial(targets[0], pubCred)
-	if err != nil {
-		emit(map[string]any{"error": "publisher: " + err.Error()})
-		os.Exit(1)
+	pubTargets := targets[:1]
+	if *pubURLs != "" {
+		pubTargets = strings.Split(*pubURLs, ",")
 	}
-	pub.answers = make(chan answer, 100000)
-	go pub.readAnswers()
+	answers := make(chan answer, 100000) // every publisher's answers
+	pubs := make([]*conn, *publishers)
+	for i := range pubs {
+		pub, err := dial(pubTargets[i%len(pubTargets)], pubCred)
+		if err != nil {
+			emit(map[string]any{"error": "publisher: " + err.Error()})
+			os.Exit(1)
+		}
+		pub.answers = answers
+		go pub.readAnswers()
+		pubs[i] = pub
+	}
 	// The joins' side frames (presence) settle before the first step.
 	lastOther, quietSince := other.Load(), time.Now()
 	for time.Since(quietSince) < quietFor && time.Since(started) < 120*time.Second {
@@ -510,7 +521,7 @@ func main() {
 				emit(map[string]any{"error": errors.New("step out of range").Error()})
 				continue
 			}
-			emit(step(pub, receivers, cmd))
+			emit(step(pubs, answers, receivers, cmd))
 		case "quit":
 			return
 		}

@@ -351,3 +351,31 @@ async def test_frames_of_one_loop_turn_leave_in_one_write_in_order():
     writer.write(one, frames[2], "")  # type: ignore[arg-type]
     await asyncio.sleep(0)
     assert len(one.transport.writes) == 2
+
+
+async def test_a_message_that_overtook_its_predecessor_reaches_the_connections_after_it(memory_layer):
+    # Sent through two processes, 2 may reach a third's hub before 1: the
+    # hub puts them back in order once (realtime.reorder), so no connection
+    # reads 1 from the store itself.
+    hub = Hub(memory_layer)
+    a = Recorder()
+    hub.register(a)
+    group = channel_group(77)
+    await hub.join(group, a)
+
+    def new(n: int) -> dict[str, Any]:
+        return envelope(group, {"type": "new_message", "channelId": 77, "message": {"id": n}}, prev_id=n - 1)
+
+    try:
+        await memory_layer.group_send(group, new(1))
+        await until(lambda: len(a.events) == 1)
+        await memory_layer.group_send(group, new(3))
+        await memory_layer.group_send(group, envelope(group, {"type": "reaction_updated", "channelId": 77}))
+        await asyncio.sleep(0.03)
+        assert len(a.events) == 1, "3 and what follows it wait for 2"
+        await memory_layer.group_send(group, new(2))
+        await until(lambda: len(a.events) == 4)
+        assert [e.message_id or e.kind for e in a.events] == [1, 2, 3, "reaction_updated"]
+        assert hub.sequencer.held == 1 and hub.sequencer.timed_out == 0
+    finally:
+        hub.close()
