@@ -18,6 +18,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -101,7 +102,8 @@ class Profiler:
     by bench/profile_top.py."""
 
     def __init__(self, pid: int, path: Path) -> None:
-        spy = shutil.which("py-spy") or str(CACHE / "pyspy" / "bin" / "py-spy")
+        # bench/requirements.txt installs it beside this interpreter.
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
         self.proc = subprocess.Popen([spy, "record", "--pid", str(pid), "--rate", "200", "--format", "raw", "--output", str(path),
                                       "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

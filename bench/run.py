@@ -95,6 +95,8 @@ def main() -> int:
     args = parser.parse_args()
     config.LOADGEN = args.loadgen
     config.PROFILE = Path(args.profile) if args.profile else None
+    if config.PROFILE is not None:
+        config.PROFILE.mkdir(parents=True, exist_ok=True)
     PHASE_SECONDS["idle"] = (PHASE_SECONDS["idle"][0], args.idle_seconds)
     PHASE_SECONDS["fanout"] = (PHASE_SECONDS["fanout"][0], args.fanout_seconds)
     if args.compare_with:

@@ -233,10 +233,10 @@ class FrameWriter:
     def write(self, protocol: WebSocketProtocol, frame: bytes, text: str) -> None:
         pending = self.pending.get(protocol)
         if pending is not None:
-            if type(pending) is bytes:
+            if isinstance(pending, bytes):
                 self.pending[protocol] = [pending, frame]
             else:
-                pending.append(frame)  # type: ignore[union-attr]
+                pending.append(frame)
             return
         if protocol.state != _OPEN or protocol.transport is None:
             return  # closing: as the guarded send
@@ -252,14 +252,14 @@ class FrameWriter:
         self.scheduled = False
         pending, self.pending = self.pending, {}
         for protocol, frames in pending.items():
-            self._send(protocol, frames if type(frames) is bytes else b"".join(frames))  # type: ignore[arg-type]
+            self._send(protocol, frames if isinstance(frames, bytes) else b"".join(frames))
 
     def flush_one(self, protocol: WebSocketProtocol) -> None:
         """Before any other write to this socket."""
         if self.pending:
             frames = self.pending.pop(protocol, None)
             if frames is not None:
-                self._send(protocol, frames if type(frames) is bytes else b"".join(frames))  # type: ignore[arg-type]
+                self._send(protocol, frames if isinstance(frames, bytes) else b"".join(frames))
 
     def _send(self, protocol: WebSocketProtocol, data: bytes) -> None:
         """Straight to the socket when nothing is queued before it."""

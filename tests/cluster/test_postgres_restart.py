@@ -37,7 +37,7 @@ from tests.cluster.sentinel_fixtures import PostgresInstance, private_postgres, 
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Server, migrate, server_base_env
 from tests.reliability.faults import RedisProcess, app_crashes, assert_alive, percentile
-from tests.reliability.ledger import ChatClient, assert_ledger, channel_history, check_clients
+from tests.reliability.ledger import ChatClient, assert_ledger, channel_history, check_clients, more_acks, stop_load
 
 pytestmark = [pytest.mark.e2e]
 
@@ -143,17 +143,11 @@ async def test_postgres_restart_under_load(private_postgres: PostgresInstance):
             restarted = time.monotonic()
             load.down = (stopped, restarted)
             acks_at_restart = len(load.acks)
-            deadline = time.monotonic() + 30
-            base = {c.name: len(c.acked) for c in clients}
-            while time.monotonic() < deadline and not all(len(c.acked) > base[c.name] + 5 for c in clients):
-                await asyncio.sleep(0.1)
-            assert all(len(c.acked) > base[c.name] + 5 for c in clients), f"no recovery after PostgreSQL came back: {load.stats}"
+            assert await more_acks(clients, 5, within=30, poll=0.1), f"no recovery after PostgreSQL came back: {load.stats}"
             first_ack_after = min((t for t in load.acks[acks_at_restart:] if t >= restarted), default=None)
             await asyncio.sleep(1.0)
         finally:
-            stop.set()
-            results = await asyncio.gather(*tasks, return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
+            errors = await stop_load(stop, tasks)
         assert not errors, errors
         assert_alive(server)
 

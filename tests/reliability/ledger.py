@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections import Counter
 from typing import Any
 
@@ -306,3 +307,20 @@ async def resume_and_read(clients: list[ChatClient], room: Any) -> tuple[list[di
     for c in clients:
         await c.drop()
     return history, assert_ledger(clients, history)
+
+
+async def more_acks(clients: list[ChatClient], more: int = 5, within: float = 30.0, poll: float = 0.2) -> bool:
+    """After a fault: wait until every client has `more` acknowledgements
+    beyond what it had when called (the load goes through again)."""
+    deadline = time.monotonic() + within
+    base = {c.name: len(c.acked) for c in clients}
+    while time.monotonic() < deadline and not all(len(c.acked) > base[c.name] + more for c in clients):
+        await asyncio.sleep(poll)
+    return all(len(c.acked) > base[c.name] + more for c in clients)
+
+
+async def stop_load(stop: asyncio.Event, tasks: list[asyncio.Task[Any]]) -> list[BaseException]:
+    """The end of a load under a fault: stop its tasks and return what they raised."""
+    stop.set()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    return [r for r in results if isinstance(r, BaseException)]

@@ -17,7 +17,7 @@ import websockets
 from tests.e2e.conftest import Classroom
 from tests.e2e.harness import Server
 from tests.reliability.faults import CONNECT_ERRORS, assert_alive, health, server_env, wait_health
-from tests.reliability.ledger import ALLOWED_FAILURES, ChatClient, check_clients, overtaken, resume_and_read
+from tests.reliability.ledger import ALLOWED_FAILURES, ChatClient, check_clients, more_acks, overtaken, resume_and_read, stop_load
 from tests.reliability.record import figures
 
 pytestmark = [pytest.mark.e2e, pytest.mark.needs_redis]
@@ -87,16 +87,10 @@ async def test_redis_restart_while_clients_chat(private_redis, started):
         recovered_after = time.monotonic() - restarted
         failed_connects_before_restart = stats["connect_failed"]
         # Back to normal: every client is connected and acknowledged again.
-        deadline = time.monotonic() + 30
-        base = {c.name: len(c.acked) for c in clients}
-        while time.monotonic() < deadline and not all(c.ws is not None and len(c.acked) > base[c.name] + 5 for c in clients):
-            await asyncio.sleep(0.2)
-        assert all(len(c.acked) > base[c.name] + 5 for c in clients), f"no recovery after Redis came back: {stats}"
+        assert await more_acks(clients, 5, within=30), f"no recovery after Redis came back: {stats}"
         await asyncio.sleep(1.0)
     finally:
-        stop.set()
-        results = await asyncio.gather(*tasks, return_exceptions=True)
-    errors = [r for r in results if isinstance(r, BaseException)]
+        errors = await stop_load(stop, tasks)
     assert not errors, errors
     assert_alive(server)
 
