@@ -11,7 +11,12 @@ database thread for one overtaking, and at 100 messages a second through
 three processes the fan-out collapsed (8,000 deliveries/s, p50 14 s, where
 one process sending alone delivered 60,000/s: bench/run.py `--only fed`).
 
-So the hub holds a new message whose `prev_id` it has not passed on yet for
+Changes (edits, deletes, reactions, pins, thread counts) are the same
+with their dense `change_id`s (each channel's 1, 2, 3...; a connection finding
+one missing reads the changes between, `FillChanges`).
+
+So the hub holds a new message whose `prev_id` it has not passed on yet, or a
+change whose `change_id` is more than one past the newest it passed on, for
 up to `wait` seconds, and everything of its group that arrives after it
 (edits, reactions, typing: nothing overtakes what it may refer to); a
 message that arrives meanwhile goes in its place, and what is no longer
@@ -44,7 +49,8 @@ class Sequencer:
         self._deliver = deliver
         self._wait = wait
         self._call_later = call_later
-        self._last: dict[str, int] = {}
+        self._last: dict[str, int] = {}  # newest message id passed on
+        self._last_change: dict[str, int] = {}  # newest change id passed on
         self._held: dict[str, list[Broadcast]] = {}
         self._timers: dict[str, Timer] = {}
         self.held = 0  # events ever held (a gap seen)
@@ -83,11 +89,13 @@ class Sequencer:
         held and start every group afresh."""
         self.flush_all()
         self._last.clear()
+        self._last_change.clear()
 
     def forget(self, group: str) -> None:
         """The process left `group`."""
         self.flush(group)
         self._last.pop(group, None)
+        self._last_change.pop(group, None)
 
     def holding(self) -> int:
         return sum(len(held) for held in self._held.values())
@@ -95,18 +103,30 @@ class Sequencer:
     # -- inside -----------------------------------------------------------------
 
     def _behind_gap(self, event: Broadcast) -> bool:
-        """A new message whose predecessor has not been passed on yet."""
-        if event.kind != "new_message" or event.prev_id is None or event.message_id is None:
+        """A new message whose predecessor has not been passed on yet, or a
+        change with one missing before it."""
+        if event.kind == "new_message":
+            if event.prev_id is None or event.message_id is None:
+                return False
+            last = self._last.get(event.group)
+            return last is not None and event.prev_id > last and event.message_id > last
+        change_id = event.change_id
+        if change_id is None:
             return False
-        last = self._last.get(event.group)
-        return last is not None and event.prev_id > last and event.message_id > last
+        last_change = self._last_change.get(event.group)
+        return last_change is not None and change_id > last_change + 1
 
     def _pass(self, event: Broadcast) -> None:
-        message_id = event.message_id
-        if event.kind == "new_message" and message_id is not None:
-            last = self._last.get(event.group)
-            if last is None or message_id > last:
-                self._last[event.group] = message_id
+        if event.kind == "new_message":
+            message_id = event.message_id
+            if message_id is not None:
+                last = self._last.get(event.group)
+                if last is None or message_id > last:
+                    self._last[event.group] = message_id
+        elif event.change_id is not None:
+            last_change = self._last_change.get(event.group)
+            if last_change is None or event.change_id > last_change:
+                self._last_change[event.group] = event.change_id
         self._deliver(event)
 
     def _release(self, group: str) -> None:
@@ -126,13 +146,21 @@ class Sequencer:
 
 
 def _insert(held: list[Broadcast], event: Broadcast) -> None:
-    """A new message goes before the first held message with a higher id
-    (it came first in the stream, so before whatever followed that one);
-    every other event after everything held."""
-    message_id = event.message_id
-    if event.kind == "new_message" and message_id is not None:
+    """A new message goes before the first held message with a higher id,
+    a change before the first held change with a higher change id (it came
+    first, so before whatever followed that one); every other event after
+    everything held."""
+    if event.kind == "new_message":
+        message_id = event.message_id
+        if message_id is not None:
+            for i, other in enumerate(held):
+                if other.kind == "new_message" and other.message_id is not None and other.message_id > message_id:
+                    held.insert(i, event)
+                    return
+    elif event.change_id is not None:
+        change_id = event.change_id
         for i, other in enumerate(held):
-            if other.kind == "new_message" and other.message_id is not None and other.message_id > message_id:
+            if other.kind != "new_message" and other.change_id is not None and other.change_id > change_id:
                 held.insert(i, event)
                 return
     held.append(event)

@@ -18,7 +18,7 @@ MESSAGES_ACCEPTED = Counter("chat_messages_accepted_total", "Messages stored (wo
 DELIVERIES = Counter("chat_deliveries_total", "Events handed to connections of this process")
 REORDERED = Counter(
     "chat_broadcasts_reordered_total",
-    "New messages that reached this process before their predecessor (sent through another process): held for it "
+    "New messages and changes that reached this process before their predecessor (sent through another process): held for it "
     "(outcome=held), and of those, waits that ended without it (outcome=timed_out; the connections then read the gap from the store)",
     ["outcome"],
 )

@@ -151,3 +151,37 @@ def test_any_arrival_order_gives_each_event_once_and_messages_in_order_unless_a_
     if not timed_out:
         assert messages == list(range(0, n + 1))
         assert seq.timed_out == 0
+
+
+def change(change_id: int, kind: str = "reaction_updated", group: str = GROUP) -> Broadcast:
+    return Broadcast(envelope(group, {"type": kind, "channelId": 5}, change_id=change_id))
+
+
+def changes(events: list[Broadcast]) -> list[int | None]:
+    return [e.change_id for e in events]
+
+
+def test_changes_wait_for_a_missing_change_id_and_messages_and_changes_keep_their_own_order():
+    seq, out, clock = sequencer()
+    seq.put(change(4))
+    seq.put(change(6))  # 5 (another member's reaction, through another process) is on its way
+    seq.put(message(30, 29))  # the first message seen: sets where messages stand, waits behind 6
+    seq.put(change(7, "message_updated"))
+    assert changes(out) == [4] and seq.holding() == 3
+    seq.put(change(5))
+    assert changes(out) == [4, 5, 6, None, 7] and ids(out)[3] == 30 and not clock.pending()
+    seq.put(change(9))
+    clock.fire()  # 8 never came: the connections read it from the store
+    assert changes(out)[-1] == 9 and seq.timed_out == 1
+    seq.put(change(10))
+    assert changes(out)[-1] == 10 and not clock.pending()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.permutations(list(range(2, 12))))
+def test_changes_in_any_arrival_order_come_out_in_order(arrival):
+    seq, out, clock = sequencer()
+    seq.put(change(1))
+    for change_id in arrival:
+        seq.put(change(change_id))
+    assert changes(out) == list(range(1, 12)) and not clock.pending() and seq.timed_out == 0
