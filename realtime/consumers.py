@@ -33,7 +33,7 @@ from realtime.hub import get_hub
 from wire import jsonutil, schema
 from wire.errors import ChatError, RateLimited
 from wire.i18n import language_from_scope, translate
-from wire.metrics import CONNECTIONS_OPEN, ERRORS
+from wire.metrics import CONNECTIONS_OPEN, ERRORS, GAP_FILLS
 from wire.protocol import ProtocolError, connected_event, error_event, with_request_id
 
 logger = logging.getLogger(__name__)
@@ -186,6 +186,7 @@ class ProtocolConsumer(AsyncJsonWebsocketConsumer):
         if answer is SKIP:
             return
         if isinstance(answer, FillGap | FillChanges):
+            GAP_FILLS.labels("messages" if isinstance(answer, FillGap) else "changes").inc()
             for missing in await self.fill_gap(answer):
                 await self.send_event(missing)
         self.session.delivered(event)

@@ -22,6 +22,12 @@ REORDERED = Counter(
     "(outcome=held), and of those, waits that ended without it (outcome=timed_out; the connections then read the gap from the store)",
     ["outcome"],
 )
+GAP_FILLS = Counter(
+    "chat_gap_fills_total",
+    "Store reads a connection made to fill a gap before a broadcast (kind=messages|changes): a broadcast lost, or overtaken "
+    "past CHAT_REORDER_WAIT",
+    ["kind"],
+)
 SEND_SECONDS = Histogram("chat_send_seconds", "send_message: from the frame's arrival to its acknowledgement", buckets=_BUCKETS)
 STORE_SECONDS = Histogram("chat_store_seconds", "Message store calls, by operation", ["op"], buckets=_BUCKETS)
 ERRORS = Counter("chat_errors_total", "Errors answered, by kind (the protocol error code, or http_5xx)", ["kind"])

@@ -8,7 +8,10 @@ import re
 
 from django.test import Client
 
-NAMES = ("chat_connections_open", "chat_messages_accepted_total", "chat_deliveries_total", "chat_send_seconds", "chat_store_seconds", "chat_errors_total")
+NAMES = (
+    "chat_connections_open", "chat_messages_accepted_total", "chat_deliveries_total", "chat_send_seconds", "chat_store_seconds",
+    "chat_errors_total", "chat_broadcasts_reordered_total", "chat_gap_fills_total",
+)
 
 
 def value(text: str, sample: str) -> float:
