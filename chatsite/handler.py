@@ -12,12 +12,12 @@
   chat of every other user waited 0.3-0.4 s at p99, on a quiet machine, even
   for uploads of 200 kB (bench/upload_bench.py, docs/files.md). Two at a time
   keep it under 60 ms and store the twenty no slower. Only the view waits its
-  turn: the body is already on disk, and the answer is sent after.
+  turn: the body is already on disk, and the answer is sent after; an upload
+  that goes on to wait for the image worker steps aside (files/turns.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 from typing import IO, Any
 
@@ -27,27 +27,10 @@ from django.core.handlers.asgi import ASGIHandler
 from django.http import HttpRequest, HttpResponseBase
 
 from chatsite.limits import UPLOAD_PATHS
+from files.turns import Turns
 
 # The body file of the request this task serves (a task per request).
 _body_file: contextvars.ContextVar[IO[bytes] | None] = contextvars.ContextVar("chat_body_file", default=None)
-
-
-class Turns:
-    """At most `limit` holders at a time, the others waiting in arrival order
-    (an asyncio.Semaphore per event loop: tests run several loops)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
-
-    def __call__(self) -> asyncio.Semaphore:
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            for old in [old for old in self._semaphores if old.is_closed()]:
-                del self._semaphores[old]
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.limit)
-        return semaphore
 
 
 class ChatASGIHandler(ASGIHandler):
@@ -61,8 +44,11 @@ class ChatASGIHandler(ASGIHandler):
 
     async def run_get_response(self, request: HttpRequest) -> HttpResponseBase:
         if request.method == "POST" and request.path_info.startswith(UPLOAD_PATHS):
-            async with self.upload_turns():
+            turn = await self.upload_turns.take()
+            try:
                 return await super().run_get_response(request)
+            finally:
+                turn.end()
         return await super().run_get_response(request)
 
     async def read_body(self, receive: Any) -> Any:

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 
-from files import content
+from files import content, turns
 
 _lock = threading.Lock()
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
@@ -89,6 +89,9 @@ def reencode(upload: UploadedFile, content_type: str) -> tuple[content.Picture, 
         source = upload.read()
     fd, dest = tempfile.mkstemp(prefix="chat-image-", dir=settings.FILE_UPLOAD_TEMP_DIR)
     os.close(fd)
+    # The wait for the worker and its work are another process's CPU: this
+    # upload's turn goes to the next one meanwhile.
+    turns.step_aside()
     try:
         with _free_worker():
             picture = _run(content.reencode, source, dest, content_type, settings.CHAT_MAX_IMAGE_PIXELS)

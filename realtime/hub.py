@@ -181,6 +181,7 @@ class Hub:
         if members:
             return False
         del self.members[group]
+        self.sequencer.forget(group)  # a later first member starts afresh
         return True
 
     async def _discard_if_empty(self, group: str) -> None:
@@ -195,7 +196,6 @@ class Hub:
         finally:
             if group not in self._layer_groups and not self.members.get(group):
                 self._group_locks.pop(group, None)
-                self.sequencer.forget(group)
 
     def _lock(self, group: str) -> asyncio.Lock:
         lock = self._group_locks.get(group)
@@ -328,7 +328,11 @@ class Hub:
             except (KeyError, TypeError):  # not from realtime.events.envelope: never the layer's fault
                 logger.error("hub: a malformed event for %s dropped", group)
                 return
-            self.sequencer.put(event)  # -> _deliver, in order
+            try:
+                self.sequencer.put(event)  # -> _deliver, in order
+            except Exception:  # ids of another type (another version's events): never stop the receive loop
+                logger.exception("hub: reordering %s failed; delivered as it came", event.kind)
+                self._deliver(event)
             return
         self.sequencer.flush(group)  # type: ignore[arg-type]  # nothing held overtaken by a control message
         for listener in tuple(members):
@@ -390,6 +394,7 @@ class Hub:
     def close(self) -> None:
         for task in self._tasks:
             task.cancel()
+        self.sequencer.clear()
 
     async def aclose(self) -> None:
         """Stop the hub's tasks and wait for them. channels-redis's receive can

@@ -28,6 +28,7 @@ connections (realtime.delivery): this only saves them the store reads.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -51,7 +52,7 @@ class Sequencer:
         self._call_later = call_later
         self._last: dict[str, int] = {}  # newest message id passed on
         self._last_change: dict[str, int] = {}  # newest change id passed on
-        self._held: dict[str, list[Broadcast]] = {}
+        self._held: dict[str, deque[Broadcast]] = {}
         self._timers: dict[str, Timer] = {}
         self.held = 0  # events ever held (a gap seen)
         self.timed_out = 0  # waits that ended without the gap filled
@@ -65,8 +66,8 @@ class Sequencer:
         elif self._behind_gap(event):
             self.held += 1
             REORDERED.labels("held").inc()
-            self._held[group] = [event]
             self._timers[group] = self._call_later(self._wait, lambda: self._timed_out(group))
+            self._held[group] = deque((event,))
         else:
             self._pass(event)
 
@@ -83,6 +84,15 @@ class Sequencer:
     def flush_all(self) -> None:
         for group in list(self._held):
             self.flush(group)
+
+    def clear(self) -> None:
+        """The hub closes: drop what is held, end every wait."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._held.clear()
+        self._last.clear()
+        self._last_change.clear()
 
     def reset(self) -> None:
         """Broadcasts may have been lost (the layer failed): pass on what is
@@ -132,7 +142,7 @@ class Sequencer:
     def _release(self, group: str) -> None:
         held = self._held[group]
         while held and not self._behind_gap(held[0]):
-            self._pass(held.pop(0))
+            self._pass(held.popleft())
         if not held:
             del self._held[group]
             self._timers.pop(group).cancel()
@@ -145,11 +155,16 @@ class Sequencer:
             self.flush(group)
 
 
-def _insert(held: list[Broadcast], event: Broadcast) -> None:
+def _insert(held: deque[Broadcast], event: Broadcast) -> None:
     """A new message goes before the first held message with a higher id,
     a change before the first held change with a higher change id (it came
     first, so before whatever followed that one); every other event after
-    everything held."""
+    everything held. After a stall the hub may hold thousands: what arrives
+    in order is appended at once."""
+    last = held[-1]
+    if last.kind == event.kind == "new_message" and (last.message_id or 0) < (event.message_id or 0):
+        held.append(event)
+        return
     if event.kind == "new_message":
         message_id = event.message_id
         if message_id is not None:

@@ -1,6 +1,7 @@
 """chatsite.handler: uploads take turns (CHAT_UPLOAD_CONCURRENCY at a time
-per process, the rest waiting in arrival order), every other request goes
-straight through. The view here is a stand-in that waits until released, so
+per process, the rest waiting in arrival order; files/turns.py), every other
+request goes straight through, and an upload waiting for the image worker
+steps aside. The view here is a stand-in that waits until released, so
 the test can count how many run at once; tests/e2e/test_files_e2e.py sends
 concurrent uploads through a real daphne, and bench/upload_bench.py measures
 what the turns are for (the chat's latency during 20 uploads)."""
@@ -13,6 +14,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 
 from chatsite.handler import ChatASGIHandler
+from files.turns import step_aside
 
 
 async def settle() -> None:
@@ -49,7 +51,7 @@ async def test_uploads_take_turns_in_arrival_order_and_other_requests_do_not_wai
     assert running == {"upload": 2, "other": 3}  # two uploads at a time; the rest are not held back
     assert started[:2] == ["u0", "u1"]
     release.set()
-    answers = await asyncio.gather(*uploads, *others)
+    answers = await asyncio.wait_for(asyncio.gather(*uploads, *others), 10)
     assert [a.content for a in answers] == [b"upload"] * 6 + [b"other"] * 3
     assert peak == {"upload": 2, "other": 3}
     assert [n for n in started if n.startswith("u")] == [f"u{i}" for i in range(6)]  # in arrival order
@@ -74,5 +76,37 @@ async def test_a_waiting_upload_whose_client_left_gives_up_its_place(settings):
     await settle()
     gone.cancel()  # Django cancels the request's task when its client disconnects
     release.set()
-    await asyncio.gather(first, third)
+    await asyncio.wait_for(asyncio.gather(first, third), 10)
     assert gone.cancelled() and seen == ["first", "third"]
+
+
+async def test_an_upload_that_waits_for_the_image_worker_steps_aside_and_its_turn_is_given_back_once(settings):
+    settings.CHAT_UPLOAD_CONCURRENCY = 1
+    handler = ChatASGIHandler()
+    release = asyncio.Event()
+    started: list[str] = []
+
+    async def view(request: HttpRequest) -> HttpResponse:
+        started.append(request.GET["n"])
+        if request.GET["n"] == "photo":
+            # In the view's thread, as files.imaging.reencode does before it
+            # waits for a free worker (twice: the second call does nothing).
+            await asyncio.to_thread(step_aside)
+            await asyncio.to_thread(step_aside)
+        await release.wait()
+        return HttpResponse("ok")
+
+    handler.get_response_async = view  # type: ignore[method-assign]
+    factory = RequestFactory()
+    tasks = [asyncio.create_task(handler.run_get_response(factory.post(f"/api/files/?n={n}"))) for n in ("photo", "pdf", "third")]
+    for _ in range(200):
+        if len(started) >= 2:
+            break
+        await asyncio.sleep(0.005)
+    await settle()
+    assert started == ["photo", "pdf"]  # the pdf did not wait for the photo's worker; the third waits for the pdf
+    release.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    assert started == ["photo", "pdf", "third"]
+    semaphore = handler.upload_turns._semaphore(asyncio.get_running_loop())
+    assert semaphore._value == 1, "every turn given back exactly once"

@@ -379,3 +379,22 @@ async def test_a_message_that_overtook_its_predecessor_reaches_the_connections_a
         assert hub.sequencer.held == 1 and hub.sequencer.timed_out == 0
     finally:
         hub.close()
+
+
+async def test_an_event_the_reordering_cannot_read_is_delivered_as_it_came_and_the_hub_goes_on(memory_layer):
+    hub = Hub(memory_layer)
+    a = Recorder()
+    hub.register(a)
+    group = channel_group(78)
+    await hub.join(group, a)
+    try:
+        hub.dispatch(envelope(group, {"type": "new_message", "channelId": 78, "message": {"id": 5}}, prev_id=4))
+        odd = envelope(group, {"type": "new_message", "channelId": 78, "message": {"id": 6}}, prev_id=4)
+        odd["meta"]["prevId"] = "4"  # another version's event: ids as strings
+        hub.dispatch(odd)
+        await memory_layer.group_send(group, envelope(group, {"type": "new_message", "channelId": 78, "message": {"id": 7}}, prev_id=6))
+        await until(lambda: len(a.events) == 3)
+        assert [e.message_id for e in a.events] == [5, 6, 7]
+    finally:
+        hub.close()
+    assert hub.sequencer.holding() == 0
