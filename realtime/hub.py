@@ -319,9 +319,9 @@ class Hub:
 
     def dispatch(self, message: dict[str, Any]) -> None:
         group = message.get("group")
-        members = self.members.get(group)  # type: ignore[arg-type]
-        if not members:
-            return
+        if not isinstance(group, str) or not self.members.get(group):
+            return  # no local member (any more)
+        members = self.members[group]
         if message.get("type") == EVENT_TYPE:
             try:
                 event = Broadcast(message)
@@ -334,7 +334,7 @@ class Hub:
                 logger.exception("hub: reordering %s failed; delivered as it came", event.kind)
                 self._deliver(event)
             return
-        self.sequencer.flush(group)  # type: ignore[arg-type]  # nothing held overtaken by a control message
+        self.sequencer.flush(group)  # nothing held is overtaken by a control message
         for listener in tuple(members):
             try:
                 listener.on_control(message)
